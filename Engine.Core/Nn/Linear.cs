@@ -1,0 +1,28 @@
+namespace Engine.Nn;
+
+/// <summary>y = x W^T + b (PyTorch's nn.Linear): weight (out, in), bias (out), Kaiming-uniform initialized.</summary>
+public sealed class Linear : Module
+{
+    public Linear(int inFeatures, int outFeatures, bool bias = true, Generator? generator = null)
+    {
+        if (inFeatures <= 0 || outFeatures <= 0)
+            throw new ArgumentException($"Linear: expected positive feature counts, got in {inFeatures}, out {outFeatures}");
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        var shape = new Shape(outFeatures, inFeatures);
+        Weight = AddParameter("weight", shape, Init.KaimingUniform(shape.Size, inFeatures, generator));
+        if (bias) Bias = AddParameter("bias", new Shape(outFeatures), Init.BiasUniform(outFeatures, inFeatures, generator));
+    }
+
+    public int InFeatures { get; }
+    public int OutFeatures { get; }
+    public Parameter Weight { get; }
+    public Parameter? Bias { get; }
+
+    protected override Tensor ForwardCore(Tensor x)
+    {
+        if (x.Rank != 2 || x.Shape[1] != InFeatures)
+            throw new ArgumentException($"{Describe()}: expected input with {InFeatures} features (N,{InFeatures}), got {x.Shape}");
+        return Ops.Linear(x, Weight.Value, Bias?.Value, Describe());
+    }
+}

@@ -1,0 +1,62 @@
+namespace Engine;
+
+public sealed partial class Tensor
+{
+    private bool _requiresGrad;
+
+    /// <summary>
+    /// Whether this leaf collects a gradient in <see cref="Grad"/> when a result computed from it is back-propagated.
+    /// Set it on an input to get the gradient with respect to the input.
+    /// </summary>
+    public bool RequiresGrad
+    {
+        get => _requiresGrad || GradFn is not null;
+        set
+        {
+            if (GradFn is not null && !value)
+                throw new InvalidOperationException("cannot clear RequiresGrad on a computed tensor; use Detach()");
+            _requiresGrad = value;
+        }
+    }
+
+    /// <summary>The accumulated gradient: for leaves that require grad, and computed tensors that retain it.</summary>
+    public Tensor? Grad { get; set; }
+
+    internal Node? GradFn { get; set; }
+    internal Tensor? PendingGrad { get; set; }
+    internal bool RetainsGrad { get; private set; }
+    internal bool TracksGrad => _requiresGrad || GradFn is not null;
+
+    /// <summary>Whether this tensor was computed by a recorded operation (false for leaves).</summary>
+    public bool IsLeaf => GradFn is null;
+
+    /// <summary>Keeps the gradient of this computed tensor in <see cref="Grad"/> after backward.</summary>
+    public Tensor RetainGrad()
+    {
+        RetainsGrad = true;
+        return this;
+    }
+
+    /// <summary>Back-propagates from this one-element tensor (dThis = 1).</summary>
+    public void Backward()
+    {
+        if (Length != 1)
+            throw new InvalidOperationException($"backward() without a gradient needs a one-element tensor, got shape {Shape}");
+        Autograd.Backward(this, Ones(Backend, Shape));
+    }
+
+    /// <summary>Back-propagates with an explicit dThis of this tensor's shape.</summary>
+    public void Backward(Tensor gradient)
+    {
+        if (gradient.Shape != Shape)
+            throw new ArgumentException($"backward: expected a gradient of shape {Shape}, got {gradient.Shape}");
+        Autograd.Backward(this, gradient);
+    }
+
+    /// <summary>A tensor sharing this one's storage, cut from the graph.</summary>
+    public Tensor Detach()
+    {
+        Buffer.AddReference();
+        return new Tensor(Backend, Shape, Buffer);
+    }
+}

@@ -1,0 +1,90 @@
+using System.Runtime.CompilerServices;
+
+namespace Engine.Cpu;
+
+/// <summary>
+/// The pure managed CPU backend: pooled managed buffers, a persistent worker pool, SIMD kernels.
+/// The primitives live beside their op's stem (Conv2d.cs, Pool2d.cs, ...) as parts of this partial class.
+/// Results are bitwise identical for any thread count (see <see cref="WorkerPool"/>).
+/// </summary>
+public sealed partial class CpuBackend : IBackend, IDisposable
+{
+    private readonly Dictionary<int, Stack<float[]>> _pool = [];
+    private readonly object _poolGate = new();
+    private readonly WorkerPool _workers;
+
+    public CpuBackend(int threads = 0)
+    {
+        if (threads < 0) throw new ArgumentException($"expected a thread count of at least 1 (or 0 for all cores), got {threads}");
+        _workers = new WorkerPool(threads == 0 ? Environment.ProcessorCount : threads);
+    }
+
+    public string Name => $"cpu ({Threads} threads)";
+    public int Threads => _workers.Threads;
+
+    /// <summary>Elements per chunk of elementwise work (fixed, so results never depend on the thread count).</summary>
+    internal const int ElementChunk = 1 << 15;
+
+    internal WorkerPool Workers => _workers;
+
+    // ---- memory ----
+
+    public DeviceBuffer Allocate(int length)
+    {
+        if (length < 0) throw new ArgumentException($"expected a non-negative length, got {length}");
+        float[]? array = null;
+        lock (_poolGate)
+        {
+            if (_pool.TryGetValue(length, out var stack) && stack.Count > 0) array = stack.Pop();
+        }
+        return new CpuBuffer(this, array ?? GC.AllocateUninitializedArray<float>(length), length);
+    }
+
+    public void Release(DeviceBuffer buffer)
+    {
+        var array = Cpu(buffer).Array;
+        lock (_poolGate)
+        {
+            if (!_pool.TryGetValue(array.Length, out var stack)) _pool[array.Length] = stack = new Stack<float[]>();
+            stack.Push(array);
+        }
+    }
+
+    public void Upload(ReadOnlySpan<float> source, DeviceBuffer destination) => source.CopyTo(Span(destination));
+
+    public void Download(DeviceBuffer source, Span<float> destination) => Span(source)[..destination.Length].CopyTo(destination);
+
+    public void Copy(DeviceBuffer source, int sourceOffset, DeviceBuffer destination, int destinationOffset, int count) =>
+        Span(source).Slice(sourceOffset, count).CopyTo(Span(destination).Slice(destinationOffset, count));
+
+    public void Fill(DeviceBuffer destination, float value, int count) => Span(destination)[..count].Fill(value);
+
+    // ---- helpers ----
+
+    internal static CpuBuffer Cpu(DeviceBuffer buffer) =>
+        buffer as CpuBuffer ?? throw new ArgumentException($"expected a CPU buffer, got one from backend '{buffer.Backend.Name}'");
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Span<float> Span(DeviceBuffer buffer) => Cpu(buffer).Span;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float[] Array(DeviceBuffer buffer) => Cpu(buffer).Array;
+
+    /// <summary>Runs body(start, length) over [0, count) in fixed chunks of <see cref="ElementChunk"/>.</summary>
+    internal void ForRange(int count, Action<int, int> body)
+    {
+        int chunks = (count + ElementChunk - 1) / ElementChunk;
+        if (chunks <= 1)
+        {
+            if (count > 0) body(0, count);
+            return;
+        }
+        _workers.For(chunks, c =>
+        {
+            int start = c * ElementChunk;
+            body(start, Math.Min(ElementChunk, count - start));
+        });
+    }
+
+    public void Dispose() => _workers.Dispose();
+}

@@ -1,0 +1,232 @@
+using System.Numerics.Tensors;
+
+namespace Engine.Cpu;
+
+public sealed partial class CpuBackend
+{
+    public void Unary(UnaryOp op, float alpha, DeviceBuffer x, DeviceBuffer y, int count)
+    {
+        var xa = Array(x);
+        var ya = Array(y);
+        ForRange(count, (start, length) =>
+        {
+            var xs = new ReadOnlySpan<float>(xa, start, length);
+            var ys = new Span<float>(ya, start, length);
+            switch (op)
+            {
+                case UnaryOp.Relu: TensorPrimitives.Max(xs, 0f, ys); break;
+                case UnaryOp.Tanh: TensorPrimitives.Tanh(xs, ys); break;
+                case UnaryOp.Sigmoid: TensorPrimitives.Sigmoid(xs, ys); break;
+                case UnaryOp.Scale: TensorPrimitives.Multiply(xs, alpha, ys); break;
+                case UnaryOp.AddScalar: TensorPrimitives.Add(xs, alpha, ys); break;
+                case UnaryOp.Exp: TensorPrimitives.Exp(xs, ys); break;
+                case UnaryOp.Log: TensorPrimitives.Log(xs, ys); break;
+                case UnaryOp.Square: TensorPrimitives.Multiply(xs, xs, ys); break;
+                case UnaryOp.Abs: TensorPrimitives.Abs(xs, ys); break;
+                case UnaryOp.DropoutMask:
+                    float keep = 1f / (1f - alpha);
+                    for (int i = 0; i < xs.Length; i++) ys[i] = xs[i] >= alpha ? keep : 0f;
+                    break;
+                default: throw new NotSupportedException($"unary op {op}");
+            }
+        });
+    }
+
+    /// <summary>dX = dY * f'(x), with f' written from x or from the forward output y, whichever is cheaper.</summary>
+    public void UnaryBackward(UnaryOp op, float alpha, DeviceBuffer x, DeviceBuffer y, DeviceBuffer dY, DeviceBuffer dX, int count)
+    {
+        var xa = Array(x);
+        var ya = Array(y);
+        var dya = Array(dY);
+        var dxa = Array(dX);
+        ForRange(count, (start, length) =>
+        {
+            var xs = new ReadOnlySpan<float>(xa, start, length);
+            var ys = new ReadOnlySpan<float>(ya, start, length);
+            var dys = new ReadOnlySpan<float>(dya, start, length);
+            var dxs = new Span<float>(dxa, start, length);
+            switch (op)
+            {
+                case UnaryOp.Relu:
+                    for (int i = 0; i < length; i++) dxs[i] = xs[i] > 0f ? dys[i] : 0f;
+                    break;
+                case UnaryOp.Tanh: // 1 - y^2
+                    for (int i = 0; i < length; i++) dxs[i] = dys[i] * (1f - ys[i] * ys[i]);
+                    break;
+                case UnaryOp.Sigmoid: // y (1 - y)
+                    for (int i = 0; i < length; i++) dxs[i] = dys[i] * ys[i] * (1f - ys[i]);
+                    break;
+                case UnaryOp.Scale: TensorPrimitives.Multiply(dys, alpha, dxs); break;
+                case UnaryOp.AddScalar: dys.CopyTo(dxs); break;
+                case UnaryOp.Exp: TensorPrimitives.Multiply(dys, ys, dxs); break;
+                case UnaryOp.Log: TensorPrimitives.Divide(dys, xs, dxs); break;
+                case UnaryOp.Square:
+                    for (int i = 0; i < length; i++) dxs[i] = 2f * xs[i] * dys[i];
+                    break;
+                case UnaryOp.Abs:
+                    for (int i = 0; i < length; i++) dxs[i] = xs[i] > 0f ? dys[i] : xs[i] < 0f ? -dys[i] : 0f;
+                    break;
+                default: throw new NotSupportedException($"unary op {op} has no backward");
+            }
+        });
+    }
+
+    /// <summary>
+    /// y = a op b, broadcasting right-aligned. Shapes are collapsed to rows of the last output axis; each row is one
+    /// vector call (span-span, span-scalar or scalar-span). y may alias a or b when it has the same shape.
+    /// </summary>
+    public void Binary(BinaryOp op, DeviceBuffer a, Shape aShape, DeviceBuffer b, Shape bShape, DeviceBuffer y, Shape yShape)
+    {
+        var aa = Array(a);
+        var ba = Array(b);
+        var ya = Array(y);
+        int total = yShape.Size;
+        if (aShape == yShape && bShape == yShape)
+        {
+            ForRange(total, (start, length) =>
+                BinaryRow(op, aa.AsSpan(start, length), 1, ba.AsSpan(start, length), 1, ya.AsSpan(start, length)));
+            return;
+        }
+        int rank = yShape.Rank;
+        Span<int> aStride = stackalloc int[Shape.MaxRank], bStride = stackalloc int[Shape.MaxRank];
+        BroadcastStrides(aShape, yShape, aStride);
+        BroadcastStrides(bShape, yShape, bStride);
+        int inner = rank == 0 ? 1 : yShape[rank - 1];
+        int rows = inner == 0 ? 0 : total / inner;
+        int aInner = rank == 0 ? 0 : aStride[rank - 1], bInner = rank == 0 ? 0 : bStride[rank - 1];
+        int[] aS = aStride[..rank].ToArray(), bS = bStride[..rank].ToArray(), dims = yShape.ToArray();
+        int rowsPerChunk = Math.Max(1, ElementChunk / Math.Max(inner, 1));
+        _workers.For((rows + rowsPerChunk - 1) / rowsPerChunk, chunk =>
+        {
+            int r0 = chunk * rowsPerChunk, r1 = Math.Min(rows, r0 + rowsPerChunk);
+            for (int r = r0; r < r1; r++)
+            {
+                int ao = 0, bo = 0, rest = r;
+                for (int axis = rank - 2; axis >= 0; axis--)
+                {
+                    int i = rest % dims[axis];
+                    rest /= dims[axis];
+                    ao += i * aS[axis];
+                    bo += i * bS[axis];
+                }
+                var yRow = ya.AsSpan(r * inner, inner);
+                var aRow = aInner == 0 ? aa.AsSpan(ao, 1) : aa.AsSpan(ao, inner);
+                var bRow = bInner == 0 ? ba.AsSpan(bo, 1) : ba.AsSpan(bo, inner);
+                BinaryRow(op, aRow, aInner, bRow, bInner, yRow);
+            }
+        });
+    }
+
+    private static void BinaryRow(BinaryOp op, ReadOnlySpan<float> a, int aStep, ReadOnlySpan<float> b, int bStep, Span<float> y)
+    {
+        if (aStep != 0 && bStep != 0)
+        {
+            switch (op)
+            {
+                case BinaryOp.Add: TensorPrimitives.Add(a, b, y); break;
+                case BinaryOp.Subtract: TensorPrimitives.Subtract(a, b, y); break;
+                case BinaryOp.Multiply: TensorPrimitives.Multiply(a, b, y); break;
+                default: TensorPrimitives.Divide(a, b, y); break;
+            }
+        }
+        else if (bStep == 0 && aStep != 0)
+        {
+            float s = b[0];
+            switch (op)
+            {
+                case BinaryOp.Add: TensorPrimitives.Add(a, s, y); break;
+                case BinaryOp.Subtract: TensorPrimitives.Subtract(a, s, y); break;
+                case BinaryOp.Multiply: TensorPrimitives.Multiply(a, s, y); break;
+                default: TensorPrimitives.Divide(a, s, y); break;
+            }
+        }
+        else if (aStep == 0 && bStep != 0)
+        {
+            float s = a[0];
+            switch (op)
+            {
+                case BinaryOp.Add: TensorPrimitives.Add(b, s, y); break;
+                case BinaryOp.Subtract: TensorPrimitives.Subtract(s, b, y); break;
+                case BinaryOp.Multiply: TensorPrimitives.Multiply(b, s, y); break;
+                default: TensorPrimitives.Divide(s, b, y); break;
+            }
+        }
+        else
+        {
+            float v = op switch
+            {
+                BinaryOp.Add => a[0] + b[0],
+                BinaryOp.Subtract => a[0] - b[0],
+                BinaryOp.Multiply => a[0] * b[0],
+                _ => a[0] / b[0],
+            };
+            y.Fill(v);
+        }
+    }
+
+    /// <summary>Row-major strides of <paramref name="shape"/> as seen from <paramref name="target"/> (0 on broadcast axes).</summary>
+    private static void BroadcastStrides(Shape shape, Shape target, Span<int> strides)
+    {
+        int offset = target.Rank - shape.Rank, stride = 1;
+        for (int axis = target.Rank - 1; axis >= 0; axis--)
+        {
+            int own = axis - offset;
+            int size = own >= 0 ? shape[own] : 1;
+            strides[axis] = size == 1 ? 0 : stride;
+            stride *= size;
+        }
+    }
+
+    /// <summary>
+    /// y = x summed over the axes y broadcasts along. Each output element is summed in increasing index order of
+    /// x, so the result never depends on threads; output rows are split in fixed chunks.
+    /// </summary>
+    public void ReduceSum(DeviceBuffer x, Shape xShape, DeviceBuffer y, Shape yShape)
+    {
+        var xa = Array(x);
+        var ya = Array(y);
+        int rank = xShape.Rank;
+        Span<int> yStride = stackalloc int[Shape.MaxRank];
+        BroadcastStrides(yShape, xShape, yStride);
+        int ySize = yShape.Size, xSize = xShape.Size;
+        if (ySize == 1)
+        {
+            ya[0] = SumOrdered(xa.AsSpan(0, xSize));
+            return;
+        }
+        // Collapse x as [outer..., inner] where inner = trailing axes kept whole by y (contiguous in both).
+        int keptInner = 1, split = rank;
+        for (int axis = rank - 1; axis >= 0 && yStride[axis] == keptInner && xShape[axis] > 1; axis--)
+        {
+            keptInner *= xShape[axis];
+            split = axis;
+        }
+        int[] yS = yStride[..rank].ToArray(), dims = xShape.ToArray();
+        int rows = xSize / keptInner;
+        ya.AsSpan(0, ySize).Clear();
+        for (int r = 0; r < rows; r++)
+        {
+            int yo = 0, rest = r;
+            for (int axis = split - 1; axis >= 0; axis--)
+            {
+                int i = rest % dims[axis];
+                rest /= dims[axis];
+                yo += i * yS[axis];
+            }
+            var yRow = ya.AsSpan(yo, keptInner);
+            TensorPrimitives.Add(yRow, xa.AsSpan(r * keptInner, keptInner), yRow);
+        }
+    }
+
+    /// <summary>Sum in a fixed order that depends only on the length (8 running partial sums, then combined).</summary>
+    internal static float SumOrdered(ReadOnlySpan<float> values)
+    {
+        Span<float> partial = stackalloc float[8];
+        int i = 0;
+        for (; i + 8 <= values.Length; i += 8)
+            for (int j = 0; j < 8; j++) partial[j] += values[i + j];
+        float sum = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) + (partial[6] + partial[7]));
+        for (; i < values.Length; i++) sum += values[i];
+        return sum;
+    }
+}

@@ -1,0 +1,127 @@
+namespace Engine.Cpu;
+
+// Legend: N batch, C channels, H x W input plane, P x Q output plane; one parallel chunk per plane.
+public sealed partial class CpuBackend
+{
+    /// <summary>
+    /// y = max over each window (taps outside the input are skipped, so padding never wins); the index is the flat
+    /// h*W + w of the first maximum in row-major window order; a NaN wins (the last one), as in PyTorch.
+    /// </summary>
+    public void MaxPool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer y, DeviceBuffer indices)
+    {
+        var geo = g;
+        var xa = Array(x);
+        var ya = Array(y);
+        var ia = Array(indices);
+        int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth;
+        _workers.For(geo.Batch * geo.Channels, plane =>
+        {
+            var src = xa.AsSpan(plane * H * W, H * W);
+            int o = plane * P * Q;
+            for (int p = 0; p < P; p++)
+            {
+                var (h0, kh, dh) = geo.RowWindow(p);
+                for (int q = 0; q < Q; q++, o++)
+                {
+                    var (w0, kw, dw) = geo.ColWindow(q);
+                    float best = float.NegativeInfinity;
+                    int at = -1;
+                    for (int i = 0; i < kh; i++)
+                    {
+                        int h = h0 + i * dh;
+                        if ((uint)h >= (uint)H) continue;
+                        for (int j = 0; j < kw; j++)
+                        {
+                            int w = w0 + j * dw;
+                            if ((uint)w >= (uint)W) continue;
+                            float v = src[h * W + w];
+                            if (at < 0 || v > best || float.IsNaN(v))
+                            {
+                                best = v;
+                                at = h * W + w;
+                            }
+                        }
+                    }
+                    ya[o] = best;
+                    ia[o] = at;
+                }
+            }
+        });
+    }
+
+    /// <summary>dX[index] += dY for each output (windows may overlap, so a pixel can collect several).</summary>
+    public void MaxPool2dBackward(in Pool2dGeometry g, DeviceBuffer dY, DeviceBuffer indices, DeviceBuffer dX)
+    {
+        var geo = g;
+        var dya = Array(dY);
+        var ia = Array(indices);
+        var dxa = Array(dX);
+        int HW = geo.InHeight * geo.InWidth, PQ = geo.OutHeight * geo.OutWidth;
+        _workers.For(geo.Batch * geo.Channels, plane =>
+        {
+            var dst = dxa.AsSpan(plane * HW, HW);
+            dst.Clear();
+            for (int o = plane * PQ; o < (plane + 1) * PQ; o++)
+            {
+                int at = (int)ia[o];
+                if (at >= 0) dst[at] += dya[o];
+            }
+        });
+    }
+
+    /// <summary>y = sum over the window's in-input taps / divisor (see <see cref="Pool2dGeometry.AvgDivisor"/>).</summary>
+    public void AvgPool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer y)
+    {
+        var geo = g;
+        var xa = Array(x);
+        var ya = Array(y);
+        int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth;
+        _workers.For(geo.Batch * geo.Channels, plane =>
+        {
+            var src = xa.AsSpan(plane * H * W, H * W);
+            int o = plane * P * Q;
+            for (int p = 0; p < P; p++)
+            {
+                var (h0, kh, _) = geo.RowWindow(p);
+                int hs = Math.Max(h0, 0), he = Math.Min(h0 + kh, H);
+                for (int q = 0; q < Q; q++, o++)
+                {
+                    var (w0, kw, _) = geo.ColWindow(q);
+                    int ws = Math.Max(w0, 0), we = Math.Min(w0 + kw, W);
+                    float sum = 0f;
+                    for (int h = hs; h < he; h++)
+                        for (int w = ws; w < we; w++) sum += src[h * W + w];
+                    ya[o] = sum / geo.AvgDivisor(p, q);
+                }
+            }
+        });
+    }
+
+    /// <summary>dX[h, w] += dY / divisor for every window containing (h, w).</summary>
+    public void AvgPool2dBackward(in Pool2dGeometry g, DeviceBuffer dY, DeviceBuffer dX)
+    {
+        var geo = g;
+        var dya = Array(dY);
+        var dxa = Array(dX);
+        int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth;
+        _workers.For(geo.Batch * geo.Channels, plane =>
+        {
+            var dst = dxa.AsSpan(plane * H * W, H * W);
+            dst.Clear();
+            int o = plane * P * Q;
+            for (int p = 0; p < P; p++)
+            {
+                var (h0, kh, _) = geo.RowWindow(p);
+                int hs = Math.Max(h0, 0), he = Math.Min(h0 + kh, H);
+                for (int q = 0; q < Q; q++, o++)
+                {
+                    var (w0, kw, _) = geo.ColWindow(q);
+                    int ws = Math.Max(w0, 0), we = Math.Min(w0 + kw, W);
+                    float share = dya[o] / geo.AvgDivisor(p, q);
+                    for (int h = hs; h < he; h++)
+                        for (int w = ws; w < we; w++) dst[h * W + w] += share;
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,10 @@
+namespace Engine.Cpu;
+
+public sealed partial class CpuBackend
+{
+    public void RandomUniform(ulong seed, ulong offset, DeviceBuffer y, int count)
+    {
+        var ya = Array(y);
+        ForRange(count, (start, length) => Philox.Uniform(seed, offset + (ulong)start, ya.AsSpan(start, length)));
+    }
+}
