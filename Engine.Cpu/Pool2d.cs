@@ -125,3 +125,36 @@ public sealed partial class CpuBackend
         });
     }
 }
+
+public sealed partial class CpuBackend
+{
+    /// <summary>y (unpooled planes) = 0, then y[indices[o]] = x[o] in row-major order of o (the last write wins).</summary>
+    public void MaxUnpool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer indices, DeviceBuffer y)
+    {
+        var geo = g;
+        var xa = Array(x);
+        var ia = Array(indices);
+        var ya = Array(y);
+        int HW = geo.InHeight * geo.InWidth, PQ = geo.OutHeight * geo.OutWidth;
+        _workers.For(geo.Batch * geo.Channels, plane =>
+        {
+            var dst = ya.AsSpan(plane * HW, HW);
+            dst.Clear();
+            for (int o = plane * PQ; o < (plane + 1) * PQ; o++) dst[(int)ia[o]] = xa[o];
+        });
+    }
+
+    /// <summary>dX[o] = dY[indices[o]].</summary>
+    public void MaxUnpool2dBackward(in Pool2dGeometry g, DeviceBuffer dY, DeviceBuffer indices, DeviceBuffer dX)
+    {
+        var geo = g;
+        var dya = Array(dY);
+        var ia = Array(indices);
+        var dxa = Array(dX);
+        int HW = geo.InHeight * geo.InWidth, PQ = geo.OutHeight * geo.OutWidth;
+        _workers.For(geo.Batch * geo.Channels, plane =>
+        {
+            for (int o = plane * PQ; o < (plane + 1) * PQ; o++) dxa[o] = dya[plane * HW + (int)ia[o]];
+        });
+    }
+}
