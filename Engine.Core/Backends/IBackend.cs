@@ -121,6 +121,12 @@ public interface IBackend
     /// <summary>y = max over each window; indices (same shape as y) = flat h*W+w of the first maximum, as floats.</summary>
     void MaxPool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer y, DeviceBuffer indices);
     void MaxPool2dBackward(in Pool2dGeometry g, DeviceBuffer dY, DeviceBuffer indices, DeviceBuffer dX);
+    /// <summary>
+    /// Fractional max pooling: g.Kernel windows at per-plane starts (rowStarts: N*C x OutH, colStarts: N*C x OutW,
+    /// as exact floats) over planes of g's input, g.AdaptiveOutput the output size; indices as <see cref="MaxPool2d"/>
+    /// (its backward is <see cref="MaxPool2dBackward"/>).
+    /// </summary>
+    void FractionalMaxPool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer rowStarts, DeviceBuffer colStarts, DeviceBuffer y, DeviceBuffer indices);
     void AvgPool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer y);
     void AvgPool2dBackward(in Pool2dGeometry g, DeviceBuffer dY, DeviceBuffer dX);
 

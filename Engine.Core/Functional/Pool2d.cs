@@ -58,3 +58,55 @@ public static partial class Ops
         g.Validate(where, isMax);
     }
 }
+
+public static partial class Ops
+{
+    /// <summary>
+    /// Fractional max pooling (Graham 2014, PyTorch's interval rule): per plane, a sample u in [0,1) per axis from
+    /// the generator places window i at floor((i + u) * alpha) - floor(u * alpha), alpha = (in - k) / (out - 1),
+    /// the last window at in - k.
+    /// </summary>
+    public static (Tensor Output, Tensor Indices) FractionalMaxPool2d(Tensor x, Size2 kernel, Size2 output, Generator? generator = null, string where = "FractionalMaxPool2d")
+    {
+        if (x.Rank != 4) throw new ArgumentException($"{where}: expected an input (N,C,H,W), got {x.Shape}");
+        int planes = x.Shape.Batch * x.Shape.Channels, h = x.Shape.Height, w = x.Shape.Width;
+        if (kernel.Height <= 0 || kernel.Width <= 0 || output.Height <= 0 || output.Width <= 0 ||
+            output.Height + kernel.Height - 1 > h || output.Width + kernel.Width - 1 > w)
+            throw new ArgumentException($"{where}: output {output} with kernel {kernel} needs an input of at least {output.Height + kernel.Height - 1}x{output.Width + kernel.Width - 1}, got {h}x{w}");
+        var samples = (generator ?? Generator.Default).Uniform(planes * 2, 0f, 1f);
+        var rows = new float[planes * output.Height];
+        var cols = new float[planes * output.Width];
+        for (int p = 0; p < planes; p++)
+        {
+            Intervals(samples[2 * p + 1], h, output.Height, kernel.Height, rows.AsSpan(p * output.Height, output.Height));
+            Intervals(samples[2 * p], w, output.Width, kernel.Width, cols.AsSpan(p * output.Width, output.Width));
+        }
+        var g = new Pool2dGeometry(x.Shape.Batch, x.Shape.Channels, h, w, kernel, 1, 0, 1, AdaptiveOutput: output);
+        var be = x.Backend;
+        var rowStarts = Tensor.FromArray(be, rows, new Shape(rows.Length));
+        var colStarts = Tensor.FromArray(be, cols, new Shape(cols.Length));
+        var y = Tensor.Empty(be, g.OutputShape);
+        var indices = Tensor.Empty(be, g.OutputShape);
+        be.FractionalMaxPool2d(g, x.Buffer, rowStarts.Buffer, colStarts.Buffer, y.Buffer, indices.Buffer);
+        if (Autograd.Needs(x))
+        {
+            Autograd.Record("FractionalMaxPool2d", y, [x], dY =>
+            {
+                var dX = Tensor.Empty(be, x.Shape);
+                be.MaxPool2dBackward(g, dY.Buffer, indices.Buffer, dX.Buffer);
+                Autograd.Accumulate(x, dX);
+            });
+        }
+        return (y, indices);
+    }
+
+    private static void Intervals(float sample, int inSize, int outSize, int pool, Span<float> starts)
+    {
+        if (outSize > 1)
+        {
+            float alpha = (float)(inSize - pool) / (outSize - 1);
+            for (int i = 0; i < outSize - 1; i++) starts[i] = (int)((i + sample) * alpha) - (int)(sample * alpha);
+        }
+        starts[outSize - 1] = inSize - pool;
+    }
+}
