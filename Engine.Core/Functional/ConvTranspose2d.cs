@@ -32,6 +32,9 @@ public static partial class Ops
         var be = x.Backend;
         var y = Tensor.Empty(be, g.InputShape);
         be.Conv2dBackwardData(g, x.Buffer, w.Buffer, y.Buffer);
+        Inspection.AddMacs(g.Macs);
+        Inspection.Upsample(y, x, stride.Height, stride.Width,
+            (dilation.Height * (w.Shape[2] - 1) + stride.Height) / stride.Height, (dilation.Width * (w.Shape[3] - 1) + stride.Width) / stride.Width);
         var biasShape = new Shape(1, outChannels, 1, 1);
         if (bias is not null) be.Binary(BinaryOp.Add, y.Buffer, y.Shape, bias.Buffer, biasShape, y.Buffer, y.Shape);
         if (Autograd.Needs(x, w, bias))

@@ -10,6 +10,7 @@ public static partial class Ops
         var y = Tensor.Empty(be, g.OutputShape);
         var indices = Tensor.Empty(be, g.OutputShape);
         be.MaxPool2d(g, x.Buffer, y.Buffer, indices.Buffer);
+        InspectPool(y, x, g);
         if (Autograd.Needs(x))
         {
             Autograd.Record("MaxPool2d", y, [x], dY =>
@@ -31,6 +32,7 @@ public static partial class Ops
         var be = x.Backend;
         var y = Tensor.Empty(be, g.OutputShape);
         be.AvgPool2d(g, x.Buffer, y.Buffer);
+        InspectPool(y, x, g);
         if (Autograd.Needs(x))
         {
             Autograd.Record("AvgPool2d", y, [x], dY =>
@@ -48,6 +50,15 @@ public static partial class Ops
         Size2? dilation = null, bool ceilMode = false, bool countIncludePad = true, int divisorOverride = 0) =>
         new(input.Batch, input.Channels, input.Height, input.Width, kernel, stride ?? kernel, padding, dilation ?? new Size2(1, 1),
             ceilMode, countIncludePad, divisorOverride);
+
+    /// <summary>Adaptive windows count as kernel ceil(in/out), stride floor(in/out) (exact for global pooling).</summary>
+    private static void InspectPool(Tensor y, Tensor x, Pool2dGeometry g)
+    {
+        if (!g.IsAdaptive) Inspection.Window(y, x, g.Kernel, g.Stride, g.Dilation);
+        else Inspection.Window(y, x,
+            new Size2((g.InHeight + g.OutHeight - 1) / g.OutHeight, (g.InWidth + g.OutWidth - 1) / g.OutWidth),
+            new Size2(Math.Max(g.InHeight / g.OutHeight, 1), Math.Max(g.InWidth / g.OutWidth, 1)), 1);
+    }
 
     private static void CheckPoolInput(Tensor x, Pool2dGeometry g, string where, bool isMax)
     {

@@ -114,6 +114,8 @@ public static partial class Ops
         var be = x.Backend;
         var y = Tensor.Empty(be, g.OutputShape);
         be.Resize2d(g, x.Buffer, y.Buffer);
+        int taps = mode == ResizeMode.Bilinear ? 2 : 1;
+        Inspection.Upsample(y, x, (double)outHeight / x.Shape.Height, (double)outWidth / x.Shape.Width, taps, taps);
         if (Autograd.Needs(x))
         {
             Autograd.Record("Resize2d", y, [x], dY =>
