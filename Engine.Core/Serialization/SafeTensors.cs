@@ -46,7 +46,8 @@ public static class SafeTensors
     /// <paramref name="path"/> atomically.</summary>
     public static void Save(string path, IEnumerable<KeyValuePair<string, HostTensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        var bytes = Serialize(tensors, metadata);
+        var list = tensors.ToList();
+        CheckNames(list);
         var full = System.IO.Path.GetFullPath(path);
         var directory = System.IO.Path.GetDirectoryName(full) ?? ".";
         if (!Directory.Exists(directory))
@@ -56,7 +57,7 @@ public static class SafeTensors
         {
             using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
-                file.Write(bytes);
+                Write(file, list, metadata);
                 file.Flush(flushToDisk: true);
             }
             File.Move(temporary, full, overwrite: true);
@@ -72,21 +73,20 @@ public static class SafeTensors
     {
         var list = tensors.ToList();
         CheckNames(list);
-        var header = WriteHeader(list, metadata);
-        long dataBytes = list.Sum(t => (long)t.Value.Values.Length * sizeof(float));
-        long total = PrefixBytes + header.Length + dataBytes;
-        if (total > Array.MaxLength)
-            throw new ArgumentException($"safetensors: {total} bytes do not fit one array (at most {Array.MaxLength})");
-        var bytes = new byte[total];
-        BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)header.Length);
-        header.CopyTo(bytes.AsSpan(PrefixBytes));
-        var data = bytes.AsSpan(PrefixBytes + header.Length);
-        foreach (var (_, tensor) in list)
-        {
-            WriteLittleEndian(tensor.Values, data);
-            data = data[(tensor.Values.Length * sizeof(float))..];
-        }
-        return bytes;
+        using var stream = new MemoryStream();
+        Write(stream, list, metadata);
+        return stream.ToArray();
+    }
+
+    /// <summary>Writes the length prefix, the padded header, then every tensor's float32 values in order.</summary>
+    private static void Write(Stream stream, List<KeyValuePair<string, HostTensor>> tensors, IReadOnlyDictionary<string, string>? metadata)
+    {
+        var header = WriteHeader(tensors, metadata);
+        Span<byte> prefix = stackalloc byte[PrefixBytes];
+        BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)header.Length);
+        stream.Write(prefix);
+        stream.Write(header);
+        foreach (var (_, tensor) in tensors) WriteLittleEndian(tensor.Values, stream);
     }
 
     private static void CheckNames(List<KeyValuePair<string, HostTensor>> tensors)
@@ -140,15 +140,19 @@ public static class SafeTensors
         return header;
     }
 
-    private static void WriteLittleEndian(float[] values, Span<byte> destination)
+    private static void WriteLittleEndian(float[] values, Stream stream)
     {
         if (BitConverter.IsLittleEndian)
         {
-            MemoryMarshal.AsBytes(values.AsSpan()).CopyTo(destination);
+            stream.Write(MemoryMarshal.AsBytes(values.AsSpan()));
             return;
         }
-        for (int i = 0; i < values.Length; i++)
-            BinaryPrimitives.WriteSingleLittleEndian(destination[(i * sizeof(float))..], values[i]);
+        Span<byte> element = stackalloc byte[sizeof(float)];
+        foreach (float value in values)
+        {
+            BinaryPrimitives.WriteSingleLittleEndian(element, value);
+            stream.Write(element);
+        }
     }
 
     // ---- reading ----
@@ -198,9 +202,7 @@ public static class SafeTensors
         foreach (var entry in entries)
         {
             stream.Position = dataStart + entry.Begin;
-            var raw = new byte[entry.End - entry.Begin];
-            stream.ReadExactly(raw);
-            tensors.Add(new(entry.Name, new HostTensor(entry.Shape, entry.DType.Decode(raw))));
+            tensors.Add(new(entry.Name, new HostTensor(entry.Shape, entry.DType.Read(stream, entry.End - entry.Begin))));
         }
         return new SafeTensorsContent(tensors, metadata);
     }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Numerics;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 
@@ -19,13 +20,20 @@ internal sealed record SafeTensorsDType(string Name, int Bytes)
     public static readonly IReadOnlyList<string> Unsupported =
         ["BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "C64"];
 
-    /// <summary>Little-endian elements of this type, converted to float32.</summary>
-    public float[] Decode(ReadOnlySpan<byte> raw)
+    /// <summary>Reads <paramref name="bytes"/> bytes of little-endian elements of this type as float32.</summary>
+    public float[] Read(Stream stream, long bytes)
     {
-        var values = new float[raw.Length / Bytes];
+        var values = new float[bytes / Bytes];
+        if (this == F32 && BitConverter.IsLittleEndian)
+        {
+            stream.ReadExactly(MemoryMarshal.AsBytes(values.AsSpan()));
+            return values;
+        }
+        var raw = new byte[bytes];
+        stream.ReadExactly(raw);
         for (int i = 0; i < values.Length; i++)
         {
-            var element = raw.Slice(i * Bytes, Bytes);
+            var element = raw.AsSpan(i * Bytes, Bytes);
             values[i] = Name switch
             {
                 "F32" => BinaryPrimitives.ReadSingleLittleEndian(element),
