@@ -2,47 +2,88 @@ using Engine.Nn;
 
 namespace Engine.Models;
 
-/// <summary>Creates zoo models by torchvision's names (plus lenet5, lenet5_classic, resnet20 ... resnet1202 and unet).</summary>
+/// <summary>
+/// A model the zoo can build: its name, what it is, its usual input (channels, size), default classes, and its
+/// factory (numClasses, inChannels).
+/// </summary>
+public sealed record ModelEntry(string Name, string Description, int InputHeight, int InputWidth, int DefaultClasses, int DefaultChannels,
+    Func<int, int, Module> Factory)
+{
+    /// <summary>The input of one image with <paramref name="inChannels"/> channels: (1, C, H, W).</summary>
+    public Shape DefaultInput(int inChannels) => new(1, inChannels, InputHeight, InputWidth);
+}
+
+/// <summary>
+/// Models by name: torchvision's names (alexnet, vgg16_bn, googlenet, resnet18, mobilenet_v2, efficientnet_b0,
+/// convnext_tiny, ...) plus lenet5, lenet5_classic, the CIFAR ResNets resnet20 ... resnet1202, and unet.
+/// </summary>
 public static class ModelZoo
 {
-    private static readonly Dictionary<string, Func<int, int, Module>> Factories = BuildFactories();
+    private static readonly Dictionary<string, ModelEntry> s_models = Build();
 
-    private static Dictionary<string, Func<int, int, Module>> BuildFactories()
+    private static Dictionary<string, ModelEntry> Build()
     {
-        var f = new Dictionary<string, Func<int, int, Module>>
+        var entries = new List<ModelEntry>
         {
-            ["lenet5"] = (n, c) => new LeNet5(n, c),
-            ["lenet5_classic"] = (n, c) => new LeNet5Classic(n, c),
-            ["alexnet"] = (n, c) => new AlexNet(n, c),
-            ["googlenet"] = (n, c) => new GoogLeNet(n, c),
-            ["mobilenet_v2"] = (n, c) => new MobileNetV2(n, c),
-            ["convnext_tiny"] = (n, c) => new ConvNeXt(n, c),
-            ["unet"] = (n, c) => new UNet(n, c),
+            new("lenet5", "LeNet-5, modern form (ReLU, max-pool), 28x28", 28, 28, 10, 1, (n, c) => new LeNet5(n, c)),
+            new("lenet5_classic", "LeNet-5, classic form (tanh, average-pool subsampling), 28x28", 28, 28, 10, 1, (n, c) => new LeNet5Classic(n, c)),
+            new("alexnet", "AlexNet (torchvision)", 224, 224, 1000, 3, (n, c) => new AlexNet(n, c)),
+            new("googlenet", "GoogLeNet / Inception v1 (torchvision, no auxiliary heads)", 224, 224, 1000, 3, (n, c) => new GoogLeNet(n, c)),
+            new("mobilenet_v2", "MobileNetV2 (torchvision)", 224, 224, 1000, 3, (n, c) => new MobileNetV2(n, c)),
+            new("convnext_tiny", "ConvNeXt-Tiny (torchvision)", 224, 224, 1000, 3, (n, c) => new ConvNeXt(n, c)),
+            new("unet", "U-Net, depth 4, base width 64, 'same' padding", 256, 256, 1, 1, (n, c) => new UNet(n, c)),
         };
         foreach (int depth in new[] { 11, 13, 16, 19 })
         {
-            f[$"vgg{depth}"] = (n, c) => new Vgg(depth, false, n, c);
-            f[$"vgg{depth}_bn"] = (n, c) => new Vgg(depth, true, n, c);
+            entries.Add(new($"vgg{depth}", $"VGG-{depth} (torchvision)", 224, 224, 1000, 3, (n, c) => new Vgg(depth, false, n, c)));
+            entries.Add(new($"vgg{depth}_bn", $"VGG-{depth} with batch norm (torchvision)", 224, 224, 1000, 3, (n, c) => new Vgg(depth, true, n, c)));
         }
-        foreach (int depth in new[] { 18, 34, 50, 101, 152 }) f[$"resnet{depth}"] = (n, c) => new ResNet(depth, n, c);
-        foreach (int depth in new[] { 20, 32, 44, 56, 110, 1202 }) f[$"resnet{depth}"] = (n, c) => new CifarResNet(depth, n, c);
+        foreach (int depth in new[] { 18, 34, 50, 101, 152 })
+            entries.Add(new($"resnet{depth}", $"ResNet-{depth} (torchvision)", 224, 224, 1000, 3, (n, c) => new ResNet(depth, n, c)));
+        foreach (int depth in new[] { 20, 32, 44, 56, 110, 1202 })
+            entries.Add(new($"resnet{depth}", $"CIFAR ResNet-{depth} (He et al. 2015, option A shortcuts)", 32, 32, 10, 3, (n, c) => new CifarResNet(depth, n, c)));
+        int[] sizes = [224, 240, 260, 300, 380, 456, 528, 600];
         for (int b = 0; b <= 7; b++)
         {
             int variant = b;
-            f[$"efficientnet_b{b}"] = (n, c) => new EfficientNet(variant, n, c);
+            entries.Add(new($"efficientnet_b{b}", $"EfficientNet-B{b} (torchvision)", sizes[b], sizes[b], 1000, 3, (n, c) => new EfficientNet(variant, n, c)));
         }
-        return f;
+        return entries.ToDictionary(e => e.Name, StringComparer.OrdinalIgnoreCase);
     }
 
-    public static IReadOnlyCollection<string> Names => Factories.Keys;
+    /// <summary>The known names, sorted.</summary>
+    public static IReadOnlyList<string> Names => s_models.Keys.Order(StringComparer.Ordinal).ToList();
 
-    /// <summary>A freshly initialized model (not yet on a backend: call To(backend)).</summary>
-    public static Module Create(string name, int numClasses = 1000, int inChannels = 3)
+    public static IReadOnlyList<ModelEntry> Entries => Names.Select(n => s_models[n]).ToList();
+
+    /// <summary>The entry for <paramref name="name"/> (case-insensitive); an unknown name lists the known ones.</summary>
+    public static ModelEntry Find(string name) =>
+        s_models.TryGetValue(name, out var entry)
+            ? entry
+            : throw new ArgumentException($"unknown model '{name}'; known models: {string.Join(", ", Names)}");
+
+    /// <summary>
+    /// A new model (not yet on a backend: call To(backend)) with the model's usual classes and channels unless given.
+    /// Initial weights come from <paramref name="generator"/> (or <see cref="Generator.Default"/>), whose position
+    /// advances by the draws made.
+    /// </summary>
+    public static Module Create(string name, int? numClasses = null, int? inChannels = null, Generator? generator = null)
     {
-        if (!Factories.TryGetValue(name, out var factory))
-            throw new ArgumentException($"unknown model '{name}'; known models: {string.Join(", ", Factories.Keys.Order())}");
-        if (numClasses <= 0 || inChannels <= 0)
-            throw new ArgumentException($"model '{name}': expected positive class and channel counts, got {numClasses} and {inChannels}");
-        return factory(numClasses, inChannels);
+        var entry = Find(name);
+        int classes = numClasses ?? entry.DefaultClasses, channels = inChannels ?? entry.DefaultChannels;
+        if (classes <= 0) throw new ArgumentException($"model '{name}': expected a positive number of classes, got {classes}");
+        if (channels <= 0) throw new ArgumentException($"model '{name}': expected a positive number of input channels, got {channels}");
+        if (generator is null || ReferenceEquals(generator, Generator.Default)) return entry.Factory(classes, channels);
+        // Layers draw from the default generator: lend it the given one's stream for the duration of construction.
+        var (seed, offset) = (Generator.Default.Seed, Generator.Default.Offset);
+        Generator.Default.ManualSeed(generator.Seed);
+        Generator.Default.Offset = generator.Offset;
+        try { return entry.Factory(classes, channels); }
+        finally
+        {
+            generator.Offset = Generator.Default.Offset;
+            Generator.Default.ManualSeed(seed);
+            Generator.Default.Offset = offset;
+        }
     }
 }
