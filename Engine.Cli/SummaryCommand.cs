@@ -8,19 +8,19 @@ namespace Engine.Cli;
 /// <summary>"engine summary": a model's layers with output shapes and parameter counts (computed by <see cref="ModelSummary"/>).</summary>
 public static class SummaryCommand
 {
-    public static readonly CommandSpec Spec = new("summary", "List a model's layers with their output shapes and parameter counts.",
+    public static readonly CommandSpec Spec = new("summary", "List a model's layers: output shapes, parameters, multiply-adds, activation memory, receptive fields.",
     [
         new("model", "NAME", $"model to describe ({string.Join(", ", ModelZoo.Names)})", TrainCommand.DefaultModel),
-        new("input", "N,C,H,W", "input shape", "the model's usual input, e.g. 1,1,28,28 for lenet5"),
-        new("num-classes", "K", "number of output classes", "10"),
-        new("json", null, "print one JSON object (layers: [{name, type, output_shape, params}], total_params) and nothing else"),
+        new("input", "N,C,H,W", "input shape", "the model's usual input, e.g. 1,1,28,28 for lenet5, 1,3,224,224 for resnet18"),
+        new("num-classes", "K", "number of output classes", "the model's usual classes (10 for lenet5, 1000 for ImageNet models)"),
+        new("json", null, "print one JSON object (layers: [{name, type, output_shape, params, macs, activation_bytes, receptive_field, effective_stride}], total_params, total_macs) and nothing else"),
     ]);
 
     public static int Run(ParsedOptions options, CliContext context)
     {
         var entry = ModelZoo.Find(options.String("model", TrainCommand.DefaultModel));
-        var input = options.Shape("input", rank: 4) ?? entry.DefaultInput(inChannels: 1);
-        int classes = options.Int("num-classes", 10, min: 1);
+        var input = options.Shape("input", rank: 4) ?? entry.DefaultInput(entry.DefaultChannels);
+        int classes = options.Int("num-classes", entry.DefaultClasses, min: 1);
         var model = ModelZoo.Create(entry.Name, classes, input.Channels);
         using var backend = new CpuBackend(1);
         var summary = ModelSummary.Of(model, input, backend);
@@ -41,12 +41,29 @@ public static class SummaryCommand
             w.WriteString("type", layer.Type);
             WriteShape(w, "output_shape", layer.OutputShape);
             w.WriteNumber("params", layer.Params);
+            w.WriteNumber("macs", layer.Macs);
+            w.WriteNumber("activation_bytes", layer.ActivationBytes);
+            if (layer.ReceptiveField is { } rf)
+            {
+                WritePair(w, "receptive_field", rf.Height, rf.Width);
+                WritePair(w, "effective_stride", rf.JumpHeight, rf.JumpWidth);
+            }
             w.WriteEndObject();
         }
         w.WriteEndArray();
         WriteShape(w, "output_shape", summary.Output);
         w.WriteNumber("total_params", summary.TotalParams);
+        w.WriteNumber("total_macs", summary.TotalMacs);
+        w.WriteNumber("total_activation_bytes", summary.TotalActivationBytes);
     });
+
+    private static void WritePair(System.Text.Json.Utf8JsonWriter w, string name, double a, double b)
+    {
+        w.WriteStartArray(name);
+        w.WriteNumberValue(a);
+        w.WriteNumberValue(b);
+        w.WriteEndArray();
+    }
 
     private static void WriteShape(System.Text.Json.Utf8JsonWriter w, string name, Shape shape)
     {
@@ -57,17 +74,26 @@ public static class SummaryCommand
 
     private static void WriteTable(TextWriter output, string name, ModelSummary summary)
     {
+        static string N(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
+        static string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
         var rows = summary.Layers
-            .Select(l => new[] { l.Name, l.Type, l.OutputShape.ToString(), l.Params.ToString("N0", CultureInfo.InvariantCulture) })
-            .Prepend(["layer", "type", "output shape", "params"])
+            .Select(l => new[]
+            {
+                l.Name, l.Type, l.OutputShape.ToString(), N(l.Params), N(l.Macs), N(l.ActivationBytes / 1024) + " KiB",
+                l.ReceptiveField is { } rf ? $"{F(rf.Height)}x{F(rf.Width)}" : "-",
+                l.ReceptiveField is { } j ? $"{F(j.JumpHeight)}x{F(j.JumpWidth)}" : "-",
+            })
+            .Prepend(["layer", "type", "output shape", "params", "mult-adds", "activations", "receptive field", "stride"])
             .ToList();
-        var widths = Enumerable.Range(0, 4).Select(c => rows.Max(r => r[c].Length)).ToArray();
+        var widths = Enumerable.Range(0, 8).Select(c => rows.Max(r => r[c].Length)).ToArray();
         output.WriteLine($"{name} ({summary.Model}), input {summary.Input}");
         output.WriteLine();
         foreach (var row in rows)
-            output.WriteLine($"  {row[0].PadRight(widths[0])}  {row[1].PadRight(widths[1])}  {row[2].PadRight(widths[2])}  {row[3].PadLeft(widths[3])}");
+            output.WriteLine("  " + string.Join("  ", row.Select((cell, c) => c >= 3 && c <= 5 ? cell.PadLeft(widths[c]) : cell.PadRight(widths[c]))));
         output.WriteLine();
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"total parameters: {summary.TotalParams:N0}"));
+        output.WriteLine($"total parameters: {N(summary.TotalParams)}");
+        output.WriteLine($"total multiply-adds: {N(summary.TotalMacs)}");
+        output.WriteLine($"activation memory: {N(summary.TotalActivationBytes / 1024)} KiB");
         output.WriteLine($"output: {summary.Output}");
     }
 }

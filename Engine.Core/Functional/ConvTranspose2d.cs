@@ -3,6 +3,18 @@ namespace Engine;
 public static partial class Ops
 {
     /// <summary>
+    /// Output size of one axis, and the bottom padding of the adjoint convolution: with output padding op, that
+    /// convolution needs bottom = pad - stride*floor(op/stride) to map exactly back; when this is negative the last
+    /// rows lie beyond every input's reach (they only get the bias) and are cropped, then restored as zeros.
+    /// </summary>
+    private static (int Out, int PadAfter, int Crop) Extent(int size, int kernel, int stride, int pad, int outputPadding, int dilation)
+    {
+        int output = (size - 1) * stride - 2 * pad + dilation * (kernel - 1) + outputPadding + 1;
+        int after = pad - stride * (outputPadding / stride);
+        return (output, Math.Max(after, 0), Math.Max(-after, 0));
+    }
+
+    /// <summary>
     /// Transposed convolution: the adjoint of the convolution g that maps (N, Cout, H', W') to (N, Cin, H, W) with
     /// weight (Cin, Cout/G, R, S). H' = (H-1)*stride - 2*pad + dilation*(R-1) + outputPadding + 1.
     /// Forward = g's backward-data; dX = g's forward of dY; dW = g's backward-weight with dY as g's input.
@@ -18,28 +30,27 @@ public static partial class Ops
             throw new ArgumentException($"{where}: output padding {outputPadding} must be smaller than either the stride {stride} or the dilation {dilation}");
         x.CheckSameBackend(w, where);
         int outChannels = w.Shape[1] * groups;
-        int outH = (x.Shape.Height - 1) * stride.Height - 2 * padding.Height + dilation.Height * (w.Shape[2] - 1) + outputPadding.Height + 1;
-        int outW = (x.Shape.Width - 1) * stride.Width - 2 * padding.Width + dilation.Width * (w.Shape[3] - 1) + outputPadding.Width + 1;
+        if (bias is not null && bias.Length != outChannels)
+            throw new ArgumentException($"{where}: expected a bias ({outChannels}), got {bias.Shape}");
+        var (outH, padBottom, cropH) = Extent(x.Shape.Height, w.Shape[2], stride.Height, padding.Height, outputPadding.Height, dilation.Height);
+        var (outW, padRight, cropW) = Extent(x.Shape.Width, w.Shape[3], stride.Width, padding.Width, outputPadding.Width, dilation.Width);
         if (outH <= 0 || outW <= 0)
             throw new ArgumentException($"{where}: the output would be {outH}x{outW} for input {x.Shape}");
-        var g = new Conv2dGeometry(x.Shape.Batch, outChannels, outH, outW, x.Shape.Channels, new Size2(w.Shape[2], w.Shape[3]),
-            stride, new Padding2d(padding.Height, padding.Width, padding.Height, padding.Width), dilation, groups);
+        // The convolution g maps the transposed output (less rows no input can reach) back onto x's plane.
+        var g = new Conv2dGeometry(x.Shape.Batch, outChannels, outH - cropH, outW - cropW, x.Shape.Channels, new Size2(w.Shape[2], w.Shape[3]),
+            stride, new Padding2d(padding.Height, padding.Width, padBottom, padRight), dilation, groups);
         g.Validate(where);
         if (g.OutHeight != x.Shape.Height || g.OutWidth != x.Shape.Width)
             throw new ArgumentException($"{where}: internal size mismatch for input {x.Shape}");
-        if (bias is not null && bias.Length != outChannels)
-            throw new ArgumentException($"{where}: expected a bias ({outChannels}), got {bias.Shape}");
         var be = x.Backend;
         var y = Tensor.Empty(be, g.InputShape);
         be.Conv2dBackwardData(g, x.Buffer, w.Buffer, y.Buffer);
         Inspection.AddMacs(g.Macs);
         Inspection.Upsample(y, x, stride.Height, stride.Width,
             (dilation.Height * (w.Shape[2] - 1) + stride.Height) / stride.Height, (dilation.Width * (w.Shape[3] - 1) + stride.Width) / stride.Width);
-        var biasShape = new Shape(1, outChannels, 1, 1);
-        if (bias is not null) be.Binary(BinaryOp.Add, y.Buffer, y.Shape, bias.Buffer, biasShape, y.Buffer, y.Shape);
-        if (Autograd.Needs(x, w, bias))
+        if (Autograd.Needs(x, w))
         {
-            Autograd.Record("ConvTranspose2d", y, [x, w, bias], dY =>
+            Autograd.Record("ConvTranspose2d", y, [x, w], dY =>
             {
                 if (x.TracksGrad)
                 {
@@ -53,10 +64,10 @@ public static partial class Ops
                     be.Conv2dBackwardWeight(g, dY.Buffer, x.Buffer, dW.Buffer, null);
                     Autograd.Accumulate(w, dW);
                 }
-                if (bias is not null && bias.TracksGrad)
-                    Autograd.Accumulate(bias, Reshape(SumTo(dY, biasShape), bias.Shape));
             });
         }
+        if (cropH > 0 || cropW > 0) y = Pad2d(y, new Padding2d(0, 0, cropH, cropW), where: where);
+        if (bias is not null) y = Add(y, Reshape(bias, new Shape(1, outChannels, 1, 1)));
         return y;
     }
 }

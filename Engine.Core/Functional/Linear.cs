@@ -15,7 +15,7 @@ public static partial class Ops
         var be = x.Backend;
         var y = Tensor.Empty(be, new Shape(n, outF));
         be.Gemm(new GemmGeometry(false, true, n, outF, inF), 1f, x.Buffer, w.Buffer, 0f, y.Buffer);
-        Inspection.Whole(y);
+        Inspection.Whole(y, x);
         Inspection.AddMacs((long)n * inF * outF);
         if (bias is not null)
             be.Binary(BinaryOp.Add, y.Buffer, y.Shape, bias.Buffer, bias.Shape, y.Buffer, y.Shape);

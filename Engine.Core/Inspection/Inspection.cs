@@ -64,10 +64,12 @@ public sealed class Inspection : IDisposable
             f.JumpHeight / scaleH, f.JumpWidth / scaleW);
     }
 
-    /// <summary>An output that sees the whole input (a fully connected layer).</summary>
-    internal static void Whole(Tensor y)
+    /// <summary>An output that sees the whole input (a fully connected layer), or more if x's field is already wider.</summary>
+    internal static void Whole(Tensor y, Tensor x)
     {
-        if (t_current is { } i) i._fields[y] = i._whole;
+        if (t_current is not { } i) return;
+        var f = i.FieldOf(x) ?? i._whole;
+        i._fields[y] = new ReceptiveField(Math.Max(f.Height, i._whole.Height), Math.Max(f.Width, i._whole.Width), i._whole.JumpHeight, i._whole.JumpWidth);
     }
 
     /// <summary>Default for any other op: the widest field among its inputs (unless the op already reported one).</summary>

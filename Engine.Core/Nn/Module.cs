@@ -138,6 +138,20 @@ public abstract class Module
         return this;
     }
 
+    /// <summary>Per-layer output shapes, parameters, multiply-adds and receptive fields for an input shape.</summary>
+    public ModelSummary Summary(Shape input, IBackend backend) => ModelSummary.Of(this, input, backend);
+
+    /// <summary>Drops every parameter's gradient (the next backward starts from nothing).</summary>
+    internal void ZeroGradients()
+    {
+        foreach (var (_, p) in NamedParameters())
+            if (p.IsPlaced && p.Value.Grad is { } g)
+            {
+                p.Value.Grad = null;
+                g.Dispose();
+            }
+    }
+
     public override string ToString() => Describe();
 }
 

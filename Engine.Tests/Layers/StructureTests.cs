@@ -8,7 +8,7 @@ public class StructureTests
 {
     [Test]
     public void ConvTranspose2dMatchesScatterDefinition() =>
-        GradCheck.ForAllSeeds(12, seed =>
+        GradCheck.ForAllSeeds(60, seed =>
         {
             var rng = new Random(seed);
             int groups = rng.Next(1, 3), cin = groups * rng.Next(1, 3), coutG = rng.Next(1, 3), cout = coutG * groups;
