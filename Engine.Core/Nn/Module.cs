@@ -22,7 +22,7 @@ public abstract class Module
 
     public Tensor Forward(Tensor x)
     {
-        if (t_observer is null) return ForwardCore(x);
+        if (t_observer is null) return Autograd.IsEnabled ? ForwardCore(x) : ForwardReleasingIntermediates(x);
         long before = Inspection.Current?.Macs ?? 0;
         var y = ForwardCore(x);
         t_observer(this, y, (Inspection.Current?.Macs ?? 0) - before);
@@ -30,6 +30,18 @@ public abstract class Module
     }
 
     protected abstract Tensor ForwardCore(Tensor x);
+
+    /// <summary>
+    /// Without gradients nothing refers back to a module's intermediates, so they are released as soon as it returns
+    /// (inference memory stays near one layer's working set instead of the whole network's).
+    /// </summary>
+    private Tensor ForwardReleasingIntermediates(Tensor x)
+    {
+        using var scope = Scope.Begin();
+        var y = ForwardCore(x);
+        scope.Promote(y);
+        return y;
+    }
 
     /// <summary>Runs <paramref name="action"/> while <paramref name="observer"/> sees every module's output.</summary>
     public static void Observe(Action<Module, Tensor> observer, Action action) => Observe((m, y, _) => observer(m, y), action);
@@ -176,7 +188,14 @@ public sealed class Sequential : Module
 
     protected override Tensor ForwardCore(Tensor x)
     {
-        foreach (var layer in _layers) x = layer.Forward(x);
+        var input = x;
+        foreach (var layer in _layers)
+        {
+            var y = layer.Forward(x);
+            // Without gradients the previous intermediate is dead once the next layer has run (views keep their storage).
+            if (!Autograd.IsEnabled && !ReferenceEquals(x, input) && !ReferenceEquals(y, x)) x.Dispose();
+            x = y;
+        }
         return x;
     }
 }

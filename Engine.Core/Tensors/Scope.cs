@@ -20,6 +20,18 @@ public sealed class Scope : IDisposable
 
     internal static void Register(Tensor t) => t_current?._owned.Add(t);
 
+    /// <summary>
+    /// Hands <paramref name="t"/> to the enclosing scope (or to no scope: the GC), so it outlives this one.
+    /// Does nothing if this scope does not own it.
+    /// </summary>
+    public void Promote(Tensor t)
+    {
+        int at = _owned.LastIndexOf(t);
+        if (at < 0) return;
+        _owned.RemoveAt(at);
+        _parent?._owned.Add(t);
+    }
+
     /// <summary>Number of tensors this scope owns (kept ones included).</summary>
     public int Count => _owned.Count;
 
