@@ -5,6 +5,8 @@ using Engine.Models;
 using Engine.Optim;
 using Engine.Training;
 
+if (args.Length > 0 && args[0] == "bench") return Engine.Cli.BenchCommand.Run(args[1..]);
+
 Generator.Default.ManualSeed(1);
 var backend = new CpuBackend(int.Parse(args.Length > 0 ? args[0] : "2"));
 var (train, test) = Dataset.MnistFromDirectory("data/mnist-10k");
@@ -18,3 +20,4 @@ for (int e = 0; e < 5; e++)
     var t = Trainer.Evaluate(model, new DataLoader(test, 256), backend);
     Console.WriteLine($"epoch {e + 1}: loss {s.Loss:F4} acc {s.Accuracy:P2} {s.ImagesPerSecond:F0} img/s; test {t.Loss:F4} {t.Accuracy:P2}");
 }
+return 0;
