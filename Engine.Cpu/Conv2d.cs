@@ -144,6 +144,7 @@ public sealed partial class CpuBackend
     /// dX[n, c, h, w] += dColumns[(c*R + r)*S + s, j - first] for the pixel columns j in [first, first + width) whose
     /// tap (r, s) reads (h, w); channel c of one group, taps in (r, s) order.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Col2ImBlock(in Conv2dGeometry g, float* columns, int width, int first, float* dX, int c)
     {
         var ix = new ConvIndex(g);
@@ -162,12 +163,30 @@ public sealed partial class CpuBackend
                     {
                         float* dst = dX + n * ix.ImageStride + plane + (nint)h * ix.W;
                         int w = q * ix.StrideW - ix.Left + s * ix.DilationW;
-                        for (int i = 0; i < len; i++, w += ix.StrideW)
-                            if ((uint)w < (uint)ix.W) dst[w] += row[jj + i];
+                        if (ix.StrideW == 1)
+                        {
+                            // valid i: 0 <= w + i < W
+                            int lo = Math.Clamp(-w, 0, len), hi = Math.Clamp(ix.W - w, lo, len);
+                            AddTo(dst + w + lo, row + jj + lo, hi - lo);
+                        }
+                        else
+                        {
+                            for (int i = 0; i < len; i++, w += ix.StrideW)
+                                if ((uint)w < (uint)ix.W) dst[w] += row[jj + i];
+                        }
                     }
                     jj += len;
                 }
             }
+    }
+
+    /// <summary>destination[i] += source[i] for i &lt; count.</summary>
+    private static unsafe void AddTo(float* destination, float* source, int count)
+    {
+        int i = 0;
+        for (; i + 16 <= count; i += 16)
+            System.Runtime.Intrinsics.Vector512.Store(System.Runtime.Intrinsics.Vector512.Load(destination + i) + System.Runtime.Intrinsics.Vector512.Load(source + i), destination + i);
+        for (; i < count; i++) destination[i] += source[i];
     }
 
     /// <summary>dBias[k] = sum over images n of (ordered sum over pixels of dY[n, k]).</summary>

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Engine.Cpu;
 
 // Legend: N batch, C in channels, K out channels, G groups, R x S kernel, H x W input, P x Q output,
@@ -13,6 +15,7 @@ internal readonly unsafe struct Im2ColSource(float* x, in Conv2dGeometry g) : IP
 {
     private readonly ConvIndex _ix = new(g);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(float* destination, int k0, int kc, int j0, int width, int panel)
     {
         var ix = _ix;
@@ -22,6 +25,17 @@ internal readonly unsafe struct Im2ColSource(float* x, in Conv2dGeometry g) : IP
         nint* runImage = stackalloc nint[panel];
         int* runH = stackalloc int[panel];
         int* runW = stackalloc int[panel];
+        // per packed row k: its channel plane and the tap's (r*dH, s*dW)
+        nint* rowPlane = stackalloc nint[kc];
+        int* rowH = stackalloc int[kc];
+        int* rowW = stackalloc int[kc];
+        for (int k = 0; k < kc; k++)
+        {
+            int row = k0 + k, c = row / ix.RS;
+            rowPlane[k] = (nint)c * ix.HW;
+            rowH[k] = row % ix.RS / ix.S * ix.DilationH;
+            rowW[k] = row % ix.S * ix.DilationW;
+        }
         for (int t = 0, first = 0; first < width; t++, first += panel)
         {
             float* dst = destination + (nint)t * kc * panel;
@@ -40,20 +54,20 @@ internal readonly unsafe struct Im2ColSource(float* x, in Conv2dGeometry g) : IP
             }
             for (int k = 0; k < kc; k++)
             {
-                int row = k0 + k, c = row / ix.RS, r = row % ix.RS / ix.S, s = row % ix.S;
-                float* plane = x + (nint)c * ix.HW;
+                float* plane = x + rowPlane[k];
+                int tapH = rowH[k], tapW = rowW[k];
                 float* dstRow = dst + (nint)k * panel;
                 for (int u = 0; u < runs; u++)
                 {
                     float* d = dstRow + runStart[u];
-                    int len = runLength[u], h = runH[u] + r * ix.DilationH;
+                    int len = runLength[u], h = runH[u] + tapH;
                     if ((uint)h >= (uint)ix.H)
                     {
                         PanelCopy.Zero(d, len);
                         continue;
                     }
                     float* src = plane + runImage[u] + (nint)h * ix.W;
-                    int w0 = runW[u] + s * ix.DilationW;
+                    int w0 = runW[u] + tapW;
                     if (ix.StrideW == 1)
                     {
                         // valid t: 0 <= w0 + t < W
@@ -82,6 +96,7 @@ internal readonly unsafe struct Im2ColTransposedSource(float* x, in Conv2dGeomet
 {
     private readonly ConvIndex _ix = new(g);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(float* destination, int k0, int kc, int j0, int width, int panel)
     {
         var ix = _ix;
@@ -100,10 +115,19 @@ internal readonly unsafe struct Im2ColTransposedSource(float* x, in Conv2dGeomet
                 tapW[jj] = s * ix.DilationW;
                 tapOffset[jj] = (nint)c * ix.HW + (nint)tapH[jj] * ix.W + tapW[jj];
             }
-            for (int k = 0; k < kc; k++)
+            int pixel = firstPixel + k0, n = pixel / ix.PQ, p = pixel % ix.PQ / ix.Q, q = pixel % ix.Q;
+            for (int k = 0; k < kc; k++, q++)
             {
-                int pixel = firstPixel + k0 + k, n = pixel / ix.PQ, pq = pixel % ix.PQ;
-                int h0 = pq / ix.Q * ix.StrideH - ix.Top, w0 = pq % ix.Q * ix.StrideW - ix.Left;
+                if (q == ix.Q)
+                {
+                    q = 0;
+                    if (++p == ix.P)
+                    {
+                        p = 0;
+                        n++;
+                    }
+                }
+                int h0 = p * ix.StrideH - ix.Top, w0 = q * ix.StrideW - ix.Left;
                 float* d = dst + (nint)k * panel;
                 bool inside = h0 >= 0 && w0 >= 0 && h0 + ix.ExtentH <= ix.H && w0 + ix.ExtentW <= ix.W;
                 if (inside)
@@ -126,7 +150,7 @@ internal readonly unsafe struct Im2ColTransposedSource(float* x, in Conv2dGeomet
 /// <summary>The index arithmetic shared by the im2col sources (sizes of one group of one image).</summary>
 internal readonly struct ConvIndex(in Conv2dGeometry g)
 {
-    public readonly int H = g.InHeight, W = g.InWidth, Q = g.OutWidth, S = g.Kernel.Width;
+    public readonly int H = g.InHeight, W = g.InWidth, P = g.OutHeight, Q = g.OutWidth, S = g.Kernel.Width;
     public readonly int HW = g.InHeight * g.InWidth, PQ = g.OutHeight * g.OutWidth, RS = g.Kernel.Height * g.Kernel.Width;
     public readonly int StrideH = g.Stride.Height, StrideW = g.Stride.Width, Top = g.Padding.Top, Left = g.Padding.Left;
     public readonly int DilationH = g.Dilation.Height, DilationW = g.Dilation.Width;

@@ -91,8 +91,8 @@ internal static unsafe class GemmDriver
 
     /// <summary>
     /// Tile rows [i0, i1) x columns [j0, j1) of C from the packed blocks that start at row ic and column jc.
-    /// Full tiles go straight to C; edge tiles (past M or N, or across a segment) go through a local tile so that
-    /// the kernel always runs at full size and the arithmetic is the same as for a full tile.
+    /// Tiles go straight to C (an M edge stores fewer rows); tiles past N or across a segment go through a local
+    /// tile, so the kernel always runs at full size and the arithmetic is the same as for a full tile.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Macro(bool wide, int mr, int nr, GemmTarget c, float* packA, float* packB, int kc, bool add,
@@ -108,24 +108,34 @@ internal static unsafe class GemmDriver
             {
                 float* aPanel = packA + (nint)(i - ic) * kc;
                 int rows = Math.Min(mr, m - i);
-                if (columnsWhole && rows == mr)
+                if (columnsWhole)
                 {
-                    if (wide) GemmKernels.Kernel512(kc, aPanel, bPanel, c.At(i, j), c.Ldc, add);
-                    else GemmKernels.Kernel256(kc, aPanel, bPanel, c.At(i, j), c.Ldc, add);
+                    if (wide) GemmKernels.Kernel512(kc, aPanel, bPanel, c.At(i, j), c.Ldc, add, rows);
+                    else GemmKernels.Kernel256(kc, aPanel, bPanel, c.At(i, j), c.Ldc, add, rows);
                     continue;
                 }
-                if (wide) GemmKernels.Kernel512(kc, aPanel, bPanel, local, nr, false);
-                else GemmKernels.Kernel256(kc, aPanel, bPanel, local, nr, false);
-                for (int jj = 0; jj < cols; jj++)
-                {
-                    float* column = c.At(i, j + jj);
-                    for (int ii = 0; ii < rows; ii++)
-                    {
-                        float* dst = column + ii * c.Ldc;
-                        *dst = add ? *dst + local[ii * nr + jj] : local[ii * nr + jj];
-                    }
-                }
+                if (wide) GemmKernels.Kernel512(kc, aPanel, bPanel, local, nr, false, rows);
+                else GemmKernels.Kernel256(kc, aPanel, bPanel, local, nr, false, rows);
+                StoreColumns(c, i, j, rows, cols, local, nr, add);
             }
+        }
+    }
+
+    /// <summary>C[i + ii, j + jj] = or += tile[ii, jj] for the first rows x cols of a local tile, run by run of one segment.</summary>
+    private static void StoreColumns(GemmTarget c, int i, int j, int rows, int cols, float* tile, int nr, bool add)
+    {
+        for (int jj = 0; jj < cols;)
+        {
+            int len = 1;
+            while (jj + len < cols && c.Contiguous(j + jj, len + 1)) len++;
+            float* start = c.At(i, j + jj);
+            for (int ii = 0; ii < rows; ii++)
+            {
+                float* dst = start + ii * c.Ldc, src = tile + ii * nr + jj;
+                if (add) for (int t = 0; t < len; t++) dst[t] += src[t];
+                else PanelCopy.Copy(dst, src, len);
+            }
+            jj += len;
         }
     }
 

@@ -9,6 +9,7 @@ namespace Engine.Cpu;
 /// A panel holds MR values per k (one per row of C) and a packed B panel NR values per k (one per column).
 /// Every accumulator is a separate local so the JIT keeps all of them in registers; each k step loads NR/lanes
 /// vectors of B and broadcasts MR values of A, one fused multiply-add per (row, vector).
+/// Only the first <c>rows</c> rows of C are written (an M edge needs no detour).
 /// The sum over k always starts from zero and runs in k order; C is combined after it (store or C + sum), so an
 /// element's bits depend only on its row, column and the K blocking, never on the tile or thread that computed it.
 /// </summary>
@@ -32,7 +33,7 @@ internal static unsafe class GemmKernels
 
     /// <summary>C (12 x 32, row stride ldc) = or += A panel (kc x 12) * B panel (kc x 32).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Kernel512(int kc, float* a, float* b, float* c, nint ldc, bool accumulate)
+    internal static void Kernel512(int kc, float* a, float* b, float* c, nint ldc, bool accumulate, int rows)
     {
         Vector512<float> c00 = Vector512<float>.Zero, c01 = Vector512<float>.Zero, c10 = Vector512<float>.Zero, c11 = Vector512<float>.Zero, c20 = Vector512<float>.Zero, c21 = Vector512<float>.Zero, c30 = Vector512<float>.Zero, c31 = Vector512<float>.Zero, c40 = Vector512<float>.Zero, c41 = Vector512<float>.Zero, c50 = Vector512<float>.Zero, c51 = Vector512<float>.Zero, c60 = Vector512<float>.Zero, c61 = Vector512<float>.Zero, c70 = Vector512<float>.Zero, c71 = Vector512<float>.Zero, c80 = Vector512<float>.Zero, c81 = Vector512<float>.Zero, c90 = Vector512<float>.Zero, c91 = Vector512<float>.Zero, c100 = Vector512<float>.Zero, c101 = Vector512<float>.Zero, c110 = Vector512<float>.Zero, c111 = Vector512<float>.Zero;
         for (int p = 0; p < kc; p++)
@@ -56,38 +57,60 @@ internal static unsafe class GemmKernels
         if (accumulate)
         {
             (c00 + Vector512.Load(c + 0 * ldc + 0)).Store(c + 0 * ldc + 0); (c01 + Vector512.Load(c + 0 * ldc + 16)).Store(c + 0 * ldc + 16);
+            if (rows <= 1) return;
             (c10 + Vector512.Load(c + 1 * ldc + 0)).Store(c + 1 * ldc + 0); (c11 + Vector512.Load(c + 1 * ldc + 16)).Store(c + 1 * ldc + 16);
+            if (rows <= 2) return;
             (c20 + Vector512.Load(c + 2 * ldc + 0)).Store(c + 2 * ldc + 0); (c21 + Vector512.Load(c + 2 * ldc + 16)).Store(c + 2 * ldc + 16);
+            if (rows <= 3) return;
             (c30 + Vector512.Load(c + 3 * ldc + 0)).Store(c + 3 * ldc + 0); (c31 + Vector512.Load(c + 3 * ldc + 16)).Store(c + 3 * ldc + 16);
+            if (rows <= 4) return;
             (c40 + Vector512.Load(c + 4 * ldc + 0)).Store(c + 4 * ldc + 0); (c41 + Vector512.Load(c + 4 * ldc + 16)).Store(c + 4 * ldc + 16);
+            if (rows <= 5) return;
             (c50 + Vector512.Load(c + 5 * ldc + 0)).Store(c + 5 * ldc + 0); (c51 + Vector512.Load(c + 5 * ldc + 16)).Store(c + 5 * ldc + 16);
+            if (rows <= 6) return;
             (c60 + Vector512.Load(c + 6 * ldc + 0)).Store(c + 6 * ldc + 0); (c61 + Vector512.Load(c + 6 * ldc + 16)).Store(c + 6 * ldc + 16);
+            if (rows <= 7) return;
             (c70 + Vector512.Load(c + 7 * ldc + 0)).Store(c + 7 * ldc + 0); (c71 + Vector512.Load(c + 7 * ldc + 16)).Store(c + 7 * ldc + 16);
+            if (rows <= 8) return;
             (c80 + Vector512.Load(c + 8 * ldc + 0)).Store(c + 8 * ldc + 0); (c81 + Vector512.Load(c + 8 * ldc + 16)).Store(c + 8 * ldc + 16);
+            if (rows <= 9) return;
             (c90 + Vector512.Load(c + 9 * ldc + 0)).Store(c + 9 * ldc + 0); (c91 + Vector512.Load(c + 9 * ldc + 16)).Store(c + 9 * ldc + 16);
+            if (rows <= 10) return;
             (c100 + Vector512.Load(c + 10 * ldc + 0)).Store(c + 10 * ldc + 0); (c101 + Vector512.Load(c + 10 * ldc + 16)).Store(c + 10 * ldc + 16);
+            if (rows <= 11) return;
             (c110 + Vector512.Load(c + 11 * ldc + 0)).Store(c + 11 * ldc + 0); (c111 + Vector512.Load(c + 11 * ldc + 16)).Store(c + 11 * ldc + 16);
         }
         else
         {
             c00.Store(c + 0 * ldc + 0); c01.Store(c + 0 * ldc + 16);
+            if (rows <= 1) return;
             c10.Store(c + 1 * ldc + 0); c11.Store(c + 1 * ldc + 16);
+            if (rows <= 2) return;
             c20.Store(c + 2 * ldc + 0); c21.Store(c + 2 * ldc + 16);
+            if (rows <= 3) return;
             c30.Store(c + 3 * ldc + 0); c31.Store(c + 3 * ldc + 16);
+            if (rows <= 4) return;
             c40.Store(c + 4 * ldc + 0); c41.Store(c + 4 * ldc + 16);
+            if (rows <= 5) return;
             c50.Store(c + 5 * ldc + 0); c51.Store(c + 5 * ldc + 16);
+            if (rows <= 6) return;
             c60.Store(c + 6 * ldc + 0); c61.Store(c + 6 * ldc + 16);
+            if (rows <= 7) return;
             c70.Store(c + 7 * ldc + 0); c71.Store(c + 7 * ldc + 16);
+            if (rows <= 8) return;
             c80.Store(c + 8 * ldc + 0); c81.Store(c + 8 * ldc + 16);
+            if (rows <= 9) return;
             c90.Store(c + 9 * ldc + 0); c91.Store(c + 9 * ldc + 16);
+            if (rows <= 10) return;
             c100.Store(c + 10 * ldc + 0); c101.Store(c + 10 * ldc + 16);
+            if (rows <= 11) return;
             c110.Store(c + 11 * ldc + 0); c111.Store(c + 11 * ldc + 16);
         }
     }
 
     /// <summary>C (6 x 16, row stride ldc) = or += A panel (kc x 6) * B panel (kc x 16).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Kernel256(int kc, float* a, float* b, float* c, nint ldc, bool accumulate)
+    internal static void Kernel256(int kc, float* a, float* b, float* c, nint ldc, bool accumulate, int rows)
     {
         Vector256<float> c00 = Vector256<float>.Zero, c01 = Vector256<float>.Zero, c10 = Vector256<float>.Zero, c11 = Vector256<float>.Zero, c20 = Vector256<float>.Zero, c21 = Vector256<float>.Zero, c30 = Vector256<float>.Zero, c31 = Vector256<float>.Zero, c40 = Vector256<float>.Zero, c41 = Vector256<float>.Zero, c50 = Vector256<float>.Zero, c51 = Vector256<float>.Zero;
         for (int p = 0; p < kc; p++)
@@ -105,19 +128,29 @@ internal static unsafe class GemmKernels
         if (accumulate)
         {
             (c00 + Vector256.Load(c + 0 * ldc + 0)).Store(c + 0 * ldc + 0); (c01 + Vector256.Load(c + 0 * ldc + 8)).Store(c + 0 * ldc + 8);
+            if (rows <= 1) return;
             (c10 + Vector256.Load(c + 1 * ldc + 0)).Store(c + 1 * ldc + 0); (c11 + Vector256.Load(c + 1 * ldc + 8)).Store(c + 1 * ldc + 8);
+            if (rows <= 2) return;
             (c20 + Vector256.Load(c + 2 * ldc + 0)).Store(c + 2 * ldc + 0); (c21 + Vector256.Load(c + 2 * ldc + 8)).Store(c + 2 * ldc + 8);
+            if (rows <= 3) return;
             (c30 + Vector256.Load(c + 3 * ldc + 0)).Store(c + 3 * ldc + 0); (c31 + Vector256.Load(c + 3 * ldc + 8)).Store(c + 3 * ldc + 8);
+            if (rows <= 4) return;
             (c40 + Vector256.Load(c + 4 * ldc + 0)).Store(c + 4 * ldc + 0); (c41 + Vector256.Load(c + 4 * ldc + 8)).Store(c + 4 * ldc + 8);
+            if (rows <= 5) return;
             (c50 + Vector256.Load(c + 5 * ldc + 0)).Store(c + 5 * ldc + 0); (c51 + Vector256.Load(c + 5 * ldc + 8)).Store(c + 5 * ldc + 8);
         }
         else
         {
             c00.Store(c + 0 * ldc + 0); c01.Store(c + 0 * ldc + 8);
+            if (rows <= 1) return;
             c10.Store(c + 1 * ldc + 0); c11.Store(c + 1 * ldc + 8);
+            if (rows <= 2) return;
             c20.Store(c + 2 * ldc + 0); c21.Store(c + 2 * ldc + 8);
+            if (rows <= 3) return;
             c30.Store(c + 3 * ldc + 0); c31.Store(c + 3 * ldc + 8);
+            if (rows <= 4) return;
             c40.Store(c + 4 * ldc + 0); c41.Store(c + 4 * ldc + 8);
+            if (rows <= 5) return;
             c50.Store(c + 5 * ldc + 0); c51.Store(c + 5 * ldc + 8);
         }
     }

@@ -53,6 +53,7 @@ internal readonly unsafe struct DenseSource(float* p, nint ld, bool kMajor, floa
 {
     private nint Seg(int t) => segment == int.MaxValue ? first + t : (nint)((first + t) / segment) * segmentStride + (first + t) % segment;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(float* destination, int k0, int kc, int j0, int width, int panel)
     {
         for (int t = 0, start = 0; start < width; t++, start += panel)
@@ -66,6 +67,7 @@ internal readonly unsafe struct DenseSource(float* p, nint ld, bool kMajor, floa
     }
 
     /// <summary>Rows of L are contiguous: copy runs of columns that stay inside one segment.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PackRows(float* dst, int k0, int kc, int j, int cols, int panel)
     {
         for (int run = 0; run < cols;)
@@ -84,6 +86,7 @@ internal readonly unsafe struct DenseSource(float* p, nint ld, bool kMajor, floa
     }
 
     /// <summary>Columns of L are contiguous: each becomes a strided column of the panel.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PackColumns(float* dst, int k0, int kc, int j, int cols, int panel)
     {
         for (int jj = 0; jj < cols; jj++)
