@@ -20,14 +20,14 @@ internal readonly unsafe struct GemmTarget(float* c, nint ldc, int segment = int
 /// <summary>
 /// The blocked GEMM driver (the BLIS loop nest): C (M x N) (+)= L_A^T (M x K) * L_B (K x N).
 /// Loops: NC columns of C, KC steps of K, MC-block rows of C; per step, phase 1 packs the B block (kc x nc) and the
-/// A block (kc x mc) into micro-panels, phase 2 runs tiles of C (TileM x TileN) through the micro-kernel, B
-/// micro-panels staying in L1 while the A block stays in L2. Both phases run fixed chunks on the worker pool;
+/// A block (kc x mc) into micro-panels, phase 2 runs tiles of C (TileM x TileN) through the micro-kernel, each A
+/// micro-panel staying in L1 while the tile's B panels stream from L2. Both phases run fixed chunks on the worker pool;
 /// every element of C is summed in the same order whatever thread computes it, so results never depend on the
 /// thread count.
 /// </summary>
 internal static unsafe class GemmDriver
 {
-    internal const int KcBlock = 256, McBlock = 960, NcBlock = 4096, TileM = 96, TileN = 512;
+    internal const int KcBlock = 384, McBlock = 960, NcBlock = 4096, TileM = 96, TileN = 512;
 
     /// <summary>Micro-panels per packing chunk.</summary>
     private const int PackGroup = 8;
@@ -99,26 +99,29 @@ internal static unsafe class GemmDriver
         int m, int n, int ic, int i0, int i1, int jc, int j0, int j1)
     {
         float* local = stackalloc float[GemmKernels.Mr512 * GemmKernels.Nr512];
-        for (int j = j0; j < j1; j += nr)
+        // the A micro-panel (12 x kc, 18 KB) stays in L1 while B micro-panels stream from the L2-resident tile of B
+        for (int i = i0; i < i1; i += mr)
+            for (int j = j0; j < j1; j += nr)
+                Tile(wide, mr, nr, c, packA, packB, kc, add, m, n, ic, jc, i, j, local);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile(bool wide, int mr, int nr, GemmTarget c, float* packA, float* packB, int kc, bool add,
+        int m, int n, int ic, int jc, int i, int j, float* local)
+    {
+        float* bPanel = packB + (nint)(j - jc) * kc;
+        int cols = Math.Min(nr, n - j);
+        float* aPanel = packA + (nint)(i - ic) * kc;
+        int rows = Math.Min(mr, m - i);
+        if (cols == nr && c.Contiguous(j, nr))
         {
-            float* bPanel = packB + (nint)(j - jc) * kc;
-            int cols = Math.Min(nr, n - j);
-            bool columnsWhole = cols == nr && c.Contiguous(j, nr);
-            for (int i = i0; i < i1; i += mr)
-            {
-                float* aPanel = packA + (nint)(i - ic) * kc;
-                int rows = Math.Min(mr, m - i);
-                if (columnsWhole)
-                {
-                    if (wide) GemmKernels.Kernel512(kc, aPanel, bPanel, c.At(i, j), c.Ldc, add, rows);
-                    else GemmKernels.Kernel256(kc, aPanel, bPanel, c.At(i, j), c.Ldc, add, rows);
-                    continue;
-                }
-                if (wide) GemmKernels.Kernel512(kc, aPanel, bPanel, local, nr, false, rows);
-                else GemmKernels.Kernel256(kc, aPanel, bPanel, local, nr, false, rows);
-                StoreColumns(c, i, j, rows, cols, local, nr, add);
-            }
+            if (wide) GemmKernels.Kernel512(kc, aPanel, bPanel, c.At(i, j), c.Ldc, add, rows);
+            else GemmKernels.Kernel256(kc, aPanel, bPanel, c.At(i, j), c.Ldc, add, rows);
+            return;
         }
+        if (wide) GemmKernels.Kernel512(kc, aPanel, bPanel, local, nr, false, rows);
+        else GemmKernels.Kernel256(kc, aPanel, bPanel, local, nr, false, rows);
+        StoreColumns(c, i, j, rows, cols, local, nr, add);
     }
 
     /// <summary>C[i + ii, j + jj] = or += tile[ii, jj] for the first rows x cols of a local tile, run by run of one segment.</summary>

@@ -87,8 +87,8 @@ public sealed class Conv2dPerfTests
         }
     }
 
-    // CRS = 270 > one 256-deep K block; the backward-data pixel blocks (7744 columns at this CRS) split the batch.
-    [TestCase(2, 30, 64, 66, 2, 3, 1, 1)]
+    // CRS = 405 > one 384-deep K block; the backward-data pixel blocks (5152 columns at this CRS) split the batch.
+    [TestCase(2, 45, 64, 66, 2, 3, 1, 1)]
     // small weight, 8192 pixels: the weight gradient splits the pixel sum into chunks
     [TestCase(2, 2, 64, 64, 3, 3, 1, 1)]
     // the ResNet stem's shape, smaller: 7x7 stride 2 pad 3
