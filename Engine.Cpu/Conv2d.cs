@@ -23,6 +23,12 @@ public sealed partial class CpuBackend
     public unsafe void Conv2d(in Conv2dGeometry g, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, DeviceBuffer y)
     {
         var geo = Packable(g);
+        if (UseDirect(geo))
+        {
+            fixed (float* px = Array(x), pw = Array(w), pb = bias is null ? null : Array(bias), py = Array(y))
+                Conv2dDirect(geo, px, pw, pb, py);
+            return;
+        }
         int kg = geo.OutChannelsPerGroup, cg = geo.InChannelsPerGroup;
         int pq = geo.OutHeight * geo.OutWidth, crs = cg * geo.Kernel.Height * geo.Kernel.Width;
         int hw = geo.InHeight * geo.InWidth, npq = geo.Batch * pq;
@@ -49,6 +55,12 @@ public sealed partial class CpuBackend
     public unsafe void Conv2dBackwardData(in Conv2dGeometry g, DeviceBuffer dY, DeviceBuffer w, DeviceBuffer dX)
     {
         var geo = Packable(g);
+        if (UseDirect(geo))
+        {
+            fixed (float* pdy = Array(dY), pw = Array(w), pdx = Array(dX))
+                Conv2dDirectBackwardData(geo, pdy, pw, pdx);
+            return;
+        }
         int kg = geo.OutChannelsPerGroup, cg = geo.InChannelsPerGroup;
         int pq = geo.OutHeight * geo.OutWidth, crs = cg * geo.Kernel.Height * geo.Kernel.Width;
         int hw = geo.InHeight * geo.InWidth, npq = geo.Batch * pq;
@@ -96,6 +108,13 @@ public sealed partial class CpuBackend
     public unsafe void Conv2dBackwardWeight(in Conv2dGeometry g, DeviceBuffer x, DeviceBuffer dY, DeviceBuffer dW, DeviceBuffer? dBias)
     {
         var geo = Packable(g);
+        if (UseDirect(geo))
+        {
+            fixed (float* px = Array(x), pdy = Array(dY), pdw = Array(dW))
+                Conv2dDirectBackwardWeight(geo, px, pdy, pdw);
+            if (dBias is not null) BiasGradient(geo, Array(dY), Array(dBias));
+            return;
+        }
         int kg = geo.OutChannelsPerGroup, cg = geo.InChannelsPerGroup;
         int pq = geo.OutHeight * geo.OutWidth, crs = cg * geo.Kernel.Height * geo.Kernel.Width;
         int hw = geo.InHeight * geo.InWidth, npq = geo.Batch * pq, wg = kg * crs;

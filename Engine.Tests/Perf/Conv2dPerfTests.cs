@@ -73,6 +73,24 @@ public sealed class Conv2dPerfTests
     [FsCheckProperty(MaxTest = 60)]
     public void Conv2d_AgreesWithReference(int seed, bool withBias) => CheckAll(Two, RandomGeometry(seed), seed, withBias);
 
+    [FsCheckProperty(MaxTest = 40)]
+    public void Conv2d_ImplicitGemm_AgreesWithReference(int seed, bool withBias) =>
+        WithoutDirect(() => CheckAll(Two, RandomGeometry(seed), seed, withBias));
+
+    /// <summary>Runs a check with the direct small-channel path switched off (so the implicit GEMM takes every case).</summary>
+    private static void WithoutDirect(Action check)
+    {
+        CpuBackend.DirectConvEnabled = false;
+        try
+        {
+            check();
+        }
+        finally
+        {
+            CpuBackend.DirectConvEnabled = true;
+        }
+    }
+
     [FsCheckProperty(MaxTest = 25)]
     public void Conv2d_AgreesWithReference_Vector256Forced(int seed)
     {
@@ -95,11 +113,16 @@ public sealed class Conv2dPerfTests
     [TestCase(1, 3, 40, 38, 16, 7, 2, 3)]
     // 1x1 over a large batch of planes
     [TestCase(3, 20, 33, 31, 40, 1, 1, 0)]
-    public void Conv2d_LargeCases_AgreeWithReference(int n, int c, int h, int w, int k, int kernel, int stride, int pad) =>
-        CheckAll(Two, new Conv2dGeometry(n, c, h, w, k, kernel, stride, pad, 1), n + c + h + w + k, withBias: true);
+    public void Conv2d_LargeCases_AgreeWithReference(int n, int c, int h, int w, int k, int kernel, int stride, int pad)
+    {
+        var g = new Conv2dGeometry(n, c, h, w, k, kernel, stride, pad, 1);
+        CheckAll(Two, g, n + c + h + w + k, withBias: true);
+        WithoutDirect(() => CheckAll(Two, g, n + c + h + w + k, withBias: true));
+    }
 
     [TestCase(2, 30, 64, 66, 40, 3, 1, 1, 1)]
     [TestCase(2, 2, 64, 64, 3, 3, 1, 1, 1)]
+    [TestCase(9, 6, 14, 14, 16, 5, 1, 0, 1)]
     [TestCase(3, 16, 20, 20, 32, 3, 2, 1, 2)]
     public void Conv2d_IsBitwiseIdenticalForOneAndTwoThreads(int n, int c, int h, int w, int k, int kernel, int stride, int pad, int groups)
     {
@@ -123,6 +146,20 @@ public sealed class Conv2dPerfTests
         using var two = new CpuBackend(2);
         var single = Run(one);
         var dual = Run(two);
+        CompareBits(g, single, dual);
+        CpuBackend.DirectConvEnabled = false;
+        try
+        {
+            CompareBits(g, Run(one), Run(two));
+        }
+        finally
+        {
+            CpuBackend.DirectConvEnabled = true;
+        }
+    }
+
+    private static void CompareBits(Conv2dGeometry g, float[][] single, float[][] dual)
+    {
         string[] names = ["y", "dX", "dW", "dBias"];
         for (int t = 0; t < single.Length; t++)
             for (int i = 0; i < single[t].Length; i++)
