@@ -61,7 +61,7 @@ public sealed partial class CpuBackend
     private unsafe void Conv2dDirect(Conv2dGeometry g, float* x, float* w, float* bias, float* y)
     {
         int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, blocks = (kg + DirectChannels - 1) / DirectChannels;
-        int pq = g.OutHeight * g.OutWidth, taps = cg * g.Kernel.Height * g.Kernel.Width;
+        int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW, taps = cg * g.Kernel.Height * g.Kernel.Width;
         var grid = DirectGrid.Of(g);
         _workers.For(g.Batch * g.Groups * blocks, chunk =>
         {
@@ -75,12 +75,7 @@ public sealed partial class CpuBackend
                 for (int i = 0; i < DirectChannels; i++) wTaps[tap * DirectChannels + i] = i < count ? w[(nint)(k0 + i) * taps + tap] : 0f;
             DirectForwardSweep(g, grid, xPad, wTaps, yGrid);
             for (int i = 0; i < count; i++)
-            {
-                float b = bias is null ? 0f : bias[k0 + i];
-                float* dst = y + ((nint)n * g.OutChannels + k0 + i) * pq;
-                for (int p = 0; p < g.OutHeight; p++)
-                    for (int q = 0; q < g.OutWidth; q++) dst[p * g.OutWidth + q] = yGrid[(nint)i * grid.T + p * grid.Wp + q] + b;
-            }
+                GridToPlane(yGrid + (nint)i * grid.T, grid.Wp, y + ((nint)n * g.OutChannels + k0 + i) * pq, outH, outW, bias is null ? 0f : bias[k0 + i]);
         });
     }
 
@@ -124,13 +119,25 @@ public sealed partial class CpuBackend
     /// <summary>dYGrid[i, p*Wp + q] = dY[n, k0 + i, p, q] for q &lt; Q, 0 elsewhere (and for i past count).</summary>
     private static unsafe void GridOfGradient(in Conv2dGeometry g, DirectGrid grid, float* dY, int n, int k0, int count, float* dYGrid)
     {
-        int pq = g.OutHeight * g.OutWidth;
+        int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW;
         new Span<float>(dYGrid, DirectChannels * grid.T).Clear();
         for (int i = 0; i < count; i++)
         {
             float* src = dY + ((nint)n * g.OutChannels + k0 + i) * pq;
-            for (int p = 0; p < g.OutHeight; p++)
-                PanelCopy.Copy(dYGrid + (nint)i * grid.T + p * grid.Wp, src + p * g.OutWidth, g.OutWidth);
+            for (int p = 0; p < outH; p++)
+                PanelCopy.Copy(dYGrid + (nint)i * grid.T + p * grid.Wp, src + p * outW, outW);
+        }
+    }
+
+    /// <summary>plane[p, q] = grid[p*Wp + q] + bias for q &lt; Q (the real columns of an output grid).</summary>
+    private static unsafe void GridToPlane(float* grid, int wp, float* plane, int outH, int outW, float bias)
+    {
+        for (int p = 0; p < outH; p++)
+        {
+            float* src = grid + (nint)p * wp, dst = plane + (nint)p * outW;
+            int q = 0;
+            for (; q + 16 <= outW; q += 16) (Vector512.Load(src + q) + Vector512.Create(bias)).Store(dst + q);
+            for (; q < outW; q++) dst[q] = src[q] + bias;
         }
     }
 }

@@ -13,7 +13,8 @@ public sealed partial class CpuBackend
     private unsafe void Conv2dDirectBackwardData(Conv2dGeometry g, float* dY, float* w, float* dX)
     {
         int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, blocks = (kg + DirectChannels - 1) / DirectChannels;
-        int taps = cg * g.Kernel.Height * g.Kernel.Width, hw = g.InHeight * g.InWidth;
+        int taps = cg * g.Kernel.Height * g.Kernel.Width, inH = g.InHeight, inW = g.InWidth, hw = inH * inW;
+        int top = g.Padding.Top, left = g.Padding.Left;
         var grid = DirectGrid.Of(g);
         _workers.For(g.Batch * g.Groups, chunk =>
         {
@@ -31,9 +32,8 @@ public sealed partial class CpuBackend
             }
             float* dst = dX + ((nint)n * g.InChannels + grp * cg) * hw;
             for (int c = 0; c < cg; c++)
-                for (int h = 0; h < g.InHeight; h++)
-                    PanelCopy.Copy(dst + (nint)c * hw + (nint)h * g.InWidth,
-                        dXPad + (nint)c * grid.Plane + (nint)(h + g.Padding.Top) * grid.Wp + g.Padding.Left, g.InWidth);
+                for (int h = 0; h < inH; h++)
+                    PanelCopy.Copy(dst + (nint)c * hw + (nint)h * inW, dXPad + (nint)c * grid.Plane + (nint)(h + top) * grid.Wp + left, inW);
         });
     }
 
