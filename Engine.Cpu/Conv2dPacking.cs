@@ -78,7 +78,13 @@ internal readonly unsafe struct Im2ColSource(float* x, in Conv2dGeometry g) : IP
                     }
                     else
                     {
-                        for (int i = 0, w = w0; i < len; i++, w += ix.StrideW) d[i] = (uint)w < (uint)ix.W ? src[w] : 0f;
+                        // valid i: 0 <= w0 + i*stride < W
+                        int sw = ix.StrideW;
+                        int lo = Math.Min(w0 >= 0 ? 0 : (sw - 1 - w0) / sw, len);
+                        int hi = Math.Clamp(w0 >= ix.W ? 0 : (ix.W - 1 - w0) / sw + 1, lo, len);
+                        PanelCopy.Zero(d, lo);
+                        PanelCopy.Gather(d + lo, src + w0 + lo * sw, hi - lo, sw, ix.W - (w0 + lo * sw));
+                        PanelCopy.Zero(d + hi, len - hi);
                     }
                 }
             }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Cpu;
 
@@ -32,6 +33,23 @@ internal static unsafe class PanelCopy
         int i = 0;
         for (; i + 16 <= count; i += 16) Vector512<float>.Zero.Store(destination + i);
         for (; i < count; i++) destination[i] = 0f;
+    }
+
+    /// <summary>
+    /// destination[i] = source[i * stride] for i &lt; count, reading no further than source[available - 1]; stride 2
+    /// de-interleaves two vectors at a time where AVX-512 is present.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Gather(float* destination, float* source, int count, int stride, int available)
+    {
+        int i = 0;
+        if (stride == 2 && Avx512F.IsSupported)
+        {
+            var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            for (; i + 16 <= count && 2 * i + 32 <= available; i += 16)
+                Avx512F.PermuteVar16x32x2(Vector512.Load(source + 2 * i), even, Vector512.Load(source + 2 * i + 16)).Store(destination + i);
+        }
+        for (; i < count; i++) destination[i] = source[(nint)i * stride];
     }
 
     /// <summary>Zeroes columns [cols, panel) of every row of a kc x panel micro-panel.</summary>
