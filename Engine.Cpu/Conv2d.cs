@@ -39,9 +39,13 @@ public sealed partial class CpuBackend
             {
                 // y_g (Kg x NPQ) (+)= W_g (Kg x CRS) * columns (CRS x NPQ)
                 var weights = new DenseSource(pw + (nint)grp * kg * crs, crs, kMajor: false);
-                var columns = new Im2ColSource(px + (nint)grp * cg * hw, geo);
                 var target = new GemmTarget(py + (nint)grp * kg * pq, pq, pq, (nint)geo.OutChannels * pq);
-                GemmDriver.Run(weights, columns, target, kg, npq, crs, accumulate: bias is not null, _workers);
+                float* xg = px + (nint)grp * cg * hw;
+                if (IsPointwise(geo)) // the columns are x itself: C x (N*H*W), image after image
+                    GemmDriver.Run(weights, new DenseSource(xg, hw, kMajor: true, segment: hw, segmentStride: (nint)geo.InChannels * hw),
+                        target, kg, npq, crs, accumulate: bias is not null, _workers);
+                else
+                    GemmDriver.Run(weights, new Im2ColSource(xg, geo), target, kg, npq, crs, accumulate: bias is not null, _workers);
             }
         }
     }
@@ -64,7 +68,7 @@ public sealed partial class CpuBackend
         int kg = geo.OutChannelsPerGroup, cg = geo.InChannelsPerGroup;
         int pq = geo.OutHeight * geo.OutWidth, crs = cg * geo.Kernel.Height * geo.Kernel.Width;
         int hw = geo.InHeight * geo.InWidth, npq = geo.Batch * pq;
-        bool pointwise = crs == cg && pq == hw;
+        bool pointwise = IsPointwise(geo);
         int block = pointwise ? npq : Math.Min(npq, Math.Max(32, ColumnScratchFloats / crs / 32 * 32));
         var scratch = pointwise ? null : Rent(crs * block);
         if (!pointwise) Span(dX).Clear();
@@ -118,6 +122,8 @@ public sealed partial class CpuBackend
         int kg = geo.OutChannelsPerGroup, cg = geo.InChannelsPerGroup;
         int pq = geo.OutHeight * geo.OutWidth, crs = cg * geo.Kernel.Height * geo.Kernel.Width;
         int hw = geo.InHeight * geo.InWidth, npq = geo.Batch * pq, wg = kg * crs;
+        bool pointwise = IsPointwise(geo);
+        nint inImage = (nint)geo.InChannels * hw;
         int chunks = wg <= SplitPixelsMaxWeight ? Math.Clamp(npq / SplitPixelsChunk, 1, 8) : 1;
         var partials = chunks > 1 ? Rent(chunks * wg) : null;
         try
@@ -132,8 +138,12 @@ public sealed partial class CpuBackend
                     if (chunks == 1)
                     {
                         // dW_g (Kg x CRS) = dY_g (Kg x NPQ) * columns^T (NPQ x CRS)
-                        GemmDriver.Run(new DenseSource(dyg, pq, kMajor: false, segment: pq, segmentStride: outImage),
-                            new Im2ColTransposedSource(xg, gg), new GemmTarget(dwg, crs), kg, crs, npq, accumulate: false, _workers);
+                        var gradients = new DenseSource(dyg, pq, kMajor: false, segment: pq, segmentStride: outImage);
+                        if (pointwise)
+                            GemmDriver.Run(gradients, new DenseSource(xg, hw, kMajor: false, segment: hw, segmentStride: inImage),
+                                new GemmTarget(dwg, crs), kg, crs, npq, accumulate: false, _workers);
+                        else
+                            GemmDriver.Run(gradients, new Im2ColTransposedSource(xg, gg), new GemmTarget(dwg, crs), kg, crs, npq, accumulate: false, _workers);
                         continue;
                     }
                     float* part = ppart;
@@ -142,8 +152,12 @@ public sealed partial class CpuBackend
                         // partial_chunk (Kg x CRS) = dY_g[:, pixels of chunk] * columns^T[pixels of chunk, :]
                         int p0 = (int)((long)chunk * npq / chunks), p1 = (int)((long)(chunk + 1) * npq / chunks);
                         var gradients = new DenseSource(dyg, pq, kMajor: false, segment: pq, segmentStride: outImage, first: p0);
-                        var columnsT = new Im2ColTransposedSource(xg, gg, p0);
-                        GemmDriver.Run(gradients, columnsT, new GemmTarget(part + (nint)chunk * wg, crs), kg, crs, p1 - p0, accumulate: false, null);
+                        var partial = new GemmTarget(part + (nint)chunk * wg, crs);
+                        if (pointwise)
+                            GemmDriver.Run(gradients, new DenseSource(xg, hw, kMajor: false, segment: hw, segmentStride: inImage, first: p0),
+                                partial, kg, crs, p1 - p0, accumulate: false, null);
+                        else
+                            GemmDriver.Run(gradients, new Im2ColTransposedSource(xg, gg, p0), partial, kg, crs, p1 - p0, accumulate: false, null);
                     });
                     var sum = new Span<float>(dwg, wg);
                     new Span<float>(part, wg).CopyTo(sum);
@@ -232,9 +246,11 @@ public sealed partial class CpuBackend
     /// contiguous runs for the packing); any other geometry unchanged.
     /// </summary>
     private static Conv2dGeometry Packable(in Conv2dGeometry g) =>
-        g.Kernel is { Height: 1, Width: 1 } && g.Stride is { Height: 1, Width: 1 } && g.Padding.IsZero
-            ? g with { InHeight = 1, InWidth = g.InHeight * g.InWidth, Dilation = 1 }
-            : g;
+        IsPointwise(g) ? g with { InHeight = 1, InWidth = g.InHeight * g.InWidth, Dilation = 1 } : g;
+
+    /// <summary>1x1, stride 1, no padding: the column matrix is x itself (C x H*W per image).</summary>
+    private static bool IsPointwise(in Conv2dGeometry g) =>
+        g.Kernel is { Height: 1, Width: 1 } && g.Stride is { Height: 1, Width: 1 } && g.Padding.IsZero;
 
     private static float[] Rent(int length) => System.Buffers.ArrayPool<float>.Shared.Rent(length);
 

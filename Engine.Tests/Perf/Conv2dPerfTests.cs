@@ -113,6 +113,8 @@ public sealed class Conv2dPerfTests
     [TestCase(1, 3, 40, 38, 16, 7, 2, 3)]
     // 1x1 over a large batch of planes
     [TestCase(3, 20, 33, 31, 40, 1, 1, 0)]
+    // 1x1, stride 2, padded, with as many output pixels as input pixels: not pointwise (once mistaken for it)
+    [TestCase(2, 3, 2, 2, 20, 1, 2, 1)]
     public void Conv2d_LargeCases_AgreeWithReference(int n, int c, int h, int w, int k, int kernel, int stride, int pad)
     {
         var g = new Conv2dGeometry(n, c, h, w, k, kernel, stride, pad, 1);
