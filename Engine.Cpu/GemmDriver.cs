@@ -79,11 +79,12 @@ internal static unsafe class GemmDriver
                             a.Pack(packA + (nint)p0 * kc, pc0, kc, ic0 + p0, Math.Min(PackGroup * mr, mc - p0), mr);
                         }
                     });
-                    int mTiles = CeilDiv(mc, TileM), nTiles = CeilDiv(nc, TileN);
+                    var (tileM, tileN) = TileShape(mc, nc, mr, nr, parallel ? pool!.Threads : 1);
+                    int mTiles = CeilDiv(mc, tileM), nTiles = CeilDiv(nc, tileN);
                     Each(parallel ? pool : null, mTiles * nTiles, tile =>
                         Macro(wide, mr, nr, c, packA, packB, kc, add, m, n,
-                            ic0, ic0 + tile / nTiles * TileM, Math.Min(ic0 + mc, ic0 + (tile / nTiles + 1) * TileM),
-                            jc0, jc0 + tile % nTiles * TileN, Math.Min(jc0 + nc, jc0 + (tile % nTiles + 1) * TileN)));
+                            ic0, ic0 + tile / nTiles * tileM, Math.Min(ic0 + mc, ic0 + (tile / nTiles + 1) * tileM),
+                            jc0, jc0 + tile % nTiles * tileN, Math.Min(jc0 + nc, jc0 + (tile % nTiles + 1) * tileN)));
                 }
             }
         }
@@ -140,6 +141,18 @@ internal static unsafe class GemmDriver
             }
             jj += len;
         }
+    }
+
+    /// <summary>
+    /// Tile of C per parallel chunk: TileM x TileN, halved (in whole micro-panels) until there are about four chunks per
+    /// thread. Tiling never changes an element's arithmetic, only who computes it, so the bits stay the same.
+    /// </summary>
+    private static (int M, int N) TileShape(int mc, int nc, int mr, int nr, int threads)
+    {
+        int tileM = TileM, tileN = TileN, wanted = threads == 1 ? 1 : 4 * threads;
+        while (CeilDiv(mc, tileM) * CeilDiv(nc, tileN) < wanted && tileN >= 4 * nr) tileN = RoundUp(tileN / 2, nr);
+        while (CeilDiv(mc, tileM) * CeilDiv(nc, tileN) < wanted && tileM >= 4 * mr) tileM = RoundUp(tileM / 2, mr);
+        return (tileM, tileN);
     }
 
     private static void ClearTarget(GemmTarget c, int m, int n)
