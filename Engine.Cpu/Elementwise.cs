@@ -27,7 +27,10 @@ public sealed partial class CpuBackend
                     float keep = 1f / (1f - alpha);
                     for (int i = 0; i < xs.Length; i++) ys[i] = xs[i] >= alpha ? keep : 0f;
                     break;
-                default: throw new NotSupportedException($"unary op {op}");
+                case UnaryOp.Sqrt: TensorPrimitives.Sqrt(xs, ys); break;
+                default:
+                    for (int i = 0; i < xs.Length; i++) ys[i] = UnaryMath.Forward(op, alpha, xs[i]);
+                    break;
             }
         });
     }
@@ -66,7 +69,10 @@ public sealed partial class CpuBackend
                 case UnaryOp.Abs:
                     for (int i = 0; i < length; i++) dxs[i] = xs[i] > 0f ? dys[i] : xs[i] < 0f ? -dys[i] : 0f;
                     break;
-                default: throw new NotSupportedException($"unary op {op} has no backward");
+                case UnaryOp.DropoutMask: throw new NotSupportedException("DropoutMask has no backward");
+                default:
+                    for (int i = 0; i < length; i++) dxs[i] = dys[i] * UnaryMath.Derivative(op, alpha, xs[i], ys[i]);
+                    break;
             }
         });
     }

@@ -125,3 +125,76 @@ public sealed partial class CpuBackend
         });
     }
 }
+
+public sealed partial class CpuBackend
+{
+    /// <summary>y (unpooled planes) = 0, then y[indices[o]] = x[o] in row-major order of o (the last write wins).</summary>
+    public void MaxUnpool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer indices, DeviceBuffer y)
+    {
+        var geo = g;
+        var xa = Array(x);
+        var ia = Array(indices);
+        var ya = Array(y);
+        int HW = geo.InHeight * geo.InWidth, PQ = geo.OutHeight * geo.OutWidth;
+        _workers.For(geo.Batch * geo.Channels, plane =>
+        {
+            var dst = ya.AsSpan(plane * HW, HW);
+            dst.Clear();
+            for (int o = plane * PQ; o < (plane + 1) * PQ; o++) dst[(int)ia[o]] = xa[o];
+        });
+    }
+
+    /// <summary>dX[o] = dY[indices[o]].</summary>
+    public void MaxUnpool2dBackward(in Pool2dGeometry g, DeviceBuffer dY, DeviceBuffer indices, DeviceBuffer dX)
+    {
+        var geo = g;
+        var dya = Array(dY);
+        var ia = Array(indices);
+        var dxa = Array(dX);
+        int HW = geo.InHeight * geo.InWidth, PQ = geo.OutHeight * geo.OutWidth;
+        _workers.For(geo.Batch * geo.Channels, plane =>
+        {
+            for (int o = plane * PQ; o < (plane + 1) * PQ; o++) dxa[o] = dya[plane * HW + (int)ia[o]];
+        });
+    }
+}
+
+public sealed partial class CpuBackend
+{
+    /// <summary>y = max over the kernel window placed at this plane's (row, col) starts; first maximum wins, NaN wins.</summary>
+    public void FractionalMaxPool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer rowStarts, DeviceBuffer colStarts, DeviceBuffer y, DeviceBuffer indices)
+    {
+        var geo = g;
+        var xa = Array(x);
+        var ra = Array(rowStarts);
+        var ca = Array(colStarts);
+        var ya = Array(y);
+        var ia = Array(indices);
+        int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth, kh = geo.Kernel.Height, kw = geo.Kernel.Width;
+        _workers.For(geo.Batch * geo.Channels, plane =>
+        {
+            var src = xa.AsSpan(plane * H * W, H * W);
+            for (int p = 0; p < P; p++)
+            {
+                int h0 = (int)ra[plane * P + p];
+                for (int q = 0; q < Q; q++)
+                {
+                    int w0 = (int)ca[plane * Q + q], at = h0 * W + w0, o = (plane * P + p) * Q + q;
+                    float best = src[at];
+                    for (int i = 0; i < kh; i++)
+                        for (int j = 0; j < kw; j++)
+                        {
+                            float v = src[(h0 + i) * W + w0 + j];
+                            if (v > best || float.IsNaN(v) && !float.IsNaN(best))
+                            {
+                                best = v;
+                                at = (h0 + i) * W + w0 + j;
+                            }
+                        }
+                    ya[o] = best;
+                    ia[o] = at;
+                }
+            }
+        });
+    }
+}

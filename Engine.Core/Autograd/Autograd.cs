@@ -43,6 +43,7 @@ public static class Autograd
     /// <summary>Records that <paramref name="output"/> came from <paramref name="inputs"/>; backward gets dOutput.</summary>
     internal static void Record(string op, Tensor output, Tensor?[] inputs, Action<Tensor> backward)
     {
+        Inspection.Propagate(output, inputs);
         var tracked = Array.FindAll(inputs, t => t is not null && t.TracksGrad)!;
         output.GradFn = new Node(Interlocked.Increment(ref s_sequence), output, tracked!, backward, op);
     }

@@ -106,3 +106,69 @@ public readonly record struct SgdSettings(float LearningRate, float Momentum, fl
 
 /// <summary>Hyper-parameters of one Adam/AdamW update at step <see cref="Step"/> (1-based).</summary>
 public readonly record struct AdamSettings(float LearningRate, float Beta1, float Beta2, float Epsilon, float WeightDecay, bool Decoupled, int Step);
+
+/// <summary>
+/// A reordering of axes: output axis i is input axis <see cref="Axes"/>[i] (Axes is a permutation of 0..rank-1,
+/// stored in a <see cref="Shape"/> for its inline storage).
+/// </summary>
+public readonly record struct PermuteGeometry(Shape Input, Shape Axes)
+{
+    public Shape OutputShape
+    {
+        get
+        {
+            Span<int> d = stackalloc int[Input.Rank];
+            for (int i = 0; i < d.Length; i++) d[i] = Input[Axes[i]];
+            return new Shape(d);
+        }
+    }
+
+    public void Validate(string where)
+    {
+        if (Axes.Rank != Input.Rank)
+            throw new ArgumentException($"{where}: expected {Input.Rank} axes for a tensor of shape {Input}, got {Axes}");
+        Span<bool> seen = stackalloc bool[Input.Rank];
+        for (int i = 0; i < Axes.Rank; i++)
+        {
+            int a = Axes[i];
+            if (a >= Input.Rank || seen[a])
+                throw new ArgumentException($"{where}: axes {Axes} are not a permutation of 0..{Input.Rank - 1}");
+            seen[a] = true;
+        }
+    }
+}
+
+public enum ResizeMode { Nearest, Bilinear }
+
+/// <summary>
+/// Resizing N x C x H x W to N x C x OutHeight x OutWidth with PyTorch's coordinate rules: nearest reads
+/// floor(o * in / out); bilinear samples at (o + 0.5) * in / out - 0.5 clamped at 0, or with align corners at
+/// o * (in - 1) / (out - 1).
+/// </summary>
+public readonly record struct Resize2dGeometry(int Batch, int Channels, int InHeight, int InWidth, int OutHeight, int OutWidth, ResizeMode Mode, bool AlignCorners = false)
+{
+    public Shape InputShape => new(Batch, Channels, InHeight, InWidth);
+    public Shape OutputShape => new(Batch, Channels, OutHeight, OutWidth);
+
+    public void Validate(string where)
+    {
+        if (Batch <= 0 || Channels <= 0 || InHeight <= 0 || InWidth <= 0 || OutHeight <= 0 || OutWidth <= 0)
+            throw new ArgumentException($"{where}: expected positive sizes, got input {InputShape} and output {OutHeight}x{OutWidth}");
+        if (Mode == ResizeMode.Nearest && AlignCorners)
+            throw new ArgumentException($"{where}: align corners only applies to bilinear resizing");
+    }
+
+    /// <summary>Nearest source index for output coordinate o.</summary>
+    public static int NearestSource(int o, int inSize, int outSize) => Math.Min((int)((long)o * inSize / outSize), inSize - 1);
+
+    /// <summary>Bilinear source: the two taps and the weight of the second.</summary>
+    public (int I0, int I1, float Weight1) LinearSource(int o, int inSize, int outSize)
+    {
+        float src;
+        if (AlignCorners) src = outSize > 1 ? o * (float)(inSize - 1) / (outSize - 1) : 0f;
+        else src = MathF.Max((o + 0.5f) * inSize / outSize - 0.5f, 0f);
+        int i0 = Math.Min((int)src, inSize - 1);
+        int i1 = Math.Min(i0 + 1, inSize - 1);
+        return (i0, i1, src - i0);
+    }
+}

@@ -23,6 +23,38 @@ public enum UnaryOp
     Abs,
     /// <summary>Inverted-dropout mask from uniform draws u: y = u &gt;= alpha ? 1 / (1 - alpha) : 0 (no backward).</summary>
     DropoutMask,
+    /// <summary>y = x &gt; 0 ? x : alpha * x</summary>
+    LeakyRelu,
+    /// <summary>y = x &gt; 0 ? x : alpha * (exp(x) - 1)</summary>
+    Elu,
+    /// <summary>y = scale * (x &gt; 0 ? x : a * (exp(x) - 1)), the self-normalizing constants of Klambauer et al.</summary>
+    Selu,
+    /// <summary>y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))</summary>
+    Gelu,
+    /// <summary>y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))</summary>
+    GeluTanh,
+    /// <summary>y = x * sigmoid(x)</summary>
+    Silu,
+    /// <summary>y = x * relu6(x + 3) / 6</summary>
+    Hardswish,
+    /// <summary>y = relu6(x + 3) / 6</summary>
+    Hardsigmoid,
+    /// <summary>y = x * tanh(softplus(x))</summary>
+    Mish,
+    /// <summary>y = log(1 + exp(alpha x)) / alpha, or x where alpha x &gt; 20 (alpha is PyTorch's beta)</summary>
+    Softplus,
+    /// <summary>y = min(max(x, 0), 6)</summary>
+    Relu6,
+    /// <summary>y = x ^ alpha</summary>
+    Pow,
+    /// <summary>y = sqrt(x)</summary>
+    Sqrt,
+    /// <summary>y = 1 / sqrt(x)</summary>
+    Rsqrt,
+    /// <summary>y = |x| &lt; alpha ? 0.5 x^2 / alpha : |x| - 0.5 alpha (Huber-style smooth L1 with beta = alpha)</summary>
+    SmoothL1,
+    /// <summary>y = erf(x)</summary>
+    Erf,
 }
 
 /// <summary>Elementwise functions of two inputs, with NumPy broadcasting.</summary>
@@ -89,8 +121,34 @@ public interface IBackend
     /// <summary>y = max over each window; indices (same shape as y) = flat h*W+w of the first maximum, as floats.</summary>
     void MaxPool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer y, DeviceBuffer indices);
     void MaxPool2dBackward(in Pool2dGeometry g, DeviceBuffer dY, DeviceBuffer indices, DeviceBuffer dX);
+    /// <summary>
+    /// Fractional max pooling: g.Kernel windows at per-plane starts (rowStarts: N*C x OutH, colStarts: N*C x OutW,
+    /// as exact floats) over planes of g's input, g.AdaptiveOutput the output size; indices as <see cref="MaxPool2d"/>
+    /// (its backward is <see cref="MaxPool2dBackward"/>).
+    /// </summary>
+    void FractionalMaxPool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer rowStarts, DeviceBuffer colStarts, DeviceBuffer y, DeviceBuffer indices);
     void AvgPool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer y);
     void AvgPool2dBackward(in Pool2dGeometry g, DeviceBuffer dY, DeviceBuffer dX);
+
+    // ---- data movement ----
+    /// <summary>
+    /// Copies blockCount blocks of blockLength floats: block b reads source[srcOffset + b*srcStride ...] and writes
+    /// destination[dstOffset + b*dstStride ...] (concatenation and slicing along an axis).
+    /// </summary>
+    void CopyBlocks(DeviceBuffer source, int sourceOffset, int sourceStride, DeviceBuffer destination, int destinationOffset, int destinationStride, int blockLength, int blockCount);
+    /// <summary>y = x with its axes reordered: y's axis i is x's axis Axes[i].</summary>
+    void Permute(in PermuteGeometry g, DeviceBuffer x, DeviceBuffer y);
+    /// <summary>Resizes N x C x H x W planes to N x C x OutH x OutW (nearest or bilinear).</summary>
+    void Resize2d(in Resize2dGeometry g, DeviceBuffer x, DeviceBuffer y);
+    /// <summary>dX = the adjoint of <see cref="Resize2d"/> applied to dY.</summary>
+    void Resize2dBackward(in Resize2dGeometry g, DeviceBuffer dY, DeviceBuffer dX);
+    /// <summary>
+    /// Max-unpooling: y (g's input planes) = 0 except y[indices[o]] = x[o] for each pooled position o
+    /// (g's output planes); where indices repeat, the last in row-major order wins.
+    /// </summary>
+    void MaxUnpool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer indices, DeviceBuffer y);
+    /// <summary>dX[o] = dY[indices[o]] (a gather per pooled position).</summary>
+    void MaxUnpool2dBackward(in Pool2dGeometry g, DeviceBuffer dY, DeviceBuffer indices, DeviceBuffer dX);
 
     // ---- random numbers ----
     /// <summary>y[i] = uniform [0,1) from Philox4x32-10 keyed by seed at counter offset + i (see <see cref="Philox"/>).</summary>

@@ -25,7 +25,8 @@ public readonly record struct Pool2dGeometry(
     private int OutSize(int size, int before, int after, int kernel, int stride, int dilation)
     {
         int span = size + before + after - dilation * (kernel - 1) - 1;
-        int o = (CeilMode ? (span + stride - 1) / stride : span / stride) + 1;
+        // Floor (or ceil) division that rounds toward minus infinity for negative spans, as PyTorch's div_rtn.
+        int o = (int)Math.Floor((double)(CeilMode ? span + stride - 1 : span) / stride) + 1;
         if (CeilMode && (o - 1) * stride >= size + before) o--;
         return o;
     }

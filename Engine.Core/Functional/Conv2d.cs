@@ -23,6 +23,8 @@ public static partial class Ops
         var be = x.Backend;
         var y = Tensor.Empty(be, g.OutputShape);
         be.Conv2d(g, x.Buffer, w.Buffer, bias?.Buffer, y.Buffer);
+        Inspection.Window(y, x, g.Kernel, g.Stride, g.Dilation);
+        Inspection.AddMacs(g.Macs);
         if (Autograd.Needs(x, w, bias))
         {
             Autograd.Record("Conv2d", y, [x, w, bias], dY =>

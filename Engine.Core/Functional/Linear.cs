@@ -15,6 +15,8 @@ public static partial class Ops
         var be = x.Backend;
         var y = Tensor.Empty(be, new Shape(n, outF));
         be.Gemm(new GemmGeometry(false, true, n, outF, inF), 1f, x.Buffer, w.Buffer, 0f, y.Buffer);
+        Inspection.Whole(y);
+        Inspection.AddMacs((long)n * inF * outF);
         if (bias is not null)
             be.Binary(BinaryOp.Add, y.Buffer, y.Shape, bias.Buffer, bias.Shape, y.Buffer, y.Shape);
         if (Autograd.Needs(x, w, bias))
@@ -51,6 +53,7 @@ public static partial class Ops
         var be = a.Backend;
         var c = Tensor.Empty(be, new Shape(m, n));
         be.Gemm(new GemmGeometry(false, false, m, n, k), 1f, a.Buffer, b.Buffer, 0f, c.Buffer);
+        Inspection.AddMacs((long)m * n * k);
         if (Autograd.Needs(a, b))
         {
             Autograd.Record("MatMul", c, [a, b], dC =>

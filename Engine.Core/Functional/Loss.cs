@@ -12,6 +12,46 @@ public static partial class Ops
     public static Tensor CrossEntropy(Tensor logits, Tensor targets, Reduction reduction = Reduction.Mean) =>
         NllLoss(LogSoftmax(logits, 1), targets, reduction, "CrossEntropy");
 
+    /// <summary>
+    /// Cross-entropy with optional class weights and label smoothing eps, PyTorch's definition:
+    /// (1 - eps) * weighted NLL + eps * smooth, where smooth[n] = -sum_c w_c logp[n,c] / C; the mean reduction
+    /// divides both terms by the sum of the targets' weights.
+    /// </summary>
+    public static Tensor CrossEntropy(Tensor logits, Tensor targets, float[]? classWeights, float labelSmoothing = 0f, Reduction reduction = Reduction.Mean)
+    {
+        if (logits.Rank != 2) throw new ArgumentException($"CrossEntropy: expected input (N,classes), got {logits.Shape}");
+        int classes = logits.Shape[1];
+        if (!(labelSmoothing >= 0f && labelSmoothing <= 1f))
+            throw new ArgumentException($"CrossEntropy: expected label smoothing in [0, 1], got {labelSmoothing}");
+        if (classWeights is not null && classWeights.Length != classes)
+            throw new ArgumentException($"CrossEntropy: expected {classes} class weights, got {classWeights.Length}");
+        var logProb = LogSoftmax(logits, 1);
+        var nll = NllLoss(logProb, targets, Reduction.None, "CrossEntropy");
+        var be = logits.Backend;
+        var targetValues = targets.ToArray();
+        float weightSum = targets.Length;
+        if (classWeights is not null)
+        {
+            var perSample = new float[targetValues.Length];
+            weightSum = 0f;
+            for (int i = 0; i < perSample.Length; i++) weightSum += perSample[i] = classWeights[(int)targetValues[i]];
+            nll = Multiply(nll, Tensor.FromArray(be, perSample, nll.Shape));
+        }
+        var loss = nll;
+        if (labelSmoothing > 0f)
+        {
+            var weighted = classWeights is null ? logProb : Multiply(logProb, Tensor.FromArray(be, classWeights, new Shape(1, classes)));
+            var smooth = Scale(Reshape(SumTo(weighted, new Shape(targets.Length, 1)), targets.Shape), -1f / classes);
+            loss = Add(Scale(nll, 1f - labelSmoothing), Scale(smooth, labelSmoothing));
+        }
+        return reduction switch
+        {
+            Reduction.Mean => Scale(Sum(loss), 1f / weightSum),
+            Reduction.Sum => Sum(loss),
+            _ => loss,
+        };
+    }
+
     /// <summary>Cross-entropy against host labels (uploaded to the logits' backend).</summary>
     public static Tensor CrossEntropy(Tensor logits, ReadOnlySpan<int> labels, Reduction reduction = Reduction.Mean)
     {
@@ -51,6 +91,43 @@ public static partial class Ops
         if (input.Shape != target.Shape)
             throw new ArgumentException($"MSE: expected input and target of one shape, got {input.Shape} and {target.Shape}");
         return Reduce(Square(Subtract(input, target)), reduction);
+    }
+
+    /// <summary>Binary cross-entropy on logits, stable form: max(x,0) - x*y + log(1 + exp(-|x|)).</summary>
+    public static Tensor BceWithLogits(Tensor logits, Tensor target, Reduction reduction = Reduction.Mean)
+    {
+        if (logits.Shape != target.Shape)
+            throw new ArgumentException($"BCEWithLogits: expected input and target of one shape, got {logits.Shape} and {target.Shape}");
+        var perElement = Add(Subtract(Relu(logits), Multiply(logits, target)), Softplus(Scale(Abs(logits), -1f)));
+        return Reduce(perElement, reduction);
+    }
+
+    /// <summary>Mean (or sum) of absolute differences.</summary>
+    public static Tensor L1Loss(Tensor input, Tensor target, Reduction reduction = Reduction.Mean)
+    {
+        if (input.Shape != target.Shape)
+            throw new ArgumentException($"L1: expected input and target of one shape, got {input.Shape} and {target.Shape}");
+        return Reduce(Abs(Subtract(input, target)), reduction);
+    }
+
+    /// <summary>Smooth L1 (PyTorch): 0.5 d^2 / beta where |d| &lt; beta, else |d| - 0.5 beta; beta 0 is L1.</summary>
+    public static Tensor SmoothL1Loss(Tensor input, Tensor target, float beta = 1f, Reduction reduction = Reduction.Mean)
+    {
+        if (input.Shape != target.Shape)
+            throw new ArgumentException($"SmoothL1: expected input and target of one shape, got {input.Shape} and {target.Shape}");
+        if (beta < 0f) throw new ArgumentException($"SmoothL1: expected a non-negative beta, got {beta}");
+        var d = Subtract(input, target);
+        return Reduce(beta == 0f ? Abs(d) : Unary(UnaryOp.SmoothL1, d, beta), reduction);
+    }
+
+    /// <summary>Dice loss on probabilities: 1 - (2 sum(p t) + smooth) / (sum p + sum t + smooth).</summary>
+    public static Tensor DiceLoss(Tensor probabilities, Tensor target, float smooth = 1f)
+    {
+        if (probabilities.Shape != target.Shape)
+            throw new ArgumentException($"Dice: expected input and target of one shape, got {probabilities.Shape} and {target.Shape}");
+        var intersection = AddScalar(Scale(Sum(Multiply(probabilities, target)), 2f), smooth);
+        var total = AddScalar(Add(Sum(probabilities), Sum(target)), smooth);
+        return AddScalar(Scale(Divide(intersection, total), -1f), 1f);
     }
 
     private static Tensor Reduce(Tensor perElement, Reduction reduction) => reduction switch

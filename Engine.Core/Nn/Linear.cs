@@ -1,6 +1,6 @@
 namespace Engine.Nn;
 
-/// <summary>y = x W^T + b (PyTorch's nn.Linear): weight (out, in), bias (out), Kaiming-uniform initialized.</summary>
+/// <summary>y = x W^T + b over the last axis (PyTorch's nn.Linear): weight (out, in), bias (out), Kaiming-uniform initialized.</summary>
 public sealed class Linear : Module
 {
     public Linear(int inFeatures, int outFeatures, bool bias = true, Generator? generator = null)
@@ -21,8 +21,12 @@ public sealed class Linear : Module
 
     protected override Tensor ForwardCore(Tensor x)
     {
-        if (x.Rank != 2 || x.Shape[1] != InFeatures)
-            throw new ArgumentException($"{Describe()}: expected input with {InFeatures} features (N,{InFeatures}), got {x.Shape}");
-        return Ops.Linear(x, Weight.Value, Bias?.Value, Describe());
+        if (x.Rank < 1 || x.Shape[x.Rank - 1] != InFeatures)
+            throw new ArgumentException($"{Describe()}: expected input with {InFeatures} features (...,{InFeatures}), got {x.Shape}");
+        if (x.Rank == 2) return Ops.Linear(x, Weight.Value, Bias?.Value, Describe());
+        // Any leading axes: (..., in) -> (rows, in) -> (rows, out) -> (..., out).
+        var rows = Ops.Reshape(x, new Shape(x.Length / InFeatures, InFeatures));
+        var y = Ops.Linear(rows, Weight.Value, Bias?.Value, Describe());
+        return Ops.Reshape(y, x.Shape.With(x.Rank - 1, OutFeatures));
     }
 }

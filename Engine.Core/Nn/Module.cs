@@ -10,7 +10,7 @@ public abstract class Module
     private readonly List<Parameter> _parameters = [];
     private readonly List<(string Name, Module Module)> _children = [];
 
-    [ThreadStatic] private static Action<Module, Tensor>? t_observer;
+    [ThreadStatic] private static Action<Module, Tensor, long>? t_observer;
 
     /// <summary>Full dotted name inside the model ("" for the root).</summary>
     public string Path { get; private set; } = "";
@@ -22,15 +22,23 @@ public abstract class Module
 
     public Tensor Forward(Tensor x)
     {
+        if (t_observer is null) return ForwardCore(x);
+        long before = Inspection.Current?.Macs ?? 0;
         var y = ForwardCore(x);
-        t_observer?.Invoke(this, y);
+        t_observer(this, y, (Inspection.Current?.Macs ?? 0) - before);
         return y;
     }
 
     protected abstract Tensor ForwardCore(Tensor x);
 
     /// <summary>Runs <paramref name="action"/> while <paramref name="observer"/> sees every module's output.</summary>
-    public static void Observe(Action<Module, Tensor> observer, Action action)
+    public static void Observe(Action<Module, Tensor> observer, Action action) => Observe((m, y, _) => observer(m, y), action);
+
+    /// <summary>
+    /// Runs <paramref name="action"/> while <paramref name="observer"/> sees every module's output and the
+    /// multiply-adds counted during its forward pass (while an <see cref="Inspection"/> is open).
+    /// </summary>
+    public static void Observe(Action<Module, Tensor, long> observer, Action action)
     {
         var previous = t_observer;
         t_observer = observer;

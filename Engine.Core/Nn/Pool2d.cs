@@ -68,3 +68,34 @@ public sealed class GlobalAvgPool2d() : AdaptiveAvgPool2d(1);
 
 /// <summary>Global max pooling: N x C x H x W to N x C x 1 x 1.</summary>
 public sealed class GlobalMaxPool2d() : AdaptiveMaxPool2d(1);
+
+/// <summary>Fractional max pooling to a fixed output size or ratio, seeded by the generator (PyTorch's nn.FractionalMaxPool2d).</summary>
+public sealed class FractionalMaxPool2d : Module
+{
+    private readonly Generator? _generator;
+
+    public FractionalMaxPool2d(Size2 kernelSize, Size2? outputSize = null, (double Height, double Width)? outputRatio = null, Generator? generator = null)
+    {
+        if ((outputSize is null) == (outputRatio is null))
+            throw new ArgumentException("FractionalMaxPool2d: give exactly one of an output size and an output ratio");
+        if (outputRatio is { } r && !(r.Height > 0 && r.Height < 1 && r.Width > 0 && r.Width < 1))
+            throw new ArgumentException($"FractionalMaxPool2d: output ratios must be in (0, 1), got {r}");
+        KernelSize = kernelSize;
+        OutputSize = outputSize;
+        OutputRatio = outputRatio;
+        _generator = generator;
+    }
+
+    public Size2 KernelSize { get; }
+    public Size2? OutputSize { get; }
+    public (double Height, double Width)? OutputRatio { get; }
+
+    public (Tensor Output, Tensor Indices) ForwardWithIndices(Tensor x)
+    {
+        if (x.Rank != 4) throw new ArgumentException($"{Describe()}: expected an input (N,C,H,W), got {x.Shape}");
+        var size = OutputSize ?? new Size2((int)(x.Shape.Height * OutputRatio!.Value.Height), (int)(x.Shape.Width * OutputRatio.Value.Width));
+        return Ops.FractionalMaxPool2d(x, KernelSize, size, _generator, Describe());
+    }
+
+    protected override Tensor ForwardCore(Tensor x) => ForwardWithIndices(x).Output;
+}

@@ -37,7 +37,20 @@ public static class Philox
     /// <summary>Fills <paramref name="destination"/> with elements offset, offset+1, ... of the uniform stream.</summary>
     public static void Uniform(ulong seed, ulong offset, Span<float> destination)
     {
-        for (int i = 0; i < destination.Length; i++)
+        int i = 0;
+        // Unaligned head, one word at a time.
+        for (; i < destination.Length && ((offset + (ulong)i) & 3) != 0; i++)
+            destination[i] = ToUniform(Word(seed, offset + (ulong)i));
+        // Whole blocks: four words per Philox evaluation.
+        for (; i + 4 <= destination.Length; i += 4)
+        {
+            var (a, b, c, d) = Block(seed, (offset + (ulong)i) >> 2);
+            destination[i] = ToUniform(a);
+            destination[i + 1] = ToUniform(b);
+            destination[i + 2] = ToUniform(c);
+            destination[i + 3] = ToUniform(d);
+        }
+        for (; i < destination.Length; i++)
             destination[i] = ToUniform(Word(seed, offset + (ulong)i));
     }
 }

@@ -1,0 +1,132 @@
+namespace Engine;
+
+public static partial class Ops
+{
+    /// <summary>
+    /// Batch normalization over every axis but 1 (channels) of (N,C), (N,C,L) or (N,C,H,W), composed from
+    /// differentiable ops. Training: y = (x - mean) / sqrt(var + eps) * weight + bias with the batch's biased variance,
+    /// and the running statistics move by momentum (running_var takes the unbiased variance, as in PyTorch).
+    /// Eval: the running statistics are used.
+    /// </summary>
+    public static Tensor BatchNorm(Tensor x, Tensor? runningMean, Tensor? runningVar, Tensor? weight, Tensor? bias,
+        bool training, float momentum = 0.1f, float eps = 1e-5f, string where = "BatchNorm")
+    {
+        if (x.Rank < 2 || x.Rank > 5)
+            throw new ArgumentException($"{where}: expected an input (N,C,...) of rank 2 to 5, got {x.Shape}");
+        int c = x.Shape.Channels;
+        Span<int> dims = stackalloc int[x.Rank];
+        dims.Fill(1);
+        dims[1] = c;
+        var statShape = new Shape(dims);
+        foreach (var t in new[] { runningMean, runningVar, weight, bias })
+            if (t is not null && t.Length != c)
+                throw new ArgumentException($"{where}: expected {c} channels (N,{c},...), got input {x.Shape} for parameters of shape {t.Shape}");
+        Tensor normalized;
+        if (training || runningMean is null || runningVar is null)
+        {
+            int count = x.Length / c;
+            if (count <= 1 && training)
+                throw new ArgumentException($"{where}: expected more than 1 value per channel when training, got input {x.Shape}");
+            var (xHat, mean, variance) = Standardize(x, statShape, eps);
+            normalized = xHat;
+            if (training && runningMean is not null && runningVar is not null)
+            {
+                using var _ = Autograd.NoGrad();
+                var be = x.Backend;
+                float unbias = count / (float)Math.Max(count - 1, 1);
+                Blend(be, runningMean, Reshape(mean.Detach(), runningMean.Shape), momentum, 1f);
+                Blend(be, runningVar, Reshape(variance.Detach(), runningVar.Shape), momentum, unbias);
+            }
+        }
+        else
+        {
+            var mean = Reshape(runningMean, statShape);
+            var inv = Rsqrt(AddScalar(Reshape(runningVar, statShape), eps));
+            normalized = Multiply(Subtract(x, mean), inv);
+        }
+        return Affine(normalized, weight, bias, statShape);
+    }
+
+    /// <summary>running = (1 - momentum) * running + momentum * scale * batch, in place.</summary>
+    private static void Blend(IBackend be, Tensor running, Tensor batch, float momentum, float scale)
+    {
+        var update = Scale(batch, momentum * scale);
+        be.Unary(UnaryOp.Scale, 1f - momentum, running.Buffer, running.Buffer, running.Length);
+        be.Binary(BinaryOp.Add, running.Buffer, running.Shape, update.Buffer, update.Shape, running.Buffer, running.Shape);
+    }
+
+    /// <summary>(x - mean) / sqrt(var + eps) with mean and biased variance over the axes statShape reduces.</summary>
+    private static (Tensor XHat, Tensor Mean, Tensor Variance) Standardize(Tensor x, Shape statShape, float eps)
+    {
+        float inverseCount = statShape.Size / (float)x.Length;
+        var mean = Scale(SumTo(x, statShape), inverseCount);
+        var centered = Subtract(x, mean);
+        var variance = Scale(SumTo(Square(centered), statShape), inverseCount);
+        return (Multiply(centered, Rsqrt(AddScalar(variance, eps))), mean, variance);
+    }
+
+    /// <summary>y = x * weight + bias with both viewed in <paramref name="shape"/> (either may be absent).</summary>
+    private static Tensor Affine(Tensor x, Tensor? weight, Tensor? bias, Shape shape)
+    {
+        if (weight is not null) x = Multiply(x, Reshape(weight, shape));
+        if (bias is not null) x = Add(x, Reshape(bias, shape));
+        return x;
+    }
+
+    /// <summary>Layer normalization over the last <paramref name="normalizedAxes"/> axes, with elementwise affine parameters of that shape.</summary>
+    public static Tensor LayerNorm(Tensor x, int normalizedAxes, Tensor? weight, Tensor? bias, float eps = 1e-5f, string where = "LayerNorm")
+    {
+        if (normalizedAxes < 1 || normalizedAxes > x.Rank)
+            throw new ArgumentException($"{where}: cannot normalize the last {normalizedAxes} axes of {x.Shape}");
+        int keep = x.Rank - normalizedAxes;
+        Span<int> stat = stackalloc int[x.Rank];
+        Span<int> param = stackalloc int[x.Rank];
+        for (int i = 0; i < x.Rank; i++)
+        {
+            stat[i] = i < keep ? x.Shape[i] : 1;
+            param[i] = i < keep ? 1 : x.Shape[i];
+        }
+        var paramShape = new Shape(param);
+        foreach (var t in new[] { weight, bias })
+            if (t is not null && t.Length != paramShape.Size)
+                throw new ArgumentException($"{where}: expected parameters for the last {normalizedAxes} axes of {x.Shape}, got {t.Shape}");
+        return Affine(Standardize(x, new Shape(stat), eps).XHat, weight, bias, paramShape);
+    }
+
+    /// <summary>Layer normalization over the channel axis only of (N,C,H,W) (ConvNeXt's channels-first form).</summary>
+    public static Tensor LayerNormChannels(Tensor x, Tensor? weight, Tensor? bias, float eps = 1e-6f, string where = "LayerNorm2d")
+    {
+        if (x.Rank != 4) throw new ArgumentException($"{where}: expected an input (N,C,H,W), got {x.Shape}");
+        var xHat = Standardize(x, new Shape(x.Shape.Batch, 1, x.Shape.Height, x.Shape.Width), eps).XHat;
+        return Affine(xHat, weight, bias, new Shape(1, x.Shape.Channels, 1, 1));
+    }
+
+    /// <summary>Group normalization: channels split into groups, each normalized over its channels and pixels.</summary>
+    public static Tensor GroupNorm(Tensor x, int groups, Tensor? weight, Tensor? bias, float eps = 1e-5f, string where = "GroupNorm")
+    {
+        if (x.Rank < 2 || groups <= 0 || x.Shape.Channels % groups != 0)
+            throw new ArgumentException($"{where}: expected (N,C,...) with C divisible by {groups} groups, got {x.Shape}");
+        int n = x.Shape.Batch;
+        var grouped = Reshape(x, new Shape(n, groups, x.Length / (n * groups)));
+        var xHat = Reshape(Standardize(grouped, new Shape(n, groups, 1), eps).XHat, x.Shape);
+        Span<int> dims = stackalloc int[x.Rank];
+        dims.Fill(1);
+        dims[1] = x.Shape.Channels;
+        return Affine(xHat, weight, bias, new Shape(dims));
+    }
+
+    /// <summary>
+    /// Local response normalization across channels (AlexNet): y = x / (k + alpha/size * sum over the size
+    /// neighbouring channels of x^2)^beta, the window centred with the extra channel at the front for even sizes.
+    /// </summary>
+    public static Tensor LocalResponseNorm(Tensor x, int size, float alpha = 1e-4f, float beta = 0.75f, float k = 1f, string where = "LocalResponseNorm")
+    {
+        if (x.Rank != 4 || size <= 0) throw new ArgumentException($"{where}: expected an input (N,C,H,W) and a positive size, got {x.Shape} and {size}");
+        int n = x.Shape.Batch, c = x.Shape.Channels, hw = x.Shape.Height * x.Shape.Width;
+        var squares = Reshape(Square(x), new Shape(n, 1, c, hw));
+        var padded = Pad2d(squares, new Padding2d(size / 2, 0, (size - 1) / 2, 0), where: where);
+        var mean = AvgPool2d(padded, PoolGeometry(padded.Shape, new Size2(size, 1), new Size2(1, 1)), where);
+        var denominator = Pow(AddScalar(Scale(Reshape(mean, x.Shape), alpha), k), beta);
+        return Divide(x, denominator);
+    }
+}
