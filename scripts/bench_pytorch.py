@@ -94,6 +94,64 @@ def lenet_case(train):
     return (step if train else infer), 0, 64
 
 
+class BasicBlock(nn.Module):
+    def __init__(self, inplanes, planes, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or inplanes != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class ResNet18(nn.Module):
+    """torchvision's resnet18 layout (torchvision itself is not needed)."""
+
+    def __init__(self, classes=1000):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+        blocks, inplanes = [], 64
+        for stage in range(4):
+            planes = 64 << stage
+            for b in range(2):
+                blocks.append(BasicBlock(inplanes, planes, 2 if b == 0 and stage > 0 else 1))
+                inplanes = planes
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(512, classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.blocks(self.stem(x)), 1), 1))
+
+
+def resnet_case(batch, size, train):
+    model = ResNet18()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    images = torch.rand(batch, 3, size, size) * 2 - 1
+    labels = torch.arange(batch) * 37 % 1000
+
+    def step():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        loss.item()
+
+    def infer():
+        with torch.no_grad():
+            model(images).numpy()
+
+    if not train:
+        model.eval()
+    return (step if train else infer), 0, batch
+
+
 def all_cases():
     cases = {f"gemm_{n}": (lambda n=n: gemm_case(n)) for n in (256, 1024, 2048)}
     for name, geometry in CONV_CASES.items():
@@ -101,6 +159,9 @@ def all_cases():
         cases[f"{name}_fwdbwd"] = lambda g=geometry: conv_case(g, True)
     cases["lenet5_train_b64"] = lambda: lenet_case(True)
     cases["lenet5_infer_b64"] = lambda: lenet_case(False)
+    cases["resnet18_infer_b1_224"] = lambda: resnet_case(1, 224, False)
+    cases["resnet18_infer_b8_224"] = lambda: resnet_case(8, 224, False)
+    cases["resnet18_train_b32_32px"] = lambda: resnet_case(32, 32, True)
     return cases
 
 
