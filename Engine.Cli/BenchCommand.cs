@@ -1,11 +1,219 @@
+using System.Diagnostics;
+using System.Globalization;
+using Engine.Cpu;
+using Engine.Models;
+using Engine.Optim;
+
 namespace Engine.Cli;
 
-/// <summary>The benchmark command. A placeholder until the benchmark cases land.</summary>
+/// <summary>
+/// <c>bench [--case NAME] [--threads N] [--json] [--seconds S]</c>: the fixed performance cases of issue 4 (the shapes
+/// in docs/performance.md), each timed as the median of repeated runs after a warm-up. One line per case; with
+/// --json one object per line: case, ms, gflops (where FLOPs are defined), images_per_second (models).
+/// FLOPs: 2*n^3 for GEMM, 2*N*K*P*Q*C/G*R*S per conv forward and 3x that for forward+backward (data and weight).
+/// Model cases (LeNet-5, ResNet-18) report images per second.
+/// </summary>
 public static class BenchCommand
 {
+    private sealed record Case(string Name, double Flops, int Images, Func<CpuBackend, Action> Setup);
+
+    private sealed record Result(string Name, double Ms, double Gflops, double ImagesPerSecond, string? Note);
+
+    private static readonly (string Name, Conv2dGeometry Geometry)[] ConvCases =
+    [
+        ("conv_lenet_c1", Conv(64, 1, 28, 6, 5, 1, 2)),
+        ("conv_lenet_c2", Conv(64, 6, 14, 16, 5, 1, 0)),
+        ("conv_r18_stem", Conv(8, 3, 224, 64, 7, 2, 3)),
+        ("conv_r18_l1", Conv(8, 64, 56, 64, 3, 1, 1)),
+        ("conv_r18_l2", Conv(8, 128, 28, 128, 3, 1, 1)),
+        ("conv_r18_l3", Conv(8, 256, 14, 256, 3, 1, 1)),
+        ("conv_r18_l4", Conv(8, 512, 7, 512, 3, 1, 1)),
+        ("conv_r50_1x1", Conv(8, 256, 56, 64, 1, 1, 0)),
+    ];
+
+
     public static int Run(string[] args)
     {
-        Console.Error.WriteLine("error: bench is not implemented in this build yet");
-        return 2;
+        string? only = null;
+        int threads = 0;
+        bool json = false;
+        double seconds = 1.0;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--case" when i + 1 < args.Length: only = args[++i]; break;
+                case "--threads" when i + 1 < args.Length && int.TryParse(args[i + 1], out threads) && threads >= 0: i++; break;
+                case "--seconds" when i + 1 < args.Length && double.TryParse(args[i + 1], CultureInfo.InvariantCulture, out seconds): i++; break;
+                case "--json": json = true; break;
+                default:
+                    Console.Error.WriteLine($"bench: unexpected argument '{args[i]}'; expected [--case NAME] [--threads N] [--json] [--seconds S]");
+                    return 2;
+            }
+        }
+        var cases = AllCases();
+        var names = cases.Select(c => c.Name).ToList();
+        if (only is not null && !names.Contains(only))
+        {
+            Console.Error.WriteLine($"bench: unknown case '{only}'; expected one of {string.Join(", ", names)}");
+            return 2;
+        }
+        using var backend = new CpuBackend(threads);
+        foreach (var c in cases.Where(c => only is null || c.Name == only))
+            Print(Measure(c, backend, seconds), json);
+        return 0;
+    }
+
+    private static List<Case> AllCases()
+    {
+        var cases = new List<Case>();
+        foreach (int n in new[] { 256, 1024, 2048 }) cases.Add(new Case($"gemm_{n}", 2.0 * n * n * n, 0, be => GemmCase(be, n)));
+        foreach (var (name, g) in ConvCases)
+        {
+            cases.Add(new Case($"{name}_fwd", 2.0 * g.Macs, 0, be => ConvCase(be, g, backward: false)));
+            cases.Add(new Case($"{name}_fwdbwd", 6.0 * g.Macs, 0, be => ConvCase(be, g, backward: true)));
+        }
+        cases.Add(new Case("lenet5_train_b64", 0, 64, be => LeNetCase(be, train: true)));
+        cases.Add(new Case("lenet5_infer_b64", 0, 64, be => LeNetCase(be, train: false)));
+        cases.Add(new Case("resnet18_infer_b1_224", 0, 1, be => ResNetCase(be, 1, 224, train: false)));
+        cases.Add(new Case("resnet18_infer_b8_224", 0, 8, be => ResNetCase(be, 8, 224, train: false)));
+        cases.Add(new Case("resnet18_train_b32_32px", 0, 32, be => ResNetCase(be, 32, 32, train: true)));
+        return cases;
+    }
+
+    private static Conv2dGeometry Conv(int n, int c, int hw, int k, int kernel, int stride, int pad) =>
+        new(n, c, hw, hw, k, kernel, stride, pad, 1);
+
+    private static float[] Random(int count, ulong seed)
+    {
+        var g = new Generator(seed);
+        return g.Uniform(count, -1f, 1f);
+    }
+
+    private static Action GemmCase(CpuBackend be, int n)
+    {
+        var a = be.Allocate(n * n);
+        var b = be.Allocate(n * n);
+        var c = be.Allocate(n * n);
+        be.Upload(Random(n * n, 1), a);
+        be.Upload(Random(n * n, 2), b);
+        var geometry = new GemmGeometry(false, false, n, n, n);
+        return () => be.Gemm(geometry, 1f, a, b, 0f, c);
+    }
+
+    private static Action ConvCase(CpuBackend be, Conv2dGeometry g, bool backward)
+    {
+        var x = be.Allocate(g.InputShape.Size);
+        var w = be.Allocate(g.WeightShape.Size);
+        var bias = be.Allocate(g.OutChannels);
+        var y = be.Allocate(g.OutputShape.Size);
+        var dX = be.Allocate(g.InputShape.Size);
+        var dW = be.Allocate(g.WeightShape.Size);
+        var dBias = be.Allocate(g.OutChannels);
+        be.Upload(Random(g.InputShape.Size, 3), x);
+        be.Upload(Random(g.WeightShape.Size, 4), w);
+        be.Upload(Random(g.OutChannels, 5), bias);
+        return () =>
+        {
+            be.Conv2d(g, x, w, bias, y);
+            if (!backward) return;
+            // the output itself stands in for dOutput: same shape, same cost
+            be.Conv2dBackwardData(g, y, w, dX);
+            be.Conv2dBackwardWeight(g, x, y, dW, dBias);
+        };
+    }
+
+    private static Action LeNetCase(CpuBackend be, bool train)
+    {
+        const int batch = 64;
+        var model = new LeNet5(generator: new Generator(7));
+        model.To(be);
+        var optimizer = new Sgd(model.Parameters(), 0.01f, momentum: 0.9f);
+        var images = Random(batch * 28 * 28, 8);
+        var labels = new int[batch];
+        for (int i = 0; i < batch; i++) labels[i] = i % 10;
+        if (!train) model.Eval();
+        return () =>
+        {
+            using var scope = Scope.Begin();
+            var x = Tensor.FromArray(be, images, new Shape(batch, 1, 28, 28));
+            if (!train)
+            {
+                using (Autograd.NoGrad()) model.Forward(x).ToArray();
+                return;
+            }
+            optimizer.ZeroGrad();
+            var loss = Ops.CrossEntropy(model.Forward(x), labels);
+            loss.Backward();
+            optimizer.Step();
+            loss.Item();
+        };
+    }
+
+    /// <summary>ResNet-18 (1000 classes): an inference pass in eval mode, or a training step with SGD and momentum.</summary>
+    private static Action ResNetCase(CpuBackend be, int batch, int size, bool train)
+    {
+        var model = new ResNet(18);
+        model.To(be);
+        var optimizer = new Sgd(model.Parameters(), 0.01f, momentum: 0.9f);
+        var images = Random(batch * 3 * size * size, 9);
+        var labels = new int[batch];
+        for (int i = 0; i < batch; i++) labels[i] = i * 37 % 1000;
+        if (!train) model.Eval();
+        return () =>
+        {
+            using var scope = Scope.Begin();
+            var x = Tensor.FromArray(be, images, new Shape(batch, 3, size, size));
+            if (!train)
+            {
+                using (Autograd.NoGrad()) model.Forward(x).ToArray();
+                return;
+            }
+            optimizer.ZeroGrad();
+            var loss = Ops.CrossEntropy(model.Forward(x), labels);
+            loss.Backward();
+            optimizer.Step();
+            loss.Item();
+        };
+    }
+
+    /// <summary>Median of runs after a warm-up; runs for about <paramref name="seconds"/> (at least 5 runs).</summary>
+    private static Result Measure(Case c, CpuBackend backend, double seconds)
+    {
+        var run = c.Setup(backend);
+        var clock = Stopwatch.StartNew();
+        run();
+        while (clock.Elapsed.TotalSeconds < Math.Min(0.2, seconds / 4)) run();
+        var times = new List<double>();
+        clock.Restart();
+        while (times.Count < 5 || (clock.Elapsed.TotalSeconds < seconds && times.Count < 2000))
+        {
+            long start = Stopwatch.GetTimestamp();
+            run();
+            times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+        times.Sort();
+        double ms = times[times.Count / 2];
+        return new Result(c.Name, ms, c.Flops > 0 ? c.Flops / ms / 1e6 : double.NaN,
+            c.Images > 0 ? c.Images / ms * 1000 : double.NaN, null);
+    }
+
+    private static void Print(Result r, bool json)
+    {
+        static string F(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
+        if (json)
+        {
+            var fields = new List<string> { $"\"case\":\"{r.Name}\"" };
+            if (!double.IsNaN(r.Ms)) fields.Add($"\"ms\":{F(r.Ms)}");
+            if (!double.IsNaN(r.Gflops)) fields.Add($"\"gflops\":{F(r.Gflops)}");
+            if (!double.IsNaN(r.ImagesPerSecond)) fields.Add($"\"images_per_second\":{F(r.ImagesPerSecond)}");
+            if (r.Note is not null) fields.Add($"\"note\":\"{r.Note}\"");
+            Console.WriteLine("{" + string.Join(",", fields) + "}");
+            return;
+        }
+        Console.WriteLine(r.Note is not null
+            ? $"{r.Name,-26} {r.Note}"
+            : $"{r.Name,-26} {F(r.Ms),10} ms" + (double.IsNaN(r.Gflops) ? "" : $" {F(r.Gflops),9} GFLOP/s")
+              + (double.IsNaN(r.ImagesPerSecond) ? "" : $" {F(r.ImagesPerSecond),9} images/s"));
     }
 }

@@ -1,200 +1,258 @@
-using System.Buffers;
-using System.Numerics.Tensors;
-
 namespace Engine.Cpu;
 
 // Legend: N batch, C in channels, K out channels, G groups, R x S kernel, H x W input, P x Q output,
-// Cg = C/G, Kg = K/G, CRS = Cg*R*S (rows of the column matrix), PQ = P*Q (its columns).
+// Cg = C/G, Kg = K/G, CRS = Cg*R*S (rows of the column matrix), PQ = P*Q, NPQ = N*PQ (its columns).
+// Every GEMM below runs through GemmDriver with the column matrix packed straight from x (Conv2dPacking.cs), so no
+// column matrix is ever materialized for the forward pass or the weight gradient.
 public sealed partial class CpuBackend
 {
+    /// <summary>Most floats of dColumns a backward-data block holds (8 MB).</summary>
+    private const int ColumnScratchFloats = 2 << 20;
+
+    /// <summary>Weight gradients up to this many floats per group split the pixel sum into fixed chunks.</summary>
+    private const int SplitPixelsMaxWeight = 1 << 16;
+
+    /// <summary>Pixels per chunk of a split weight-gradient sum.</summary>
+    private const int SplitPixelsChunk = 4096;
+
     /// <summary>
-    /// Forward: per image and group, columns (CRS x PQ) = im2col(x), then
-    /// y_g (Kg x PQ) = W_g (Kg x CRS) * columns (CRS x PQ), plus bias. Images are the parallel chunks;
-    /// a 1x1, stride-1, unpadded convolution uses x itself as the column matrix.
+    /// Forward: per group, y_g (Kg x NPQ) = W_g (Kg x CRS) * columns (CRS x NPQ) (+ bias, written first), one GEMM
+    /// over the whole batch so even batch 1 splits into many tiles. A 1x1, stride-1, unpadded convolution reads
+    /// x as the column matrix (its planes seen as one row of H*W pixels).
     /// </summary>
-    public void Conv2d(in Conv2dGeometry g, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, DeviceBuffer y)
+    public unsafe void Conv2d(in Conv2dGeometry g, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, DeviceBuffer y)
     {
-        var geo = g;
-        var xa = Array(x);
-        var wa = Array(w);
-        var ba = bias is null ? null : Array(bias);
-        var ya = Array(y);
-        int cg = geo.InChannelsPerGroup, kg = geo.OutChannelsPerGroup, hw = geo.InHeight * geo.InWidth;
+        var geo = Packable(g);
+        if (UseDirect(geo))
+        {
+            fixed (float* px = Array(x), pw = Array(w), pb = bias is null ? null : Array(bias), py = Array(y))
+                Conv2dDirect(geo, px, pw, pb, py);
+            return;
+        }
+        int kg = geo.OutChannelsPerGroup, cg = geo.InChannelsPerGroup;
         int pq = geo.OutHeight * geo.OutWidth, crs = cg * geo.Kernel.Height * geo.Kernel.Width;
-        bool direct = IsPointwise(geo);
-        ForEachImage(geo.Batch, (n, columns) =>
+        int hw = geo.InHeight * geo.InWidth, npq = geo.Batch * pq;
+        if (bias is not null) FillPlanes(Array(bias), Array(y), geo.Batch, geo.OutChannels, pq);
+        fixed (float* px = Array(x), pw = Array(w), py = Array(y))
         {
             for (int grp = 0; grp < geo.Groups; grp++)
             {
-                var xg = xa.AsSpan((n * geo.InChannels + grp * cg) * hw, cg * hw);
-                ReadOnlySpan<float> cols = direct ? xg : Im2Col(geo, xg, columns.AsSpan(0, crs * pq));
-                var yg = ya.AsSpan((n * geo.OutChannels + grp * kg) * pq, kg * pq);
-                // y_g (Kg x PQ) = W_g (Kg x CRS) * columns (CRS x PQ)
-                GemmSerial(false, false, kg, pq, crs, 1f, wa.AsSpan(grp * kg * crs, kg * crs), cols, 0f, yg);
-                if (ba is not null)
-                    for (int k = 0; k < kg; k++) TensorPrimitives.Add(yg.Slice(k * pq, pq), ba[grp * kg + k], yg.Slice(k * pq, pq));
+                // y_g (Kg x NPQ) (+)= W_g (Kg x CRS) * columns (CRS x NPQ)
+                var weights = new DenseSource(pw + (nint)grp * kg * crs, crs, kMajor: false);
+                var target = new GemmTarget(py + (nint)grp * kg * pq, pq, pq, (nint)geo.OutChannels * pq);
+                float* xg = px + (nint)grp * cg * hw;
+                if (IsPointwise(geo)) // the columns are x itself: C x (N*H*W), image after image
+                    GemmDriver.Run(weights, new DenseSource(xg, hw, kMajor: true, segment: hw, segmentStride: (nint)geo.InChannels * hw),
+                        target, kg, npq, crs, accumulate: bias is not null, _workers);
+                else
+                    GemmDriver.Run(weights, new Im2ColSource(xg, geo), target, kg, npq, crs, accumulate: bias is not null, _workers);
             }
-        }, direct ? 0 : crs * pq);
+        }
     }
 
     /// <summary>
-    /// Backward data: per image and group, dColumns (CRS x PQ) = W_g^T (CRS x Kg) * dY_g (Kg x PQ), then
-    /// dX = col2im(dColumns), which adds every column entry back onto the input pixel it was read from.
+    /// Backward data (dX overwritten): dColumns (CRS x NPQ) = W_g^T (CRS x Kg) * dY_g (Kg x NPQ), then dX = col2im
+    /// (dColumns), which adds every entry back onto the input pixel it was read from. dColumns is made a block of
+    /// pixels at a time (at most 8 MB); col2im splits over channels, each adding its blocks and taps in fixed order.
+    /// A 1x1, stride-1, unpadded convolution writes dX straight from the GEMM.
     /// </summary>
-    public void Conv2dBackwardData(in Conv2dGeometry g, DeviceBuffer dY, DeviceBuffer w, DeviceBuffer dX)
+    public unsafe void Conv2dBackwardData(in Conv2dGeometry g, DeviceBuffer dY, DeviceBuffer w, DeviceBuffer dX)
     {
-        var geo = g;
-        var dya = Array(dY);
-        var wa = Array(w);
-        var dxa = Array(dX);
-        int cg = geo.InChannelsPerGroup, kg = geo.OutChannelsPerGroup, hw = geo.InHeight * geo.InWidth;
-        int pq = geo.OutHeight * geo.OutWidth, crs = cg * geo.Kernel.Height * geo.Kernel.Width;
-        bool direct = IsPointwise(geo);
-        ForEachImage(geo.Batch, (n, columns) =>
+        var geo = Packable(g);
+        if (UseDirect(geo))
         {
-            for (int grp = 0; grp < geo.Groups; grp++)
-            {
-                var dxg = dxa.AsSpan((n * geo.InChannels + grp * cg) * hw, cg * hw);
-                var dyg = dya.AsSpan((n * geo.OutChannels + grp * kg) * pq, kg * pq);
-                var dCols = direct ? dxg : columns.AsSpan(0, crs * pq);
-                // dColumns (CRS x PQ) = W_g^T (CRS x Kg) * dY_g (Kg x PQ)
-                GemmSerial(true, false, crs, pq, kg, 1f, wa.AsSpan(grp * kg * crs, kg * crs), dyg, 0f, dCols);
-                if (!direct) Col2Im(geo, dCols, dxg);
-            }
-        }, direct ? 0 : crs * pq);
-    }
-
-    /// <summary>
-    /// Backward weight: dW_g (Kg x CRS) = sum over images of dY_g (Kg x PQ) * columns^T (PQ x CRS);
-    /// dBias[k] = sum of dY over images and pixels. Images are split into at most 8 fixed chunks, each summing
-    /// its own partial dW; partials are added in chunk order, so the bits never depend on the thread count.
-    /// </summary>
-    public void Conv2dBackwardWeight(in Conv2dGeometry g, DeviceBuffer x, DeviceBuffer dY, DeviceBuffer dW, DeviceBuffer? dBias)
-    {
-        var geo = g;
-        var xa = Array(x);
-        var dya = Array(dY);
-        var dwa = Array(dW);
-        int cg = geo.InChannelsPerGroup, kg = geo.OutChannelsPerGroup, hw = geo.InHeight * geo.InWidth;
+            fixed (float* pdy = Array(dY), pw = Array(w), pdx = Array(dX))
+                Conv2dDirectBackwardData(geo, pdy, pw, pdx);
+            return;
+        }
+        int kg = geo.OutChannelsPerGroup, cg = geo.InChannelsPerGroup;
         int pq = geo.OutHeight * geo.OutWidth, crs = cg * geo.Kernel.Height * geo.Kernel.Width;
-        int wSize = geo.OutChannels * crs;
-        bool direct = IsPointwise(geo);
-        int chunks = Math.Min(geo.Batch, 8);
-        var partials = ArrayPool<float>.Shared.Rent(chunks * wSize);
+        int hw = geo.InHeight * geo.InWidth, npq = geo.Batch * pq;
+        bool pointwise = IsPointwise(geo);
+        int block = pointwise ? npq : Math.Min(npq, Math.Max(32, ColumnScratchFloats / crs / 32 * 32));
+        var scratch = pointwise ? null : Rent(crs * block);
+        if (!pointwise) Span(dX).Clear();
         try
         {
-            _workers.For(chunks, chunk =>
+            fixed (float* pdy = Array(dY), pw = Array(w), pdx = Array(dX), pcols = scratch)
             {
-                int n0 = chunk * geo.Batch / chunks, n1 = (chunk + 1) * geo.Batch / chunks;
-                var partial = partials.AsSpan(chunk * wSize, wSize);
-                var columns = direct ? null : ArrayPool<float>.Shared.Rent(crs * pq);
-                try
+                for (int grp = 0; grp < geo.Groups; grp++)
                 {
-                    for (int n = n0; n < n1; n++)
-                        for (int grp = 0; grp < geo.Groups; grp++)
-                        {
-                            var xg = xa.AsSpan((n * geo.InChannels + grp * cg) * hw, cg * hw);
-                            ReadOnlySpan<float> cols = direct ? xg : Im2Col(geo, xg, columns.AsSpan(0, crs * pq));
-                            var dyg = dya.AsSpan((n * geo.OutChannels + grp * kg) * pq, kg * pq);
-                            // dW_g (Kg x CRS) (+)= dY_g (Kg x PQ) * columns^T (PQ x CRS)
-                            GemmSerial(false, true, kg, crs, pq, 1f, dyg, cols, n == n0 ? 0f : 1f, partial.Slice(grp * kg * crs, kg * crs));
-                        }
+                    var weightsT = new DenseSource(pw + (nint)grp * kg * crs, crs, kMajor: true);
+                    float* dyg = pdy + (nint)grp * kg * pq, dxg = pdx + (nint)grp * cg * hw;
+                    nint outImage = (nint)geo.OutChannels * pq, inImage = (nint)geo.InChannels * hw;
+                    for (int j0 = 0; j0 < npq; j0 += block)
+                    {
+                        int width = Math.Min(block, npq - j0);
+                        // dColumns (CRS x width) = W_g^T (CRS x Kg) * dY_g (Kg x width)
+                        var gradients = new DenseSource(dyg, pq, kMajor: true, segment: pq, segmentStride: outImage, first: j0);
+                        var target = pointwise ? new GemmTarget(dxg, hw, hw, inImage) : new GemmTarget(pcols, width);
+                        GemmDriver.Run(weightsT, gradients, target, crs, width, kg, accumulate: false, _workers);
+                        if (pointwise) continue;
+                        float* cols = pcols, dxGroup = dxg;
+                        int first = j0;
+                        var gg = geo;
+                        _workers.For(cg, c => Col2ImBlock(gg, cols, width, first, dxGroup, c));
+                    }
                 }
-                finally
-                {
-                    if (columns is not null) ArrayPool<float>.Shared.Return(columns);
-                }
-            });
-            var dw = dwa.AsSpan(0, wSize);
-            partials.AsSpan(0, wSize).CopyTo(dw);
-            for (int chunk = 1; chunk < chunks; chunk++) TensorPrimitives.Add(dw, partials.AsSpan(chunk * wSize, wSize), dw);
+            }
         }
         finally
         {
-            ArrayPool<float>.Shared.Return(partials);
+            if (scratch is not null) Return(scratch);
         }
-        if (dBias is not null)
-        {
-            var db = Array(dBias);
-            _workers.For(geo.OutChannels, k =>
-            {
-                float sum = 0f;
-                for (int n = 0; n < geo.Batch; n++) sum += SumOrdered(dya.AsSpan((n * geo.OutChannels + k) * pq, pq));
-                db[k] = sum;
-            });
-        }
-    }
-
-    private static bool IsPointwise(in Conv2dGeometry g) =>
-        g.Kernel is { Height: 1, Width: 1 } && g.Stride is { Height: 1, Width: 1 } && g.Padding.IsZero;
-
-    /// <summary>Runs body(image, scratch) for every image as its own chunk, with a column buffer of scratchLength floats.</summary>
-    private void ForEachImage(int batch, Action<int, float[]> body, int scratchLength)
-    {
-        _workers.For(batch, n =>
-        {
-            var scratch = ArrayPool<float>.Shared.Rent(Math.Max(scratchLength, 1));
-            try { body(n, scratch); }
-            finally { ArrayPool<float>.Shared.Return(scratch); }
-        });
     }
 
     /// <summary>
-    /// columns[(c*R + r)*S + s, p*Q + q] = x[c, p*strideH - top + r*dilationH, q*strideW - left + s*dilationW], 0 outside.
+    /// Backward weight (dW, dBias overwritten): dW_g (Kg x CRS) = dY_g (Kg x NPQ) * columns^T (NPQ x CRS), the sum
+    /// running over every pixel of the batch inside the GEMM. Small weights (few tiles) split the pixels into fixed
+    /// chunks of partial sums added in chunk order; dBias[k] = sum of dY over images and pixels. Neither depends on
+    /// the thread count.
     /// </summary>
-    internal static Span<float> Im2Col(in Conv2dGeometry g, ReadOnlySpan<float> x, Span<float> columns)
+    public unsafe void Conv2dBackwardWeight(in Conv2dGeometry g, DeviceBuffer x, DeviceBuffer dY, DeviceBuffer dW, DeviceBuffer? dBias)
     {
-        int H = g.InHeight, W = g.InWidth, P = g.OutHeight, Q = g.OutWidth, R = g.Kernel.Height, S = g.Kernel.Width;
-        int row = 0;
-        for (int c = 0; c < g.InChannelsPerGroup; c++)
-            for (int r = 0; r < R; r++)
-                for (int s = 0; s < S; s++, row++)
+        var geo = Packable(g);
+        if (UseDirect(geo))
+        {
+            fixed (float* px = Array(x), pdy = Array(dY), pdw = Array(dW))
+                Conv2dDirectBackwardWeight(geo, px, pdy, pdw);
+            if (dBias is not null) BiasGradient(geo, Array(dY), Array(dBias));
+            return;
+        }
+        int kg = geo.OutChannelsPerGroup, cg = geo.InChannelsPerGroup;
+        int pq = geo.OutHeight * geo.OutWidth, crs = cg * geo.Kernel.Height * geo.Kernel.Width;
+        int hw = geo.InHeight * geo.InWidth, npq = geo.Batch * pq, wg = kg * crs;
+        bool pointwise = IsPointwise(geo);
+        nint inImage = (nint)geo.InChannels * hw;
+        int chunks = wg <= SplitPixelsMaxWeight ? Math.Clamp(npq / SplitPixelsChunk, 1, 8) : 1;
+        var partials = chunks > 1 ? Rent(chunks * wg) : null;
+        try
+        {
+            fixed (float* px = Array(x), pdy = Array(dY), pdw = Array(dW), ppart = partials)
+            {
+                nint outImage = (nint)geo.OutChannels * pq;
+                for (int grp = 0; grp < geo.Groups; grp++)
                 {
-                    var dst = columns.Slice(row * P * Q, P * Q);
-                    int dh = r * g.Dilation.Height - g.Padding.Top, dw = s * g.Dilation.Width - g.Padding.Left;
-                    for (int p = 0; p < P; p++)
+                    float* dyg = pdy + (nint)grp * kg * pq, xg = px + (nint)grp * cg * hw, dwg = pdw + (nint)grp * wg;
+                    var gg = geo;
+                    if (chunks == 1)
                     {
-                        int h = p * g.Stride.Height + dh;
-                        var dstRow = dst.Slice(p * Q, Q);
-                        if ((uint)h >= (uint)H)
-                        {
-                            dstRow.Clear();
-                            continue;
-                        }
-                        var src = x.Slice((c * H + h) * W, W);
-                        for (int q = 0; q < Q; q++)
-                        {
-                            int wi = q * g.Stride.Width + dw;
-                            dstRow[q] = (uint)wi < (uint)W ? src[wi] : 0f;
-                        }
+                        // dW_g (Kg x CRS) = dY_g (Kg x NPQ) * columns^T (NPQ x CRS)
+                        var gradients = new DenseSource(dyg, pq, kMajor: false, segment: pq, segmentStride: outImage);
+                        if (pointwise)
+                            GemmDriver.Run(gradients, new DenseSource(xg, hw, kMajor: false, segment: hw, segmentStride: inImage),
+                                new GemmTarget(dwg, crs), kg, crs, npq, accumulate: false, _workers);
+                        else
+                            GemmDriver.Run(gradients, new Im2ColTransposedSource(xg, gg), new GemmTarget(dwg, crs), kg, crs, npq, accumulate: false, _workers);
+                        continue;
                     }
+                    float* part = ppart;
+                    _workers.For(chunks, chunk =>
+                    {
+                        // partial_chunk (Kg x CRS) = dY_g[:, pixels of chunk] * columns^T[pixels of chunk, :]
+                        int p0 = (int)((long)chunk * npq / chunks), p1 = (int)((long)(chunk + 1) * npq / chunks);
+                        var gradients = new DenseSource(dyg, pq, kMajor: false, segment: pq, segmentStride: outImage, first: p0);
+                        var partial = new GemmTarget(part + (nint)chunk * wg, crs);
+                        if (pointwise)
+                            GemmDriver.Run(gradients, new DenseSource(xg, hw, kMajor: false, segment: hw, segmentStride: inImage, first: p0),
+                                partial, kg, crs, p1 - p0, accumulate: false, null);
+                        else
+                            GemmDriver.Run(gradients, new Im2ColTransposedSource(xg, gg, p0), partial, kg, crs, p1 - p0, accumulate: false, null);
+                    });
+                    var sum = new Span<float>(dwg, wg);
+                    new Span<float>(part, wg).CopyTo(sum);
+                    for (int chunk = 1; chunk < chunks; chunk++)
+                        System.Numerics.Tensors.TensorPrimitives.Add(sum, new Span<float>(part + (nint)chunk * wg, wg), sum);
                 }
-        return columns;
+            }
+        }
+        finally
+        {
+            if (partials is not null) Return(partials);
+        }
+        if (dBias is not null) BiasGradient(geo, Array(dY), Array(dBias));
     }
 
-    /// <summary>The adjoint of <see cref="Im2Col"/>: dX (Cg x H x W) = sum of dColumns entries onto their source pixels.</summary>
-    internal static void Col2Im(in Conv2dGeometry g, ReadOnlySpan<float> columns, Span<float> dx)
+    /// <summary>
+    /// dX[n, c, h, w] += dColumns[(c*R + r)*S + s, j - first] for the pixel columns j in [first, first + width) whose
+    /// tap (r, s) reads (h, w); channel c of one group, taps in (r, s) order.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Col2ImBlock(in Conv2dGeometry g, float* columns, int width, int first, float* dX, int c)
     {
-        int H = g.InHeight, W = g.InWidth, P = g.OutHeight, Q = g.OutWidth, R = g.Kernel.Height, S = g.Kernel.Width;
-        dx.Clear();
-        int row = 0;
-        for (int c = 0; c < g.InChannelsPerGroup; c++)
-            for (int r = 0; r < R; r++)
-                for (int s = 0; s < S; s++, row++)
+        var ix = new ConvIndex(g);
+        int R = g.Kernel.Height;
+        nint plane = (nint)c * ix.HW;
+        for (int r = 0; r < R; r++)
+            for (int s = 0; s < ix.S; s++)
+            {
+                float* row = columns + (nint)((c * R + r) * ix.S + s) * width;
+                for (int jj = 0; jj < width;)
                 {
-                    var src = columns.Slice(row * P * Q, P * Q);
-                    int dh = r * g.Dilation.Height - g.Padding.Top, dw = s * g.Dilation.Width - g.Padding.Left;
-                    for (int p = 0; p < P; p++)
+                    int j = first + jj, n = j / ix.PQ, pq = j % ix.PQ, p = pq / ix.Q, q = pq % ix.Q;
+                    int len = Math.Min(width - jj, ix.Q - q);
+                    int h = p * ix.StrideH - ix.Top + r * ix.DilationH;
+                    if ((uint)h < (uint)ix.H)
                     {
-                        int h = p * g.Stride.Height + dh;
-                        if ((uint)h >= (uint)H) continue;
-                        var dst = dx.Slice((c * H + h) * W, W);
-                        for (int q = 0; q < Q; q++)
+                        float* dst = dX + n * ix.ImageStride + plane + (nint)h * ix.W;
+                        int w = q * ix.StrideW - ix.Left + s * ix.DilationW;
+                        if (ix.StrideW == 1)
                         {
-                            int wi = q * g.Stride.Width + dw;
-                            if ((uint)wi < (uint)W) dst[wi] += src[p * Q + q];
+                            // valid i: 0 <= w + i < W
+                            int lo = Math.Clamp(-w, 0, len), hi = Math.Clamp(ix.W - w, lo, len);
+                            AddTo(dst + w + lo, row + jj + lo, hi - lo);
+                        }
+                        else
+                        {
+                            for (int i = 0; i < len; i++, w += ix.StrideW)
+                                if ((uint)w < (uint)ix.W) dst[w] += row[jj + i];
                         }
                     }
+                    jj += len;
                 }
+            }
     }
+
+    /// <summary>destination[i] += source[i] for i &lt; count.</summary>
+    private static unsafe void AddTo(float* destination, float* source, int count)
+    {
+        int i = 0;
+        for (; i + 16 <= count; i += 16)
+            System.Runtime.Intrinsics.Vector512.Store(System.Runtime.Intrinsics.Vector512.Load(destination + i) + System.Runtime.Intrinsics.Vector512.Load(source + i), destination + i);
+        for (; i < count; i++) destination[i] += source[i];
+    }
+
+    /// <summary>dBias[k] = sum over images n of (ordered sum over pixels of dY[n, k]).</summary>
+    private void BiasGradient(Conv2dGeometry g, float[] dY, float[] dBias)
+    {
+        int pq = g.OutHeight * g.OutWidth;
+        _workers.For(g.OutChannels, k =>
+        {
+            float sum = 0f;
+            for (int n = 0; n < g.Batch; n++) sum += SumOrdered(dY.AsSpan((n * g.OutChannels + k) * pq, pq));
+            dBias[k] = sum;
+        });
+    }
+
+    /// <summary>y[n, k, :] = bias[k] for every image and channel (the forward GEMM then adds onto it).</summary>
+    private void FillPlanes(float[] bias, float[] y, int batch, int channels, int pq) =>
+        _workers.For(batch, n =>
+        {
+            for (int k = 0; k < channels; k++) y.AsSpan((n * channels + k) * pq, pq).Fill(bias[k]);
+        });
+
+    /// <summary>
+    /// A 1x1, stride-1, unpadded convolution seen with each plane as a single row of H*W pixels (the same sums, longer
+    /// contiguous runs for the packing); any other geometry unchanged.
+    /// </summary>
+    private static Conv2dGeometry Packable(in Conv2dGeometry g) =>
+        IsPointwise(g) ? g with { InHeight = 1, InWidth = g.InHeight * g.InWidth, Dilation = 1 } : g;
+
+    /// <summary>1x1, stride 1, no padding: the column matrix is x itself (C x H*W per image).</summary>
+    private static bool IsPointwise(in Conv2dGeometry g) =>
+        g.Kernel is { Height: 1, Width: 1 } && g.Stride is { Height: 1, Width: 1 } && g.Padding.IsZero;
+
+    private static float[] Rent(int length) => System.Buffers.ArrayPool<float>.Shared.Rent(length);
+
+    private static void Return(float[] array) => System.Buffers.ArrayPool<float>.Shared.Return(array);
 }

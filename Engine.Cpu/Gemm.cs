@@ -4,12 +4,13 @@ namespace Engine.Cpu;
 
 public sealed partial class CpuBackend
 {
-    /// <summary>Rows of C per parallel chunk.</summary>
-    private const int GemmRowChunk = 16;
+    /// <summary>Below this many multiply-adds per matrix, a batched GEMM runs whole matrices as its parallel chunks.</summary>
+    private const long SmallGemm = 1 << 20;
 
     /// <summary>
-    /// C (M x N) = alpha * op(A) * op(B) + beta * C per batch, parallel over fixed chunks of rows of C
-    /// (each row is computed by one chunk in a fixed order, so any thread count gives the same bits).
+    /// C_b (M x N) = alpha * op(A_b) * op(B_b) + beta * C_b for every batch b, through the packed, blocked driver
+    /// (<see cref="GemmDriver"/>). Large matrices split into fixed tiles across threads; many small matrices run one
+    /// matrix per chunk. Either way each element is summed in a fixed order, so any thread count gives the same bits.
     /// </summary>
     public void Gemm(in GemmGeometry g, float alpha, DeviceBuffer a, DeviceBuffer b, float beta, DeviceBuffer c)
     {
@@ -18,47 +19,43 @@ public sealed partial class CpuBackend
         var aa = Array(a);
         var ba = Array(b);
         var ca = Array(c);
-        int m = geo.M, n = geo.N, k = geo.K;
-        int rowChunks = (m + GemmRowChunk - 1) / GemmRowChunk;
-        _workers.For(geo.BatchCount * rowChunks, chunk =>
+        if (geo.BatchCount > 1 && (long)geo.M * geo.N * geo.K < SmallGemm)
         {
-            int batch = chunk / rowChunks, i0 = chunk % rowChunks * GemmRowChunk;
-            GemmRows(geo.TransA, geo.TransB, m, n, k, alpha,
-                aa.AsSpan((int)(batch * geo.StrideA), m * k), ba.AsSpan((int)(batch * geo.StrideB), k * n), beta,
-                ca.AsSpan((int)(batch * geo.StrideC), m * n), i0, Math.Min(i0 + GemmRowChunk, m));
-        });
+            _workers.For(geo.BatchCount, batch => GemmBatch(geo, batch, alpha, aa, ba, beta, ca, null));
+            return;
+        }
+        for (int batch = 0; batch < geo.BatchCount; batch++) GemmBatch(geo, batch, alpha, aa, ba, beta, ca, _workers);
     }
 
-    /// <summary>Single-threaded GEMM of dense matrices (for kernels that already run inside a parallel chunk).</summary>
+    private static void GemmBatch(in GemmGeometry g, int batch, float alpha, float[] a, float[] b, float beta, float[] c, WorkerPool? pool) =>
+        GemmSpans(g.TransA, g.TransB, g.M, g.N, g.K, alpha,
+            a.AsSpan((int)(batch * g.StrideA), g.M * g.K), b.AsSpan((int)(batch * g.StrideB), g.K * g.N), beta,
+            c.AsSpan((int)(batch * g.StrideC), g.M * g.N), pool);
+
+    /// <summary>Single-threaded GEMM of dense row-major matrices (for kernels that already run inside a parallel chunk).</summary>
     internal static void GemmSerial(bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, ReadOnlySpan<float> b, float beta, Span<float> c) =>
-        GemmRows(transA, transB, m, n, k, alpha, a, b, beta, c, 0, m);
+        GemmSpans(transA, transB, m, n, k, alpha, a, b, beta, c, null);
 
     /// <summary>
-    /// Rows [i0, i1) of C (M x N) = alpha * op(A) * op(B) + beta * C. A is M x K (K x M when transposed),
-    /// B is K x N (N x K when transposed). Without op(B) transposed each row is a sum of scaled rows of B;
-    /// with it each element is a dot product of a row of op(A) with a row of B.
+    /// C (M x N) = alpha * op(A) * op(B) + beta * C. A is M x K (K x M when transposed), B is K x N (N x K when
+    /// transposed). Seen by the driver as L_A = alpha * op(A)^T (K x M) and L_B = op(B) (K x N); a transposed A
+    /// or an untransposed B has its logical rows contiguous. beta is applied to C first (0 means C is overwritten).
     /// </summary>
-    internal static void GemmRows(bool transA, bool transB, int m, int n, int k, float alpha,
-        ReadOnlySpan<float> a, ReadOnlySpan<float> b, float beta, Span<float> c, int i0, int i1)
+    internal static unsafe void GemmSpans(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, float beta, Span<float> c, WorkerPool? pool)
     {
-        Span<float> aRow = k <= 4096 ? stackalloc float[k] : new float[k];
-        for (int i = i0; i < i1; i++)
+        if (beta != 0f && beta != 1f) TensorPrimitives.Multiply(c[..(m * n)], beta, c);
+        if (alpha == 0f)
         {
-            var row = c.Slice(i * n, n);
-            if (beta == 0f) row.Clear();
-            else if (beta != 1f) TensorPrimitives.Multiply(row, beta, row);
-            // aRow = alpha * op(A)[i, :]
-            if (transA) for (int p = 0; p < k; p++) aRow[p] = alpha * a[p * m + i];
-            else TensorPrimitives.Multiply(a.Slice(i * k, k), alpha, aRow);
-            if (!transB)
-            {
-                for (int p = 0; p < k; p++) TensorPrimitives.MultiplyAdd(b.Slice(p * n, n), aRow[p], row, row);
-            }
-            else
-            {
-                for (int j = 0; j < n; j++) row[j] += TensorPrimitives.Dot(aRow, b.Slice(j * k, k));
-            }
+            if (beta == 0f) c[..(m * n)].Clear();
+            return;
+        }
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            var sourceA = new DenseSource(pa, transA ? m : k, kMajor: transA, scale: alpha);
+            var sourceB = new DenseSource(pb, transB ? k : n, kMajor: !transB);
+            GemmDriver.Run(sourceA, sourceB, new GemmTarget(pc, n), m, n, k, accumulate: beta != 0f, pool);
         }
     }
 }

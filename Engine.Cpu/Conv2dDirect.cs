@@ -1,0 +1,143 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Engine.Cpu;
+
+// Legend as in Conv2d.cs. Wp = left + W + right (padded width), Hp likewise; T = P*Wp rounded up to whole vectors.
+//
+// The direct path for convolutions with few output channels and stride 1 (LeNet's layers): with each input plane
+// padded into a Hp x Wp grid, output pixel (p, q) and tap (r, s) read grid index t + (r*dH)*Wp + s*dW with
+// t = p*Wp + q, so for a fixed tap the output grid (P x Wp, of which the first Q columns are real) is one contiguous
+// vector sweep. No packing: each loaded vector of x feeds up to 8 output channels. Columns q >= Q of the grid are
+// computed and dropped; dOutput is placed in the same grid with zeros there, so they add nothing going back.
+public sealed partial class CpuBackend
+{
+    /// <summary>Output channels per direct-kernel sweep (8 accumulators).</summary>
+    private const int DirectChannels = 8;
+
+    [ThreadStatic] private static AlignedScratch? t_direct;
+
+    /// <summary>Set false by tests to send every convolution through the implicit GEMM.</summary>
+    internal static bool DirectConvEnabled { get; set; } = true;
+
+    /// <summary>The direct path: stride 1, at most 16 output channels per group, and a small padded plane.</summary>
+    private static bool UseDirect(in Conv2dGeometry g) =>
+        DirectConvEnabled && g.Stride is { Height: 1, Width: 1 } && g.OutChannelsPerGroup <= 2 * DirectChannels
+        && (long)(g.InHeight + g.Padding.Top + g.Padding.Bottom + 1) * (g.InWidth + g.Padding.Left + g.Padding.Right) * g.InChannelsPerGroup <= 1 << 18
+        && g.Kernel.Height * g.Kernel.Width > 1;
+
+    /// <summary>Sizes of the padded grid of one (image, group).</summary>
+    private readonly record struct DirectGrid(int Wp, int Plane, int T)
+    {
+        public static DirectGrid Of(in Conv2dGeometry g)
+        {
+            int wp = g.InWidth + g.Padding.Left + g.Padding.Right;
+            int t = (g.OutHeight * wp + 15) / 16 * 16;
+            int reach = (g.Kernel.Height - 1) * g.Dilation.Height * wp + (g.Kernel.Width - 1) * g.Dilation.Width;
+            return new DirectGrid(wp, (t + reach + 15) / 16 * 16, t);
+        }
+    }
+
+    private static unsafe float* DirectScratch(long length)
+    {
+        if (t_direct is null || t_direct.Length < length) t_direct = new AlignedScratch(length);
+        return t_direct.Pointer;
+    }
+
+    /// <summary>xPad (Cg planes of Plane floats) = the group's input planes, zero padded (the tail past Hp rows zero too).</summary>
+    private static unsafe void PadPlanes(in Conv2dGeometry g, DirectGrid grid, float* x, float* xPad)
+    {
+        int cg = g.InChannelsPerGroup, hw = g.InHeight * g.InWidth;
+        new Span<float>(xPad, cg * grid.Plane).Clear();
+        for (int c = 0; c < cg; c++)
+            for (int h = 0; h < g.InHeight; h++)
+                PanelCopy.Copy(xPad + (nint)c * grid.Plane + (nint)(h + g.Padding.Top) * grid.Wp + g.Padding.Left, x + (nint)c * hw + (nint)h * g.InWidth, g.InWidth);
+    }
+
+    /// <summary>
+    /// Forward, direct: y[n, k, p, q] = bias[k] + sum over (c, r, s) in order of w[k, c, r, s] * xPad[c, p + r*dH, q + s*dW];
+    /// chunks are (image, group, block of 8 channels).
+    /// </summary>
+    private unsafe void Conv2dDirect(Conv2dGeometry g, float* x, float* w, float* bias, float* y)
+    {
+        int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, blocks = (kg + DirectChannels - 1) / DirectChannels;
+        int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW, taps = cg * g.Kernel.Height * g.Kernel.Width;
+        var grid = DirectGrid.Of(g);
+        _workers.For(g.Batch * g.Groups * blocks, chunk =>
+        {
+            int n = chunk / (g.Groups * blocks), grp = chunk / blocks % g.Groups, k0 = grp * kg + chunk % blocks * DirectChannels;
+            int count = Math.Min(DirectChannels, grp * kg + kg - k0);
+            float* xPad = DirectScratch((long)cg * grid.Plane + DirectChannels * (grid.T + taps));
+            float* yGrid = xPad + (nint)cg * grid.Plane, wTaps = yGrid + (nint)DirectChannels * grid.T;
+            PadPlanes(g, grid, x + ((nint)n * g.InChannels + grp * cg) * g.InHeight * g.InWidth, xPad);
+            // wTaps[tap, i] = w[k0 + i, tap] (0 past count)
+            for (int tap = 0; tap < taps; tap++)
+                for (int i = 0; i < DirectChannels; i++) wTaps[tap * DirectChannels + i] = i < count ? w[(nint)(k0 + i) * taps + tap] : 0f;
+            DirectForwardSweep(g, grid, xPad, wTaps, yGrid);
+            for (int i = 0; i < count; i++)
+                GridToPlane(yGrid + (nint)i * grid.T, grid.Wp, y + ((nint)n * g.OutChannels + k0 + i) * pq, outH, outW, bias is null ? 0f : bias[k0 + i]);
+        });
+    }
+
+    /// <summary>yGrid[i, t] = sum over taps (c, r, s) of wTaps[tap, i] * xPad[c, t + r*dH*Wp + s*dW], 8 channels at once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void DirectForwardSweep(in Conv2dGeometry g, DirectGrid grid, float* xPad, float* wTaps, float* yGrid)
+    {
+        int R = g.Kernel.Height, S = g.Kernel.Width, cg = g.InChannelsPerGroup;
+        for (int t = 0; t < grid.T; t += 16)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            float* wt = wTaps;
+            for (int c = 0; c < cg; c++)
+                for (int r = 0; r < R; r++)
+                {
+                    float* row = xPad + (nint)c * grid.Plane + (nint)r * g.Dilation.Height * grid.Wp + t;
+                    for (int s = 0; s < S; s++, wt += DirectChannels)
+                    {
+                        var xv = Vector512.Load(row + s * g.Dilation.Width);
+                        a0 = Vector512.FusedMultiplyAdd(xv, Vector512.Create(wt[0]), a0);
+                        a1 = Vector512.FusedMultiplyAdd(xv, Vector512.Create(wt[1]), a1);
+                        a2 = Vector512.FusedMultiplyAdd(xv, Vector512.Create(wt[2]), a2);
+                        a3 = Vector512.FusedMultiplyAdd(xv, Vector512.Create(wt[3]), a3);
+                        a4 = Vector512.FusedMultiplyAdd(xv, Vector512.Create(wt[4]), a4);
+                        a5 = Vector512.FusedMultiplyAdd(xv, Vector512.Create(wt[5]), a5);
+                        a6 = Vector512.FusedMultiplyAdd(xv, Vector512.Create(wt[6]), a6);
+                        a7 = Vector512.FusedMultiplyAdd(xv, Vector512.Create(wt[7]), a7);
+                    }
+                }
+            a0.Store(yGrid + t);
+            a1.Store(yGrid + grid.T + t);
+            a2.Store(yGrid + 2 * grid.T + t);
+            a3.Store(yGrid + 3 * grid.T + t);
+            a4.Store(yGrid + 4 * grid.T + t);
+            a5.Store(yGrid + 5 * grid.T + t);
+            a6.Store(yGrid + 6 * grid.T + t);
+            a7.Store(yGrid + 7 * grid.T + t);
+        }
+    }
+
+    /// <summary>dYGrid[i, p*Wp + q] = dY[n, k0 + i, p, q] for q &lt; Q, 0 elsewhere (and for i past count).</summary>
+    private static unsafe void GridOfGradient(in Conv2dGeometry g, DirectGrid grid, float* dY, int n, int k0, int count, float* dYGrid)
+    {
+        int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW;
+        new Span<float>(dYGrid, DirectChannels * grid.T).Clear();
+        for (int i = 0; i < count; i++)
+        {
+            float* src = dY + ((nint)n * g.OutChannels + k0 + i) * pq;
+            for (int p = 0; p < outH; p++)
+                PanelCopy.Copy(dYGrid + (nint)i * grid.T + p * grid.Wp, src + p * outW, outW);
+        }
+    }
+
+    /// <summary>plane[p, q] = grid[p*Wp + q] + bias for q &lt; Q (the real columns of an output grid).</summary>
+    private static unsafe void GridToPlane(float* grid, int wp, float* plane, int outH, int outW, float bias)
+    {
+        for (int p = 0; p < outH; p++)
+        {
+            float* src = grid + (nint)p * wp, dst = plane + (nint)p * outW;
+            int q = 0;
+            for (; q + 16 <= outW; q += 16) (Vector512.Load(src + q) + Vector512.Create(bias)).Store(dst + q);
+            for (; q < outW; q++) dst[q] = src[q] + bias;
+        }
+    }
+}

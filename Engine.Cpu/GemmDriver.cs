@@ -1,0 +1,203 @@
+using System.Runtime.CompilerServices;
+
+namespace Engine.Cpu;
+
+/// <summary>
+/// Where C lives: element (i, j) at c + Seg(j) + i*ldc with Seg(j) = (j / segment) * segmentStride + j % segment,
+/// so one GEMM can write a batch of images (N x K x P x Q output seen as K x (N*P*Q)).
+/// </summary>
+internal readonly unsafe struct GemmTarget(float* c, nint ldc, int segment = int.MaxValue, nint segmentStride = 0)
+{
+    public readonly nint Ldc = ldc;
+
+    public float* At(int i, int j) =>
+        c + (segment == int.MaxValue ? j : (nint)(j / segment) * segmentStride + j % segment) + (nint)i * Ldc;
+
+    /// <summary>Whether columns [j, j + count) lie in one segment (so a tile can be written through one pointer).</summary>
+    public bool Contiguous(int j, int count) => segment == int.MaxValue || j / segment == (j + count - 1) / segment;
+}
+
+/// <summary>
+/// The blocked GEMM driver (the BLIS loop nest): C (M x N) (+)= L_A^T (M x K) * L_B (K x N).
+/// Loops: NC columns of C, KC steps of K, MC-block rows of C; per step, phase 1 packs the B block (kc x nc) and the
+/// A block (kc x mc) into micro-panels, phase 2 runs tiles of C (TileM x TileN) through the micro-kernel, each A
+/// micro-panel staying in L1 while the tile's B panels stream from L2. Both phases run fixed chunks on the worker pool;
+/// every element of C is summed in the same order whatever thread computes it, so results never depend on the
+/// thread count.
+/// </summary>
+internal static unsafe class GemmDriver
+{
+    internal const int KcBlock = 384, McBlock = 960, NcBlock = 4096, TileM = 96, TileN = 512;
+
+    /// <summary>Micro-panels per packing chunk.</summary>
+    private const int PackGroup = 8;
+
+    /// <summary>Below this many multiply-adds per step the chunks run on the calling thread.</summary>
+    private const long ParallelThreshold = 1 << 18;
+
+    [ThreadStatic] private static AlignedScratch? t_packA;
+    [ThreadStatic] private static AlignedScratch? t_packB;
+
+    /// <summary>C (M x N) = or += L_A^T * L_B; see the class summary. <paramref name="pool"/> null runs serially.</summary>
+    public static void Run<TA, TB>(TA a, TB b, GemmTarget c, int m, int n, int k, bool accumulate, WorkerPool? pool)
+        where TA : struct, IPanelSource where TB : struct, IPanelSource
+    {
+        if (m == 0 || n == 0) return;
+        if (k == 0)
+        {
+            if (!accumulate) ClearTarget(c, m, n);
+            return;
+        }
+        bool wide = GemmKernels.Use512;
+        int mr = wide ? GemmKernels.Mr512 : GemmKernels.Mr256, nr = wide ? GemmKernels.Nr512 : GemmKernels.Nr256;
+        int kcMax = Math.Min(KcBlock, k);
+        float* packB = Scratch(ref t_packB, (long)kcMax * RoundUp(Math.Min(NcBlock, n), nr));
+        float* packA = Scratch(ref t_packA, (long)kcMax * RoundUp(Math.Min(McBlock, m), mr));
+        for (int jc = 0; jc < n; jc += NcBlock)
+        {
+            int nc = Math.Min(NcBlock, n - jc), bPanels = CeilDiv(nc, nr);
+            for (int pc = 0; pc < k; pc += KcBlock)
+            {
+                int kc = Math.Min(KcBlock, k - pc);
+                bool add = accumulate || pc > 0;
+                for (int ic = 0; ic < m; ic += McBlock)
+                {
+                    int mc = Math.Min(McBlock, m - ic), aPanels = CeilDiv(mc, mr);
+                    int bChunks = ic == 0 ? CeilDiv(bPanels, PackGroup) : 0, aChunks = CeilDiv(aPanels, PackGroup);
+                    bool parallel = pool is not null && (long)mc * nc * kc >= ParallelThreshold;
+                    int jc0 = jc, pc0 = pc, ic0 = ic;
+                    Each(parallel ? pool : null, bChunks + aChunks, chunk =>
+                    {
+                        if (chunk < bChunks)
+                        {
+                            int p0 = chunk * PackGroup * nr;
+                            b.Pack(packB + (nint)p0 * kc, pc0, kc, jc0 + p0, Math.Min(PackGroup * nr, nc - p0), nr);
+                        }
+                        else
+                        {
+                            int p0 = (chunk - bChunks) * PackGroup * mr;
+                            a.Pack(packA + (nint)p0 * kc, pc0, kc, ic0 + p0, Math.Min(PackGroup * mr, mc - p0), mr);
+                        }
+                    });
+                    var (tileM, tileN) = TileShape(mc, nc, mr, nr, parallel ? pool!.Threads : 1);
+                    int mTiles = CeilDiv(mc, tileM), nTiles = CeilDiv(nc, tileN);
+                    Each(parallel ? pool : null, mTiles * nTiles, tile =>
+                        Macro(wide, mr, nr, c, packA, packB, kc, add, m, n,
+                            ic0, ic0 + tile / nTiles * tileM, Math.Min(ic0 + mc, ic0 + (tile / nTiles + 1) * tileM),
+                            jc0, jc0 + tile % nTiles * tileN, Math.Min(jc0 + nc, jc0 + (tile % nTiles + 1) * tileN)));
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Tile rows [i0, i1) x columns [j0, j1) of C from the packed blocks that start at row ic and column jc.
+    /// Tiles go straight to C (an M edge stores fewer rows); tiles past N or across a segment go through a local
+    /// tile, so the kernel always runs at full size and the arithmetic is the same as for a full tile.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Macro(bool wide, int mr, int nr, GemmTarget c, float* packA, float* packB, int kc, bool add,
+        int m, int n, int ic, int i0, int i1, int jc, int j0, int j1)
+    {
+        float* local = stackalloc float[GemmKernels.Mr512 * GemmKernels.Nr512];
+        // the A micro-panel (12 x kc, 18 KB) stays in L1 while B micro-panels stream from the L2-resident tile of B
+        for (int i = i0; i < i1; i += mr)
+            for (int j = j0; j < j1; j += nr)
+                Tile(wide, mr, nr, c, packA, packB, kc, add, m, n, ic, jc, i, j, local);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile(bool wide, int mr, int nr, GemmTarget c, float* packA, float* packB, int kc, bool add,
+        int m, int n, int ic, int jc, int i, int j, float* local)
+    {
+        float* bPanel = packB + (nint)(j - jc) * kc;
+        int cols = Math.Min(nr, n - j);
+        float* aPanel = packA + (nint)(i - ic) * kc;
+        int rows = Math.Min(mr, m - i);
+        if (cols == nr && c.Contiguous(j, nr))
+        {
+            if (wide) GemmKernels.Kernel512(kc, aPanel, bPanel, c.At(i, j), c.Ldc, add, rows);
+            else GemmKernels.Kernel256(kc, aPanel, bPanel, c.At(i, j), c.Ldc, add, rows);
+            return;
+        }
+        if (wide) GemmKernels.Kernel512(kc, aPanel, bPanel, local, nr, false, rows);
+        else GemmKernels.Kernel256(kc, aPanel, bPanel, local, nr, false, rows);
+        StoreColumns(c, i, j, rows, cols, local, nr, add);
+    }
+
+    /// <summary>C[i + ii, j + jj] = or += tile[ii, jj] for the first rows x cols of a local tile, run by run of one segment.</summary>
+    private static void StoreColumns(GemmTarget c, int i, int j, int rows, int cols, float* tile, int nr, bool add)
+    {
+        for (int jj = 0; jj < cols;)
+        {
+            int len = 1;
+            while (jj + len < cols && c.Contiguous(j + jj, len + 1)) len++;
+            float* start = c.At(i, j + jj);
+            for (int ii = 0; ii < rows; ii++)
+            {
+                float* dst = start + ii * c.Ldc, src = tile + ii * nr + jj;
+                if (add) for (int t = 0; t < len; t++) dst[t] += src[t];
+                else PanelCopy.Copy(dst, src, len);
+            }
+            jj += len;
+        }
+    }
+
+    /// <summary>
+    /// Tile of C per parallel chunk: TileM x TileN, halved (in whole micro-panels) until there are about four chunks per
+    /// thread. Tiling never changes an element's arithmetic, only who computes it, so the bits stay the same.
+    /// </summary>
+    private static (int M, int N) TileShape(int mc, int nc, int mr, int nr, int threads)
+    {
+        int tileM = TileM, tileN = TileN, wanted = threads == 1 ? 1 : 4 * threads;
+        while (CeilDiv(mc, tileM) * CeilDiv(nc, tileN) < wanted && tileN >= 4 * nr) tileN = RoundUp(tileN / 2, nr);
+        while (CeilDiv(mc, tileM) * CeilDiv(nc, tileN) < wanted && tileM >= 4 * mr) tileM = RoundUp(tileM / 2, mr);
+        return (tileM, tileN);
+    }
+
+    private static void ClearTarget(GemmTarget c, int m, int n)
+    {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) *c.At(i, j) = 0f;
+    }
+
+    /// <summary>Runs body(0..count-1) on the pool, or in order on this thread when the pool is null.</summary>
+    internal static void Each(WorkerPool? pool, int count, Action<int> body)
+    {
+        if (pool is null)
+        {
+            for (int i = 0; i < count; i++) body(i);
+            return;
+        }
+        pool.For(count, body);
+    }
+
+    private static float* Scratch(ref AlignedScratch? slot, long length)
+    {
+        if (slot is null || slot.Length < length) slot = new AlignedScratch(length);
+        return slot.Pointer;
+    }
+
+    internal static int CeilDiv(int a, int b) => (a + b - 1) / b;
+    private static int RoundUp(int a, int b) => CeilDiv(a, b) * b;
+}
+
+/// <summary>A pinned float array with a 64-byte aligned start (kept per thread, reused across calls).</summary>
+internal sealed unsafe class AlignedScratch
+{
+    private const int AlignFloats = 16;
+    private readonly float[] _array;
+
+    public AlignedScratch(long length)
+    {
+        if (length + AlignFloats > Array.MaxLength)
+            throw new ArgumentException($"GEMM scratch: expected at most {Array.MaxLength - AlignFloats} floats, got {length}");
+        Length = length;
+        _array = GC.AllocateUninitializedArray<float>((int)length + AlignFloats, pinned: true);
+        nint start = (nint)Unsafe.AsPointer(ref _array[0]);
+        Pointer = (float*)((start + 63) & ~(nint)63);
+    }
+
+    public long Length { get; }
+    public float* Pointer { get; }
+}

@@ -1,0 +1,113 @@
+using Engine.Cpu;
+
+namespace Engine.Tests.Perf;
+
+/// <summary>Naive double-precision references (the oracles of the fast kernels) and buffer helpers.</summary>
+internal static class PerfReference
+{
+    /// <summary>C (M x N) = alpha * op(A) * op(B) + beta * C in double; also the sum of |terms| per element (for the tolerance).</summary>
+    public static (double[] C, double[] Magnitude) Gemm(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, float beta, ReadOnlySpan<float> c)
+    {
+        var result = new double[m * n];
+        var magnitude = new double[m * n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double sum = 0, abs = 0;
+                for (int p = 0; p < k; p++)
+                {
+                    double term = (double)(transA ? a[p * m + i] : a[i * k + p]) * (transB ? b[j * k + p] : b[p * n + j]);
+                    sum += term;
+                    abs += Math.Abs(term);
+                }
+                double old = beta == 0f ? 0 : (double)beta * c[i * n + j];
+                result[i * n + j] = alpha * sum + old;
+                magnitude[i * n + j] = Math.Abs(alpha) * abs + Math.Abs(old);
+            }
+        return (result, magnitude);
+    }
+
+    /// <summary>y[n,k,p,q] = bias[k] + sum over (c in group, r, s) of w[k,c,r,s] * x[n, g*Cg + c, p*sh - top + r*dh, q*sw - left + s*dw].</summary>
+    public static double[] ConvForward(Conv2dGeometry g, float[] x, float[] w, float[]? bias)
+    {
+        var y = new double[g.OutputShape.Size];
+        ForEachTap(g, (yi, xi, wi) => y[yi] += (double)x[xi] * w[wi]);
+        if (bias is not null)
+            for (int i = 0; i < y.Length; i++) y[i] += bias[i / (g.OutHeight * g.OutWidth) % g.OutChannels];
+        return y;
+    }
+
+    /// <summary>dX[xi] = sum over taps reading xi of w * dY.</summary>
+    public static double[] ConvBackwardData(Conv2dGeometry g, float[] dY, float[] w)
+    {
+        var dX = new double[g.InputShape.Size];
+        ForEachTap(g, (yi, xi, wi) => dX[xi] += (double)dY[yi] * w[wi]);
+        return dX;
+    }
+
+    /// <summary>dW[wi] = sum over taps using wi of x * dY.</summary>
+    public static double[] ConvBackwardWeight(Conv2dGeometry g, float[] x, float[] dY)
+    {
+        var dW = new double[g.WeightShape.Size];
+        ForEachTap(g, (yi, xi, wi) => dW[wi] += (double)dY[yi] * x[xi]);
+        return dW;
+    }
+
+    /// <summary>Calls tap(output index, input index, weight index) for every in-bounds product of the convolution.</summary>
+    private static void ForEachTap(Conv2dGeometry g, Action<int, int, int> tap)
+    {
+        int cg = g.InChannelsPerGroup, kg = g.OutChannelsPerGroup, R = g.Kernel.Height, S = g.Kernel.Width;
+        for (int n = 0; n < g.Batch; n++)
+            for (int k = 0; k < g.OutChannels; k++)
+                for (int p = 0; p < g.OutHeight; p++)
+                    for (int q = 0; q < g.OutWidth; q++)
+                    {
+                        int yi = ((n * g.OutChannels + k) * g.OutHeight + p) * g.OutWidth + q;
+                        for (int c = 0; c < cg; c++)
+                            for (int r = 0; r < R; r++)
+                                for (int s = 0; s < S; s++)
+                                {
+                                    int h = p * g.Stride.Height - g.Padding.Top + r * g.Dilation.Height;
+                                    int wc = q * g.Stride.Width - g.Padding.Left + s * g.Dilation.Width;
+                                    if ((uint)h >= (uint)g.InHeight || (uint)wc >= (uint)g.InWidth) continue;
+                                    int ci = k / kg * cg + c;
+                                    tap(yi, ((n * g.InChannels + ci) * g.InHeight + h) * g.InWidth + wc, ((k * cg + c) * R + r) * S + s);
+                                }
+                    }
+    }
+
+    public static float[] Random(int count, int seed)
+    {
+        var random = new System.Random(seed);
+        var values = new float[count];
+        for (int i = 0; i < count; i++) values[i] = (float)(random.NextDouble() * 2 - 1);
+        return values;
+    }
+
+    public static DeviceBuffer Upload(CpuBackend backend, float[] values)
+    {
+        var buffer = backend.Allocate(values.Length);
+        backend.Upload(values, buffer);
+        return buffer;
+    }
+
+    public static float[] Download(CpuBackend backend, DeviceBuffer buffer, int count)
+    {
+        var values = new float[count];
+        backend.Download(buffer, values);
+        return values;
+    }
+
+    /// <summary>Asserts |actual - expected| &lt;= tolerance * (magnitude + 1e-3) elementwise, naming the first bad index.</summary>
+    public static void AssertClose(ReadOnlySpan<float> actual, double[] expected, double[]? magnitude, double tolerance, string what)
+    {
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double scale = (magnitude is null ? Math.Abs(expected[i]) : magnitude[i]) + 1e-3;
+            double error = Math.Abs(actual[i] - expected[i]);
+            if (!(error <= tolerance * scale))
+                NUnit.Framework.Assert.Fail($"{what}: element {i} expected {expected[i]:G9} (tolerance {tolerance * scale:G3}), got {actual[i]:G9}");
+        }
+    }
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""Merges `engine bench --json` and `scripts/bench_pytorch.py` outputs (and optionally an older engine build's) into the
+markdown table of docs/performance.md. A dev tool.
+Usage: python3 scripts/perf_table.py ours.jsonl torch.jsonl [before.jsonl]
+"""
+import json
+import sys
+
+PEAK = 350.0  # GFLOP/s, FP32 FMA limit of the 2 cores (PERFORMANCE.md)
+
+
+def load(path):
+    with open(path) as f:
+        return {r["case"]: r for r in (json.loads(line) for line in f if line.startswith("{"))}
+
+
+def fmt(value, digits=1):
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def main():
+    ours, torch = load(sys.argv[1]), load(sys.argv[2])
+    before = load(sys.argv[3]) if len(sys.argv) > 3 else {}
+    print("| case | before ms | engine ms | PyTorch ms | engine / PyTorch speed | engine GFLOP/s (% of peak) | PyTorch GFLOP/s | images/s engine / PyTorch |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, r in ours.items():
+        if "ms" not in r:
+            print(f"| {name} | | {r.get('note', '')} | | | | | |")
+            continue
+        t = torch.get(name, {})
+        b = before.get(name, {})
+        ratio = t["ms"] / r["ms"] if "ms" in t else None
+        g = r.get("gflops")
+        gflops = f"{g:,.1f} ({100 * g / PEAK:.0f}%)" if g else "–"
+        ips = f"{r['images_per_second']:,.0f} / {t.get('images_per_second', 0):,.0f}" if "images_per_second" in r else "–"
+        print(f"| {name} | {fmt(b.get('ms'), 2)} | {fmt(r['ms'], 2)} | {fmt(t.get('ms'), 2)} | {fmt(ratio, 2)}× | {gflops} | {fmt(t.get('gflops'))} | {ips} |")
+
+
+if __name__ == "__main__":
+    main()
