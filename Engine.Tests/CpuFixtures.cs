@@ -1,0 +1,7 @@
+using Engine.Tests.Ops;
+using Engine.Tests.Support;
+
+namespace Engine.Tests;
+
+// The CPU backend's run of every backend-dependent fixture. Another backend adds the same list with its own factory.
+public sealed class CpuGemmTests : GemmTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
