@@ -5,3 +5,6 @@ namespace Engine.Tests;
 
 // The CPU backend's run of every backend-dependent fixture. Another backend adds the same list with its own factory.
 public sealed class CpuGemmTests : GemmTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuElementwiseTests : ElementwiseTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuSoftmaxTests : SoftmaxTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuLossTests : LossTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }

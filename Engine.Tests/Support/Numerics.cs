@@ -1,5 +1,3 @@
-using NUnit.Framework;
-
 namespace Engine.Tests.Support;
 
 /// <summary>Comparisons with stated tolerances, random data, and central finite differences.</summary>
@@ -10,7 +8,7 @@ public static class Numerics
     /// </summary>
     public static void AssertClose(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected, double rtol, double atol, string what)
     {
-        Assert.That(actual.Length, Is.EqualTo(expected.Length), $"{what}: length");
+        Expect.That(actual.Length == expected.Length, $"{what}: expected {expected.Length} elements, got {actual.Length}");
         int worst = -1;
         double worstExcess = 0;
         for (int i = 0; i < actual.Length; i++)
@@ -24,7 +22,7 @@ public static class Numerics
             }
         }
         if (worst >= 0)
-            Assert.Fail($"{what}: element {worst} is {actual[worst]:R}, expected {expected[worst]:R} " +
+            throw new PropertyFailure($"{what}: element {worst} is {actual[worst]:R}, expected {expected[worst]:R} " +
                         $"(tolerance {atol:g3} + {rtol:g3}*|expected|; {Count(actual, expected, rtol, atol)} of {actual.Length} elements outside)");
     }
 
