@@ -8,3 +8,4 @@ public sealed class CpuGemmTests : GemmTests { protected override IBackend Creat
 public sealed class CpuElementwiseTests : ElementwiseTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuSoftmaxTests : SoftmaxTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuLossTests : LossTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuConv2dTests : Conv2dTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }

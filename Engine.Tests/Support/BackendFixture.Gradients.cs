@@ -8,7 +8,8 @@ public abstract partial class BackendFixture
     /// double, at up to <paramref name="probes"/> random elements of each input that needs a gradient.
     /// </summary>
     /// <param name="inputs">Input values (float32-representable) and shapes; <c>Grad</c> false for inputs held constant.</param>
-    protected void AssertAutogradMatchesFiniteDifferences(
+    /// <returns>The projection R, for checking gradients of parameters the op holds itself.</returns>
+    protected double[] AssertAutogradMatchesFiniteDifferences(
         string what, Random random, (double[] Values, int[] Shape, bool Grad)[] inputs,
         Func<Tensor[], Tensor> op, Func<double[][], double[]> reference,
         double h = 1e-3, int probes = 24, double rtol = 2e-3, double atol = 2e-4)
@@ -38,5 +39,19 @@ public abstract partial class BackendFixture
             values[i] = inputs[i].Values;
             Numerics.AssertGradient(grad.ToArray(), fd, probed, rtol, atol, $"{what}: d/d input {i} {string.Join('x', inputs[i].Shape)}");
         }
+        return projection;
+    }
+
+    /// <summary>
+    /// Asserts that a parameter's autograd gradient matches central differences of &lt;R, reference(parameter)&gt;
+    /// (the projection R from <see cref="AssertAutogradMatchesFiniteDifferences"/>).
+    /// </summary>
+    protected static void AssertParameterGradient(string what, Random random, Tensor parameter, double[] values, double[] projection,
+        Func<double[], double[]> reference, double h = 1e-3, int probes = 24, double rtol = 2e-3, double atol = 2e-4)
+    {
+        var grad = parameter.Grad ?? throw new InvalidOperationException($"{what}: the parameter got no gradient");
+        var probed = Numerics.SampleIndices(random, values.Length, probes);
+        var fd = Numerics.FiniteDifferences(w => Numerics.Dot(projection, reference(w)), (double[])values.Clone(), h, probed);
+        Numerics.AssertGradient(grad.ToArray(), fd, probed, rtol, atol, what);
     }
 }
