@@ -9,3 +9,5 @@ public sealed class CpuElementwiseTests : ElementwiseTests { protected override 
 public sealed class CpuSoftmaxTests : SoftmaxTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuLossTests : LossTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuConv2dTests : Conv2dTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuPad2dTests : Pad2dTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuPool2dTests : Pool2dTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
