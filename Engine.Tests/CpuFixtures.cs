@@ -11,3 +11,5 @@ public sealed class CpuLossTests : LossTests { protected override IBackend Creat
 public sealed class CpuConv2dTests : Conv2dTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuPad2dTests : Pad2dTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuPool2dTests : Pool2dTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuOptimizerTests : OptimizerTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuRandomTests : RandomTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
