@@ -13,3 +13,4 @@ public sealed class CpuPad2dTests : Pad2dTests { protected override IBackend Cre
 public sealed class CpuPool2dTests : Pool2dTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuOptimizerTests : OptimizerTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuRandomTests : RandomTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuTextbookTests : TextbookTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
