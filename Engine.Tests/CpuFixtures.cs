@@ -14,3 +14,6 @@ public sealed class CpuPool2dTests : Pool2dTests { protected override IBackend C
 public sealed class CpuOptimizerTests : OptimizerTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuRandomTests : RandomTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuTextbookTests : TextbookTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuAutogradTests : Engine.Tests.Core.AutogradTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuTensorLifetimeTests : Engine.Tests.Core.TensorLifetimeTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuModuleTests : Engine.Tests.Core.ModuleTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
