@@ -17,3 +17,4 @@ public sealed class CpuTextbookTests : TextbookTests { protected override IBacke
 public sealed class CpuAutogradTests : Engine.Tests.Core.AutogradTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuTensorLifetimeTests : Engine.Tests.Core.TensorLifetimeTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuModuleTests : Engine.Tests.Core.ModuleTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuShapeErrorTests : Engine.Tests.Errors.ShapeErrorTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }

@@ -77,6 +77,29 @@ public abstract class Pool2dTests : BackendFixture
         Expect.That(c.Geometry.OutHeight == p && c.Geometry.OutWidth == q, $"{c}: output {c.Geometry.OutHeight}x{c.Geometry.OutWidth}, expected {p}x{q}");
     }, runs: 200);
 
+    /// <summary>
+    /// Inputs smaller than the window too: when the formula gives an empty output the geometry says so (it once
+    /// truncated a negative span toward zero and pooled a 3x3 input with a 4x4 window into one value).
+    /// </summary>
+    [Test]
+    public void TooSmallInputsAreRejected() => Properties.Check(
+        from kernel in Gen.Choose(1, 6)
+        from stride in Gen.Choose(1, 3)
+        from size in Gen.Choose(1, 5)
+        from ceil in Gen.Elements(false, true)
+        from max in Gen.Elements(false, true)
+        select (kernel, stride, size, ceil, max),
+        c =>
+        {
+            var g = new Pool2dGeometry(1, 1, c.size, c.size, c.kernel, c.stride, 0, 1, c.ceil);
+            int expected = Pool2dReference.OutSize(c.size, 0, 0, c.kernel, c.stride, 1, c.ceil);
+            bool rejected = false;
+            try { g.Validate("pool", c.max); }
+            catch (ArgumentException) { rejected = true; }
+            Expect.That(rejected == (expected <= 0), $"{c}: formula gives {expected}, geometry gives {g.OutHeight}, rejected: {rejected}");
+            if (expected > 0) Expect.That(g.OutHeight == expected, $"{c}: output {g.OutHeight}, expected {expected}");
+        }, runs: 200);
+
     [Test]
     public void ForwardAndBackwardMatchReference() => Properties.Check(Cases, c =>
     {
