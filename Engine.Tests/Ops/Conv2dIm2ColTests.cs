@@ -27,5 +27,5 @@ public sealed class Conv2dIm2ColTests
         // <im2col(x), y> = <x, col2im(y)>
         double left = Numerics.Dot(expected, y), right = Numerics.Dot(x, Numerics.ToDouble(dx));
         Expect.That(Math.Abs(left - right) <= 1e-4 * (1 + Math.Abs(left)), $"{c}: <im2col(x), y> = {left}, <x, col2im(y)> = {right}");
-    }, runs: 60);
+    }, runs: 200);
 }

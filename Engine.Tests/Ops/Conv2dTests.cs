@@ -39,7 +39,7 @@ public abstract class Conv2dTests : BackendFixture
         var y = Output(length);
         Backend.Conv2d(g, Buffer(x), Buffer(w), c.Bias ? Buffer(b) : null, y);
         Numerics.AssertClose(Download(y, length), Conv2dReference.Forward(g, x, w, c.Bias ? b : null), Rtol, Atol, $"forward {c}");
-    }, runs: 60);
+    }, runs: 200);
 
     [Test]
     public void BackwardDataMatchesReference() => Properties.Check(Conv2dCase.Cases, c =>
@@ -52,7 +52,7 @@ public abstract class Conv2dTests : BackendFixture
         var dX = Output(length);
         Backend.Conv2dBackwardData(g, Buffer(dY), Buffer(w), dX);
         Numerics.AssertClose(Download(dX, length), Conv2dReference.BackwardData(g, dY, w), Rtol, Atol, $"backward data {c}");
-    }, runs: 60);
+    }, runs: 200);
 
     /// <summary>dW sums over the batch (up to 9 images, more than the backend's 8 partial-sum chunks) and pixels.</summary>
     [Test]
@@ -69,7 +69,7 @@ public abstract class Conv2dTests : BackendFixture
         // the sums run over N*P*Q terms (up to ~1000), so the absolute tolerance grows with them
         Numerics.AssertClose(Download(dW, w.Length), expectedW, Rtol, 1e-4, $"backward weight {c}");
         if (dBias is not null) Numerics.AssertClose(Download(dBias, g.OutChannels), expectedB, Rtol, 1e-4, $"backward bias {c}");
-    }, runs: 60);
+    }, runs: 200);
 
     /// <summary>
     /// The backward passes are the adjoints of the forward map, on the backend alone:
@@ -95,7 +95,7 @@ public abstract class Conv2dTests : BackendFixture
         double scale = 1e-4 * (1 + Math.Abs(forward));
         Expect.That(Math.Abs(forward - data) <= scale, $"{c}: <conv(x,w), dY> = {forward}, <x, dX> = {data}");
         Expect.That(Math.Abs(forward - weight) <= scale, $"{c}: <conv(x,w), dY> = {forward}, <w, dW> = {weight}");
-    }, runs: 40);
+    }, runs: 100);
 
     [Test]
     public void OpsGradientMatchesFiniteDifferences() => Properties.Check(Conv2dCase.Cases, c =>
@@ -112,7 +112,7 @@ public abstract class Conv2dTests : BackendFixture
         AssertAutogradMatchesFiniteDifferences($"Ops.Conv2d {c}", random, inputs,
             t => Engine.Ops.Conv2d(t[0], t[1], c.Bias ? t[2] : null, c.Stride, c.Padding, c.Dilation, c.Groups),
             v => Conv2dReference.Forward(g, v[0], v[1], c.Bias ? v[2] : null));
-    }, runs: 30);
+    }, runs: 60);
 
     /// <summary>
     /// The Conv2d layer with every padding mode and 'same' padding: forward equals pad-then-convolve in double,
@@ -141,5 +141,5 @@ public abstract class Conv2dTests : BackendFixture
         AssertParameterGradient($"Conv2d layer weight {c}", random, layer.Weight.Value, w, projection, wv => Reference(x, wv, c.Bias ? b : null));
         if (layer.Bias is not null)
             AssertParameterGradient($"Conv2d layer bias {c}", random, layer.Bias.Value, b, projection, bv => Reference(x, w, bv));
-    }, runs: 40);
+    }, runs: 80);
 }

@@ -64,7 +64,7 @@ public abstract class ElementwiseTests : BackendFixture
         var x = Inputs(c.Op, random, c.Length);
         AssertAutogradMatchesFiniteDifferences($"{c.Op} {c}", random, [(x, [c.Length], true)],
             t => Engine.Ops.Unary(c.Op, t[0], c.Alpha), v => ElementwiseReference.Unary(c.Op, c.Alpha, v[0]));
-    }, runs: 30);
+    }, runs: 60);
 
     /// <summary>The inverted-dropout mask: u &gt;= p gives 1/(1-p), else 0, exactly.</summary>
     [Test]
@@ -122,7 +122,7 @@ public abstract class ElementwiseTests : BackendFixture
         Backend.Binary(c.Op, Buffer(a), new Shape(c.AShape), Buffer(b), new Shape(c.BShape), y, new Shape(c.YShape));
         var expected = ElementwiseReference.Binary(c.Op, a, c.AShape, b, c.BShape, c.YShape);
         Numerics.AssertClose(Download(y, size), expected, 1e-6, 1e-7, c.ToString());
-    }, runs: 60);
+    }, runs: 150);
 
     [Test]
     public void BinaryGradientMatchesFiniteDifferences() => Properties.Check(BroadcastCases, c =>
@@ -133,7 +133,7 @@ public abstract class ElementwiseTests : BackendFixture
         AssertAutogradMatchesFiniteDifferences(c.ToString(), random, [(a, c.AShape, true), (b, c.BShape, true)],
             t => Engine.Ops.Binary(c.Op, t[0], t[1]),
             v => ElementwiseReference.Binary(c.Op, v[0], c.AShape, v[1], c.BShape, c.YShape));
-    }, runs: 30);
+    }, runs: 60);
 
     [Test]
     public void ReduceSumMatchesReference() => Properties.Check(
@@ -146,7 +146,7 @@ public abstract class ElementwiseTests : BackendFixture
             Backend.ReduceSum(Buffer(x), new Shape(c.x), y, new Shape(c.y));
             var what = $"sum of ({string.Join(',', c.x)}) to ({string.Join(',', c.y)})";
             Numerics.AssertClose(Download(y, size), ElementwiseReference.ReduceSum(x, c.x, c.y), 1e-5, 1e-5, what);
-        }, runs: 60);
+        }, runs: 150);
 
     /// <summary>SumTo and BroadcastTo are each other's adjoint; their autograd matches finite differences.</summary>
     [Test]

@@ -45,7 +45,7 @@ public abstract class GemmTests : BackendFixture
                 for (int i = (int)(batch * strideC + c.M * c.N); i < Math.Min(actual.Length, (batch + 1) * strideC); i++)
                     (actual[i], expected[i]) = (0f, 0); // the gaps between C matrices are not C's to write
         Numerics.AssertClose(actual, expected, 1e-4, 1e-4, $"GEMM {g}");
-    });
+    }, runs: 100);
 
     public sealed record MatMulCase(int M, int N, int K, bool Bias, int Seed);
 
@@ -66,7 +66,7 @@ public abstract class GemmTests : BackendFixture
             [(Numerics.Uniform(random, c.M * c.K), [c.M, c.K], true), (Numerics.Uniform(random, c.K * c.N), [c.K, c.N], true)],
             t => Engine.Ops.MatMul(t[0], t[1]),
             v => GemmReference.Gemm(g, 1, v[0], v[1], 0, new double[c.M * c.N]));
-    }, runs: 15);
+    }, runs: 40);
 
     /// <summary>Linear: y = x W^T + b, checked forward and through autograd for x, W and b.</summary>
     [Test]
@@ -94,5 +94,5 @@ public abstract class GemmTests : BackendFixture
             : [(x, [batch, inF], true), (w, [outF, inF], true)];
         AssertAutogradMatchesFiniteDifferences($"Linear {c}", random, inputs,
             t => Engine.Ops.Linear(t[0], t[1], c.Bias ? t[2] : null), v => Forward(c.Bias ? v : [.. v, b]));
-    }, runs: 15);
+    }, runs: 40);
 }

@@ -33,7 +33,7 @@ public abstract class LossTests : BackendFixture
         var dLogProb = Output(c.Batch * c.Classes);
         Backend.NllLossBackward(c.Batch, c.Classes, targetBuffer, Buffer(dLoss), dLogProb);
         Numerics.AssertClose(Download(dLogProb, c.Batch * c.Classes), SoftmaxReference.NllLossBackward(c.Batch, c.Classes, targets, dLoss), 0, 0, $"NLL backward {c}");
-    }, runs: 20);
+    }, runs: 60);
 
     private static double[] CrossEntropyReference(LossCase c, double[] logits, int[] targets)
     {
@@ -57,7 +57,7 @@ public abstract class LossTests : BackendFixture
         Numerics.AssertClose(loss.ToArray(), CrossEntropyReference(c, logits, targets), 1e-5, 1e-6, $"cross-entropy {c}");
         AssertAutogradMatchesFiniteDifferences($"cross-entropy {c}", random, [(logits, [c.Batch, c.Classes], true)],
             t => Engine.Ops.CrossEntropy(t[0], targets, c.Reduction), v => CrossEntropyReference(c, v[0], targets));
-    }, runs: 25);
+    }, runs: 60);
 
     [Test]
     public void MseMatchesReferenceAndFiniteDifferences() => Properties.Check(Cases, c =>
@@ -75,7 +75,7 @@ public abstract class LossTests : BackendFixture
         Numerics.AssertClose(loss.ToArray(), Reference([input, target]), 1e-5, 1e-6, $"MSE {c}");
         AssertAutogradMatchesFiniteDifferences($"MSE {c}", random, [(input, [c.Batch, c.Classes], true), (target, [c.Batch, c.Classes], true)],
             t => Engine.Ops.MseLoss(t[0], t[1], c.Reduction), Reference);
-    }, runs: 20);
+    }, runs: 60);
 
     /// <summary>Uniform logits over C classes give loss ln C (a value from the definition, not from the code).</summary>
     [Test]

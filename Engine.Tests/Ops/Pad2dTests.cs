@@ -49,7 +49,7 @@ public abstract class Pad2dTests : BackendFixture
         var dX = Output(x.Length);
         Backend.Pad2dBackward(g, Buffer(dY), dX);
         Numerics.AssertClose(Download(dX, x.Length), Pad2dReference.Backward(g, dY), 1e-6, 1e-6, $"pad backward {c}");
-    }, runs: 80);
+    }, runs: 300);
 
     /// <summary>With a zero constant, padding is linear and its backward is its adjoint: &lt;pad(x), dY&gt; = &lt;x, padBackward(dY)&gt;.</summary>
     [Test]
@@ -65,7 +65,7 @@ public abstract class Pad2dTests : BackendFixture
         Backend.Pad2dBackward(g, Buffer(dY), dX);
         double left = Numerics.Dot(Numerics.ToDouble(Download(y, c.OutLength)), dY), right = Numerics.Dot(x, Numerics.ToDouble(Download(dX, x.Length)));
         Expect.That(Math.Abs(left - right) <= 1e-5 * (1 + Math.Abs(left)), $"{c}: <pad(x), dY> = {left}, <x, padBackward(dY)> = {right}");
-    }, runs: 40);
+    }, runs: 100);
 
     [Test]
     public void GradientMatchesFiniteDifferences() => Properties.Check(Cases, c =>
@@ -74,7 +74,7 @@ public abstract class Pad2dTests : BackendFixture
         var x = Numerics.Uniform(random, c.Batch * c.Channels * c.H * c.W);
         AssertAutogradMatchesFiniteDifferences($"Ops.Pad2d {c}", random, [(x, [c.Batch, c.Channels, c.H, c.W], true)],
             t => Engine.Ops.Pad2d(t[0], c.Padding, c.Mode, c.Value), v => Pad2dReference.Forward(c.Geometry, v[0]));
-    }, runs: 30);
+    }, runs: 100);
 
     /// <summary>PyTorch's documented example: reflect-padding [[0,1,2],[3,4,5],[6,7,8]] by 2 on every side.</summary>
     [Test]

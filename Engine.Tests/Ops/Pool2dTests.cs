@@ -127,7 +127,7 @@ public abstract class Pool2dTests : BackendFixture
             Backend.AvgPool2dBackward(g, Buffer(dY), dX);
             Numerics.AssertClose(Download(dX, c.InLength), Pool2dReference.AvgPoolBackward(g, dY), 1e-5, 1e-6, $"backward {c}");
         }
-    }, runs: 120);
+    }, runs: 400);
 
     /// <summary>Average pooling is linear and its backward is its adjoint: &lt;avg(x), dY&gt; = &lt;x, avgBackward(dY)&gt;.</summary>
     [Test]
@@ -142,7 +142,7 @@ public abstract class Pool2dTests : BackendFixture
         Backend.AvgPool2dBackward(c.Geometry, Buffer(dY), dX);
         double left = Numerics.Dot(Numerics.ToDouble(Download(y, c.OutLength)), dY), right = Numerics.Dot(x, Numerics.ToDouble(Download(dX, c.InLength)));
         Expect.That(Math.Abs(left - right) <= 1e-5 * (1 + Math.Abs(left)), $"{c}: <avg(x), dY> = {left}, <x, avgBackward(dY)> = {right}");
-    }, runs: 40);
+    }, runs: 100);
 
     /// <summary>The layer that PyTorch would use for the geometry (MaxPool2d, AvgPool2d or an adaptive one).</summary>
     private static Engine.Nn.Module Layer(Pool2dCase c)
@@ -162,7 +162,7 @@ public abstract class Pool2dTests : BackendFixture
         AssertAutogradMatchesFiniteDifferences($"{layer.TypeName} {c}", random, [(Inputs(c, random), c.InShape, true)],
             t => layer.Forward(t[0]),
             v => c.Max ? Pool2dReference.MaxPool(c.Geometry, v[0]).Output : Pool2dReference.AvgPool(c.Geometry, v[0]));
-    }, runs: 50);
+    }, runs: 150);
 
     [Test]
     public void GlobalPoolingReducesEachPlaneToOneValue()
