@@ -18,3 +18,5 @@ public sealed class CpuAutogradTests : Engine.Tests.Core.AutogradTests { protect
 public sealed class CpuTensorLifetimeTests : Engine.Tests.Core.TensorLifetimeTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuModuleTests : Engine.Tests.Core.ModuleTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuShapeErrorTests : Engine.Tests.Errors.ShapeErrorTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuDataLoaderTests : Engine.Tests.Core.DataLoaderTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuLayerTests : Engine.Tests.Core.LayerTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
