@@ -48,7 +48,7 @@ public abstract class Pad2dTests : BackendFixture
         Numerics.AssertClose(Download(y, c.OutLength), Pad2dReference.Forward(g, x), 0, 0, $"pad forward {c}");
         var dX = Output(x.Length);
         Backend.Pad2dBackward(g, Buffer(dY), dX);
-        Numerics.AssertClose(Download(dX, x.Length), Pad2dReference.Backward(g, dY), 1e-6, 1e-6, $"pad backward {c}");
+        Numerics.AssertClose(Download(dX, x.Length), Pad2dReference.Backward(g, dY), 1e-5, 2e-5, $"pad backward {c}"); // up to 7*11 folded terms
     }, runs: 300);
 
     /// <summary>With a zero constant, padding is linear and its backward is its adjoint: &lt;pad(x), dY&gt; = &lt;x, padBackward(dY)&gt;.</summary>
