@@ -1,3 +1,5 @@
+using Engine.Tests.Core;
+using Engine.Tests.Errors;
 using Engine.Tests.Ops;
 using Engine.Tests.Support;
 
@@ -14,9 +16,9 @@ public sealed class CpuPool2dTests : Pool2dTests { protected override IBackend C
 public sealed class CpuOptimizerTests : OptimizerTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuRandomTests : RandomTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuTextbookTests : TextbookTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
-public sealed class CpuAutogradTests : Engine.Tests.Core.AutogradTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
-public sealed class CpuTensorLifetimeTests : Engine.Tests.Core.TensorLifetimeTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
-public sealed class CpuModuleTests : Engine.Tests.Core.ModuleTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
-public sealed class CpuShapeErrorTests : Engine.Tests.Errors.ShapeErrorTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
-public sealed class CpuDataLoaderTests : Engine.Tests.Core.DataLoaderTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
-public sealed class CpuLayerTests : Engine.Tests.Core.LayerTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuAutogradTests : AutogradTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuTensorLifetimeTests : TensorLifetimeTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuModuleTests : ModuleTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuShapeErrorTests : ShapeErrorTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuDataLoaderTests : DataLoaderTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuLayerTests : LayerTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
