@@ -25,8 +25,8 @@ public readonly record struct Pool2dGeometry(
     private int OutSize(int size, int before, int after, int kernel, int stride, int dilation)
     {
         int span = size + before + after - dilation * (kernel - 1) - 1;
-        // Floor (or ceil) division that rounds toward minus infinity for negative spans, as PyTorch's div_rtn.
-        int o = (int)Math.Floor((double)(CeilMode ? span + stride - 1 : span) / stride) + 1;
+        // floor division: a kernel wider than the padded input makes span negative, and the output must then be empty
+        int o = (CeilMode ? FloorDiv(span + stride - 1, stride) : FloorDiv(span, stride)) + 1;
         if (CeilMode && (o - 1) * stride >= size + before) o--;
         return o;
     }
@@ -67,6 +67,8 @@ public readonly record struct Pool2dGeometry(
         int rows = Math.Min(h0 + kh, InHeight) - Math.Max(h0, 0), cols = Math.Min(w0 + kw, InWidth) - Math.Max(w0, 0);
         return rows * cols;
     }
+
+    private static int FloorDiv(int a, int b) => a >= 0 ? a / b : -((-a + b - 1) / b);
 
     public void Validate(string where, bool isMax)
     {

@@ -1,0 +1,75 @@
+using Engine.Cpu;
+using Engine.Tests.Primitives;
+using Engine.Tests.Support;
+using FsCheck.Fluent;
+using NUnit.Framework;
+
+namespace Engine.Tests.Cpu;
+
+/// <summary>
+/// The CPU backend's determinism rule at the primitive level: the same inputs give bitwise identical outputs with
+/// 1, 2 and 3 threads (work is split into chunks that depend only on the problem).
+/// </summary>
+[TestFixture]
+public sealed class ThreadCountTests
+{
+    private readonly CpuBackend[] _backends = [new(1), new(2), new(3)];
+
+    [OneTimeTearDown]
+    public void DisposeBackends()
+    {
+        foreach (var b in _backends) b.Dispose();
+    }
+
+    /// <summary>Runs <paramref name="kernel"/> on every backend and asserts the outputs are bit for bit the same.</summary>
+    private void AssertSameBits(string what, int outputLength, Action<IBackend, Func<double[], DeviceBuffer>, DeviceBuffer> kernel)
+    {
+        float[]? first = null;
+        foreach (var backend in _backends)
+        {
+            DeviceBuffer Upload(double[] values)
+            {
+                var buffer = backend.Allocate(values.Length);
+                backend.Upload(values.Select(v => (float)v).ToArray(), buffer);
+                return buffer;
+            }
+            var output = backend.Allocate(outputLength);
+            kernel(backend, Upload, output);
+            var result = new float[outputLength];
+            backend.Download(output, result);
+            if (first is null) first = result;
+            else Expect.That(first.Select(BitConverter.SingleToInt32Bits).SequenceEqual(result.Select(BitConverter.SingleToInt32Bits)),
+                $"{what}: {backend.Name} differs in its bits from {_backends[0].Name}");
+        }
+    }
+
+    [Test]
+    public void ConvolutionIsBitwiseIndependentOfThreads() => Properties.Check(Conv2dCase.Cases, c =>
+    {
+        var g = c.Geometry;
+        var random = new Random(c.Seed);
+        var x = Numerics.Uniform(random, g.InputShape.Size);
+        var w = Numerics.Uniform(random, g.WeightShape.Size);
+        var dY = Numerics.Uniform(random, g.OutputShape.Size);
+        AssertSameBits($"forward {c}", g.OutputShape.Size, (be, up, y) => be.Conv2d(g, up(x), up(w), null, y));
+        AssertSameBits($"backward data {c}", x.Length, (be, up, dX) => be.Conv2dBackwardData(g, up(dY), up(w), dX));
+        AssertSameBits($"backward weight {c}", w.Length, (be, up, dW) => be.Conv2dBackwardWeight(g, up(x), up(dY), dW, null));
+    }, runs: 40);
+
+    [Test]
+    public void GemmReductionsAndSoftmaxAreBitwiseIndependentOfThreads() => Properties.Check(
+        from m in Gen.Choose(1, 80) from n in Gen.Choose(1, 80) from k in Gen.Choose(1, 80) from seed in Properties.DataSeed select (m, n, k, seed),
+        c =>
+        {
+            var random = new Random(c.seed);
+            var a = Numerics.Uniform(random, c.m * c.k);
+            var b = Numerics.Uniform(random, c.k * c.n);
+            var big = Numerics.Uniform(random, 70000);
+            var gemm = new GemmGeometry(false, true, c.m, c.n, c.k);
+            AssertSameBits($"GEMM {gemm}", c.m * c.n, (be, up, y) => be.Gemm(gemm, 1, up(a), up(b), 0, y));
+            AssertSameBits("sum of 70000", 1, (be, up, y) => be.ReduceSum(up(big), new Shape(70000), y, new Shape()));
+            AssertSameBits("column sums", 7, (be, up, y) => be.ReduceSum(up(big), new Shape(10000, 7), y, new Shape(7)));
+            var softmax = new SoftmaxGeometry(c.m, c.n, 1);
+            AssertSameBits($"softmax {softmax}", c.m * c.n, (be, up, y) => be.Softmax(softmax, false, up(big[..(c.m * c.n)]), y));
+        }, runs: 20);
+}
