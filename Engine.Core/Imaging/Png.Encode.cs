@@ -66,7 +66,7 @@ public static partial class Png
                     {
                         ApplyFilter(f, row, above, step, candidate);
                         long cost = 0;
-                        foreach (byte b in candidate) cost += Math.Abs((sbyte)b);
+                        foreach (byte b in candidate) cost += b < 128 ? b : 256 - b;
                         if (cost >= best) continue;
                         best = cost;
                         line[0] = (byte)f;
