@@ -6,10 +6,10 @@ namespace Engine.Imaging;
 public static partial class Png
 {
     /// <summary>
-    /// The most pixels a decoded image may have (default 2^26, e.g. 8192 x 8192): a header claiming more is an
-    /// error before anything is allocated.
+    /// The most pixels a decoded image may have (2^26, e.g. 8192 x 8192): a header claiming more is an error
+    /// before anything is allocated.
     /// </summary>
-    public static long MaxPixels { get; set; } = 1L << 26;
+    public const long MaxPixels = 1L << 26;
 
     // Deflate cannot expand by more than about 1032:1 (a 258-byte match in as little as two bits), so a header
     // needing more raw bytes than this times the compressed size is a lie, and is refused before allocating.
@@ -106,7 +106,7 @@ public static partial class Png
         if (width == 0 || height == 0 || width > int.MaxValue || height > int.MaxValue)
             throw Error(name, $"IHDR dimensions {width}x{height}; expected both in [1, 2^31 - 1]");
         if ((long)width * height > MaxPixels)
-            throw Error(name, $"IHDR dimensions {width}x{height} = {(long)width * height} pixels exceed the limit of {MaxPixels} (Png.MaxPixels)");
+            throw Error(name, $"IHDR dimensions {width}x{height} = {(long)width * height} pixels exceed the limit of {MaxPixels}");
         int[]? allowed = colour switch
         {
             0 => [1, 2, 4, 8, 16],
