@@ -11,7 +11,7 @@ public readonly record struct Batch(Tensor Images, Tensor Labels, int[] HostLabe
 /// (seed, epoch), so every epoch's order is reproducible. The last short batch is kept unless dropLast.
 /// Batches are created in the caller's scope.
 /// </summary>
-public sealed class DataLoader(Dataset dataset, int batchSize, bool shuffle = false, ulong seed = 0, bool dropLast = false)
+public sealed partial class DataLoader(Dataset dataset, int batchSize, bool shuffle = false, ulong seed = 0, bool dropLast = false)
 {
     public Dataset Dataset { get; } = dataset.Count > 0 ? dataset : throw new ArgumentException("data loader: the dataset is empty");
     public int BatchSize { get; } = batchSize > 0 ? batchSize : throw new ArgumentException($"data loader: expected a positive batch size, got {batchSize}");
@@ -36,26 +36,17 @@ public sealed class DataLoader(Dataset dataset, int batchSize, bool shuffle = fa
         return order;
     }
 
-    /// <summary>The batches of one epoch, made on <paramref name="backend"/> as they are enumerated.</summary>
+    /// <summary>
+    /// The batches of one epoch, made on <paramref name="backend"/> as they are enumerated. The host arrays are
+    /// prepared (and augmented) ahead by <see cref="HostBatches"/>; the tensors are made here, on the consumer's thread.
+    /// </summary>
     public IEnumerable<Batch> Batches(IBackend backend, int epoch = 0)
     {
-        var order = Order(epoch);
-        int item = Dataset.ItemShape.Size;
-        for (int b = 0; b < BatchCount; b++)
+        foreach (var host in HostBatches(epoch))
         {
-            int start = b * BatchSize, count = Math.Min(BatchSize, order.Length - start);
-            var pixels = new float[count * item];
-            var labels = new int[count];
-            var labelValues = new float[count];
-            for (int i = 0; i < count; i++)
-            {
-                int s = order[start + i];
-                Dataset.Images.AsSpan(s * item, item).CopyTo(pixels.AsSpan(i * item, item));
-                labels[i] = Dataset.Labels[s];
-                labelValues[i] = labels[i];
-            }
-            var shape = new Shape(count, Dataset.ItemShape[0], Dataset.ItemShape[1], Dataset.ItemShape[2]);
-            yield return new Batch(Tensor.FromArray(backend, pixels, shape), Tensor.FromArray(backend, labelValues, new Shape(count)), labels);
+            var labelValues = new float[host.Count];
+            for (int i = 0; i < labelValues.Length; i++) labelValues[i] = host.Labels[i];
+            yield return new Batch(Tensor.FromArray(backend, host.Images, host.Shape), Tensor.FromArray(backend, labelValues, new Shape(host.Count)), host.Labels);
         }
     }
 }

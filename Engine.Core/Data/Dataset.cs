@@ -26,6 +26,12 @@ public sealed class Dataset
     public int Classes { get; }
     public int Count => Labels.Length;
 
+    /// <summary>The name of each class (from folder names or a data set's metadata), when known.</summary>
+    public IReadOnlyList<string>? ClassNames { get; init; }
+
+    /// <summary>The per-channel normalization applied to pixels in [0, 1], when known (to prepare new inputs alike).</summary>
+    public ChannelNormalization? Normalization { get; init; }
+
     /// <summary>MNIST's usual normalization: mean and standard deviation of the training pixels in [0, 1].</summary>
     public const float MnistMean = 0.1307f, MnistStd = 0.3081f;
 
