@@ -68,7 +68,7 @@ public sealed class Trainer(Module model, Optimizer optimizer, IBackend backend)
     /// <summary>Each batch lives in its own scope, closed when the consumer moves to the next.</summary>
     private static IEnumerable<Batch> BatchesInScopes(DataLoader loader, int epoch, IBackend backend)
     {
-        var order = loader.Batches(backend, epoch).GetEnumerator();
+        using var order = loader.Batches(backend, epoch).GetEnumerator();
         while (true)
         {
             using var scope = Scope.Begin();
