@@ -13,6 +13,9 @@ public sealed class EmulatedDriver : ICudaDriver
     /// <summary>Perturb approximate instructions within their documented error (on by default).</summary>
     public bool PerturbApproximations { get => _emulator.PerturbApproximations; set => _emulator.PerturbApproximations = value; }
 
+    /// <summary>Instructions one launch may execute before it is reported as an endless loop.</summary>
+    public long InstructionBudget { get => _emulator.InstructionBudget; set => _emulator.InstructionBudget = value; }
+
     /// <summary>PTX instructions executed so far (all threads of all launches).</summary>
     public long InstructionsExecuted => _emulator.InstructionsExecuted;
 

@@ -50,7 +50,7 @@ internal sealed class PtxDecoder(
     private void DecodeBody(ref Instruction ins, string stem, List<string> mods, string[] ops, string opcode)
     {
         string type = mods.Count > 0 ? mods[^1] : "";
-        int w = Width(type);
+        int w = type is "pred" or "b32" or "u32" or "s32" or "f32" or "b64" or "u64" or "s64" ? Width(type) : 0;
         switch (stem)
         {
             case "mov":

@@ -14,7 +14,7 @@ internal enum ThreadState : byte { Ready, AtBarrier, AtCollective, Exited }
 internal sealed partial class PtxEmulator(DeviceMemory memory)
 {
     internal const int WarpSize = 32, MaxThreadsPerBlock = 1024, MaxSharedBytes = 48 * 1024;
-    internal const long MaxInstructionsPerLaunch = 4L << 30;
+    internal const long DefaultInstructionBudget = 4L << 30;
 
     private readonly DeviceMemory _memory = memory;
 
@@ -22,6 +22,8 @@ internal sealed partial class PtxEmulator(DeviceMemory memory)
     public bool PerturbApproximations { get; set; } = true;
     /// <summary>Check shared-memory races between barriers and global write-write races within a launch.</summary>
     public bool CheckRaces { get; set; } = true;
+    /// <summary>Instructions one launch may execute before it is stopped as an endless loop.</summary>
+    public long InstructionBudget { get; set; } = DefaultInstructionBudget;
     /// <summary>Instructions executed by all launches so far.</summary>
     public long InstructionsExecuted => _executed;
 
@@ -64,7 +66,7 @@ internal sealed partial class PtxEmulator(DeviceMemory memory)
             _sharedReadEpoch = new int[words];
         }
         _launchId++;
-        _budget = MaxInstructionsPerLaunch;
+        _budget = InstructionBudget;
         for (int z = 0; z < grid.Z; z++)
             for (int y = 0; y < grid.Y; y++)
                 for (int x = 0; x < grid.X; x++)

@@ -121,7 +121,7 @@ internal sealed partial class PtxEmulator
                         throw Fault(t, pc, $"opcode {i.Op} has no implementation");
                 }
                 pc++;
-                if (executed > _budget) throw Fault(t, pc, $"ran more than {MaxInstructionsPerLaunch} instructions (an endless loop?)");
+                if (executed > _budget) throw Fault(t, pc, $"ran more than {InstructionBudget} instructions (an endless loop?)");
             }
         }
         finally
