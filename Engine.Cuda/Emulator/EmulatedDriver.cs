@@ -21,6 +21,11 @@ public sealed class EmulatedDriver : ICudaDriver
 
     public long BytesInUse => _memory.BytesInUse;
 
+    /// <summary>Launches and instructions executed per kernel (module:entry), for finding what dominates a run.</summary>
+    public IReadOnlyDictionary<string, (int Launches, long Instructions)> Profile => _profile;
+
+    private readonly Dictionary<string, (int Launches, long Instructions)> _profile = [];
+
     public ulong Allocate(long bytes) => Wrap(() => _memory.Allocate(bytes), "CUDA_ERROR_OUT_OF_MEMORY");
 
     public void Free(ulong pointer) => Wrap(() => { _memory.Free(pointer); return 0UL; }, "CUDA_ERROR_INVALID_VALUE");
@@ -46,8 +51,14 @@ public sealed class EmulatedDriver : ICudaDriver
     {
         var kernel = (PtxKernel)function.Handle;
         var packed = Pack(kernel, args);
+        long before = _emulator.InstructionsExecuted;
         try { _emulator.Launch(kernel, grid, block, dynamicSharedBytes, packed); }
         catch (PtxException e) { throw new CudaException("CUDA_ERROR_LAUNCH_FAILED", e.Message); }
+        finally
+        {
+            var (launches, instructions) = _profile.GetValueOrDefault(function.Name);
+            _profile[function.Name] = (launches + 1, instructions + _emulator.InstructionsExecuted - before);
+        }
     }
 
     /// <summary>Packs the arguments at their .param offsets, each checked against its declared size.</summary>
