@@ -1,10 +1,14 @@
 namespace Engine.Cuda.Emulator;
 
-/// <summary>The PTX emulator and the emulated cuBLAS behind <see cref="ICudaDriver"/>: no GPU, no native code.</summary>
+/// <summary>
+/// The PTX emulator and the emulated cuBLAS behind <see cref="ICudaDriver"/>: no GPU, no native code. Calls are
+/// serialized (one lock), as work on one CUDA stream would be.
+/// </summary>
 public sealed class EmulatedDriver : ICudaDriver
 {
     private readonly DeviceMemory _memory = new();
     private readonly PtxEmulator _emulator;
+    private readonly object _gate = new();
 
     public EmulatedDriver() => _emulator = new PtxEmulator(_memory);
 
@@ -26,18 +30,29 @@ public sealed class EmulatedDriver : ICudaDriver
 
     private readonly Dictionary<string, (int Launches, long Instructions)> _profile = [];
 
-    public ulong Allocate(long bytes) => Wrap(() => _memory.Allocate(bytes), "CUDA_ERROR_OUT_OF_MEMORY");
+    public ulong Allocate(long bytes) => Locked(() => Wrap(() => _memory.Allocate(bytes), "CUDA_ERROR_OUT_OF_MEMORY"));
 
-    public void Free(ulong pointer) => Wrap(() => { _memory.Free(pointer); return 0UL; }, "CUDA_ERROR_INVALID_VALUE");
+    public void Free(ulong pointer) => Locked(() => Wrap(() => { _memory.Free(pointer); return 0UL; }, "CUDA_ERROR_INVALID_VALUE"));
 
-    public void CopyToDevice(ReadOnlySpan<byte> source, ulong destination) => source.CopyTo(Span(destination, source.Length));
+    public void CopyToDevice(ReadOnlySpan<byte> source, ulong destination)
+    {
+        lock (_gate) source.CopyTo(Span(destination, source.Length));
+    }
 
-    public void CopyToHost(ulong source, Span<byte> destination) => Span(source, destination.Length).CopyTo(destination);
+    public void CopyToHost(ulong source, Span<byte> destination)
+    {
+        lock (_gate) Span(source, destination.Length).CopyTo(destination);
+    }
 
-    public void CopyDeviceToDevice(ulong source, ulong destination, long bytes) => Span(source, bytes).CopyTo(Span(destination, bytes));
+    public void CopyDeviceToDevice(ulong source, ulong destination, long bytes)
+    {
+        lock (_gate) Span(source, bytes).CopyTo(Span(destination, bytes));
+    }
 
-    public void Fill32(ulong destination, uint value, long count) =>
-        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(Span(destination, count * 4)).Fill(value);
+    public void Fill32(ulong destination, uint value, long count)
+    {
+        lock (_gate) System.Runtime.InteropServices.MemoryMarshal.Cast<byte, uint>(Span(destination, count * 4)).Fill(value);
+    }
 
     public CudaModule LoadModule(string name, string ptx)
     {
@@ -51,6 +66,11 @@ public sealed class EmulatedDriver : ICudaDriver
     {
         var kernel = (PtxKernel)function.Handle;
         var packed = Pack(kernel, args);
+        lock (_gate) LaunchLocked(function, kernel, grid, block, dynamicSharedBytes, packed);
+    }
+
+    private void LaunchLocked(CudaFunction function, PtxKernel kernel, Dim3 grid, Dim3 block, int dynamicSharedBytes, byte[] packed)
+    {
         long before = _emulator.InstructionsExecuted;
         try { _emulator.Launch(kernel, grid, block, dynamicSharedBytes, packed); }
         catch (PtxException e) { throw new CudaException("CUDA_ERROR_LAUNCH_FAILED", e.Message); }
@@ -80,7 +100,10 @@ public sealed class EmulatedDriver : ICudaDriver
         return packed;
     }
 
-    public void Sgemm(in SgemmArgs args) => EmulatedBlas.Sgemm(_memory, args);
+    public void Sgemm(in SgemmArgs args)
+    {
+        lock (_gate) EmulatedBlas.Sgemm(_memory, args);
+    }
 
     public void Synchronize() { }
 
@@ -90,6 +113,11 @@ public sealed class EmulatedDriver : ICudaDriver
     {
         try { return _memory.Span(address, bytes); }
         catch (PtxException e) { throw new CudaException("CUDA_ERROR_INVALID_VALUE", e.Message); }
+    }
+
+    private T Locked<T>(Func<T> body)
+    {
+        lock (_gate) return body();
     }
 
     private static T Wrap<T>(Func<T> body, string errorName)
