@@ -16,10 +16,13 @@ public partial class CudaAgreementTests
          from w in Gen.Choose(1, 9)
          from r in Gen.Choose(1, 3)
          from s in Gen.Choose(1, 3)
-         from stride in Gen.Choose(1, 2)
-         from pad in Gen.Choose(0, 2)
-         from dilation in Gen.Choose(1, 2)
-         select new Conv2dGeometry(batch, cPer * groups, h, w, kPer * groups, (r, s), stride, pad, dilation, groups))
+         from sh in Gen.Choose(1, 2)
+         from sw in Gen.Choose(1, 3)
+         from pad in Gen.Choose(0, 2).ArrayOf(4)
+         from dh in Gen.Choose(1, 2)
+         from dw in Gen.Choose(1, 2)
+         select new Conv2dGeometry(batch, cPer * groups, h, w, kPer * groups, (r, s), (sh, sw),
+             new Padding2d(pad[0], pad[1], pad[2], pad[3]), (dh, dw), groups))
         .Where(g => IsValid(g));
 
     private static bool IsValid(Conv2dGeometry g)
