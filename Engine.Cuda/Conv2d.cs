@@ -11,6 +11,8 @@ public sealed partial class CudaBackend
 
     public void Conv2d(in Conv2dGeometry g, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, DeviceBuffer y)
     {
+        CheckConv(g, x, w, y, "conv2d");
+        if (bias is not null) Need(bias, g.OutChannels, "conv2d bias");
         var s = Sizes(g);
         var columns = s.Pointwise ? null : Allocate(checked(g.Batch * s.Crs * s.Pq));
         try
@@ -36,6 +38,7 @@ public sealed partial class CudaBackend
 
     public void Conv2dBackwardData(in Conv2dGeometry g, DeviceBuffer dY, DeviceBuffer w, DeviceBuffer dX)
     {
+        CheckConv(g, dX, w, dY, "conv2d backward data");
         var s = Sizes(g);
         var dColumns = s.Pointwise ? null : Allocate(checked(g.Batch * s.Crs * s.Pq));
         try
@@ -59,6 +62,8 @@ public sealed partial class CudaBackend
 
     public void Conv2dBackwardWeight(in Conv2dGeometry g, DeviceBuffer x, DeviceBuffer dY, DeviceBuffer dW, DeviceBuffer? dBias)
     {
+        CheckConv(g, x, dW, dY, "conv2d backward weight");
+        if (dBias is not null) Need(dBias, g.OutChannels, "conv2d backward bias");
         var s = Sizes(g);
         var columns = s.Pointwise ? null : Allocate(checked(g.Batch * s.Crs * s.Pq));
         try
@@ -80,6 +85,13 @@ public sealed partial class CudaBackend
         if (dBias is not null)
             Launch1D(Kernel(ConvModule, "bias_backward"), g.OutChannels,
                 new KernelArgs().Pointer(At(dY)).Pointer(At(dBias)).Int(g.Batch).Int(g.OutChannels).Int(s.Pq));
+    }
+
+    private static void CheckConv(in Conv2dGeometry g, DeviceBuffer input, DeviceBuffer weight, DeviceBuffer output, string what)
+    {
+        Need(input, g.InputShape.Size, $"{what} input {g.InputShape}");
+        Need(weight, g.WeightShape.Size, $"{what} weight {g.WeightShape}");
+        Need(output, g.OutputShape.Size, $"{what} output {g.OutputShape}");
     }
 
     private readonly record struct ConvSizes(int Cg, int Kg, int Hw, int Pq, int Crs, bool Pointwise);

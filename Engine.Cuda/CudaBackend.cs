@@ -101,6 +101,13 @@ public sealed partial class CudaBackend : IBackend, IDisposable
 
     internal ulong AtOrNull(DeviceBuffer? buffer) => buffer is null ? 0 : At(buffer);
 
+    /// <summary>The launchers' size check: a kernel must never run past a buffer (the GPU would not say so).</summary>
+    internal static void Need(DeviceBuffer buffer, long count, string what)
+    {
+        if (count > buffer.Length)
+            throw new ArgumentException($"{what}: expected a buffer of at least {count} floats, got {buffer.Length}");
+    }
+
     private static void CheckLength(DeviceBuffer buffer, long needed, string what)
     {
         if (needed > buffer.Length) throw new ArgumentException($"{what}: expected a buffer of at least {needed} floats, got {buffer.Length}");

@@ -9,6 +9,8 @@ public sealed partial class CudaBackend
     public void Unary(UnaryOp op, float alpha, DeviceBuffer x, DeviceBuffer y, int count)
     {
         // The dropout mask's keep scale is computed here exactly as the CPU backend computes it.
+        Need(x, count, $"{op} x");
+        Need(y, count, $"{op} y");
         float beta = op == UnaryOp.DropoutMask ? 1f / (1f - alpha) : 0f;
         Launch1D(Kernel(ElementwiseModule, "unary_forward"), count,
             new KernelArgs().Pointer(At(x)).Pointer(At(y)).Int(count).Int((int)op).Float(alpha).Float(beta));
@@ -17,6 +19,8 @@ public sealed partial class CudaBackend
     public void UnaryBackward(UnaryOp op, float alpha, DeviceBuffer x, DeviceBuffer y, DeviceBuffer dY, DeviceBuffer dX, int count)
     {
         if (op == UnaryOp.DropoutMask) throw new NotSupportedException($"unary op {op} has no backward");
+        Need(dY, count, $"{op} backward dY");
+        Need(dX, count, $"{op} backward dX");
         Launch1D(Kernel(ElementwiseModule, "unary_backward"), count,
             new KernelArgs().Pointer(At(x)).Pointer(At(y)).Pointer(At(dY)).Pointer(At(dX)).Int(count).Int((int)op).Float(alpha));
     }
@@ -25,6 +29,9 @@ public sealed partial class CudaBackend
     public void Binary(BinaryOp op, DeviceBuffer a, Shape aShape, DeviceBuffer b, Shape bShape, DeviceBuffer y, Shape yShape)
     {
         int total = yShape.Size;
+        Need(a, aShape.Size, $"{op} a");
+        Need(b, bShape.Size, $"{op} b");
+        Need(y, total, $"{op} y");
         var kernel = Kernel(ElementwiseModule, "binary");
         if (aShape == yShape && bShape == yShape)
         {
@@ -51,6 +58,8 @@ public sealed partial class CudaBackend
     public void ReduceSum(DeviceBuffer x, Shape xShape, DeviceBuffer y, Shape yShape)
     {
         int ySize = yShape.Size, xSize = xShape.Size;
+        Need(x, xSize, "reduce-sum x");
+        Need(y, ySize, "reduce-sum y");
         if (ySize == 1)
         {
             _driver.Launch(Kernel(ElementwiseModule, "reduce_sum_all"), 1, 1, 0, new KernelArgs().Pointer(At(x)).Pointer(At(y)).Int(xSize));

@@ -8,6 +8,9 @@ public sealed partial class CudaBackend
 
     public void SgdStep(in SgdSettings s, DeviceBuffer param, DeviceBuffer grad, DeviceBuffer? momentum, int count)
     {
+        Need(param, count, "sgd param");
+        Need(grad, count, "sgd grad");
+        if (momentum is not null) Need(momentum, count, "sgd momentum");
         int flags = (momentum is null ? 0 : SgdHasMomentum) | (s.FirstStep ? SgdFirstStep : 0) | (s.Nesterov ? SgdNesterov : 0);
         Launch1D(Kernel("optimizers", "sgd_step"), count, new KernelArgs()
             .Pointer(At(param)).Pointer(At(grad)).Pointer(AtOrNull(momentum)).Int(count)
@@ -16,6 +19,10 @@ public sealed partial class CudaBackend
 
     public void AdamStep(in AdamSettings s, DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v, int count)
     {
+        Need(param, count, "adam param");
+        Need(grad, count, "adam grad");
+        Need(m, count, "adam m");
+        Need(v, count, "adam v");
         float c1 = 1f - MathF.Pow(s.Beta1, s.Step), c2 = 1f - MathF.Pow(s.Beta2, s.Step);
         float stepSize = s.LearningRate / c1, rootC2 = MathF.Sqrt(c2);
         float decay = s.Decoupled ? 1f - s.LearningRate * s.WeightDecay : 1f;

@@ -7,6 +7,8 @@ public sealed partial class CudaBackend
     public void Pad2d(in Pad2dGeometry g, DeviceBuffer x, DeviceBuffer y)
     {
         long n = (long)g.Batch * g.Channels * g.OutHeight * g.OutWidth;
+        Need(x, g.InputShape.Size, "pad2d x");
+        Need(y, n, "pad2d y");
         Launch1D(Kernel("pad2d", "pad2d_forward"), n, PadArgs(g, x, y).Float(g.Value));
     }
 
@@ -14,6 +16,8 @@ public sealed partial class CudaBackend
     public void Pad2dBackward(in Pad2dGeometry g, DeviceBuffer dY, DeviceBuffer dX)
     {
         long n = (long)g.Batch * g.Channels * g.InHeight * g.InWidth;
+        Need(dY, g.OutputShape.Size, "pad2d backward dY");
+        Need(dX, n, "pad2d backward dX");
         Launch1D(Kernel("pad2d", "pad2d_backward"), n, PadArgs(g, dY, dX));
     }
 

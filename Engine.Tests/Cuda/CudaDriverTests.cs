@@ -128,6 +128,17 @@ public class CudaDriverTests
         Assert.That(e.Message, Does.Contain("lda=3 < 4"));
     }
 
+    [Test]
+    public void LaunchersRefuseBuffersSmallerThanTheGeometry()
+    {
+        using var backend = CudaBackend.Create("cuda-emulated");
+        var g = new Pool2dGeometry(1, 2, 6, 6, 2, 2, 0, 1);
+        var x = backend.Allocate(g.InputShape.Size - 1);
+        var y = backend.Allocate(g.OutputShape.Size);
+        var e = Assert.Throws<ArgumentException>(() => backend.AvgPool2d(g, x, y))!;
+        Assert.That(e.Message, Does.Contain("avg pool input (1,2,6,6): expected a buffer of at least 72 floats, got 71"));
+    }
+
     private static float[] Values(System.Random random, int count) => Enumerable.Range(0, count).Select(_ => random.NextSingle() * 2 - 1).ToArray();
 
     private static ulong Upload(EmulatedDriver driver, float[] values)
