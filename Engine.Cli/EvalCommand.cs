@@ -1,5 +1,4 @@
 using System.Globalization;
-using Engine.Cpu;
 using Engine.Data;
 using Engine.Models;
 using Engine.Serialization;
@@ -16,6 +15,7 @@ public static class EvalCommand
         DataOptions.Data,
         new("batch-size", "N", "images per forward pass", TrainCommand.EvalBatchSize.ToString(CultureInfo.InvariantCulture)),
         new("threads", "N", "CPU threads (0: one per core)", "0"),
+        BackendOptions.Backend,
         DataOptions.Limit,
         new("json", null, "print one JSON object (test_loss, test_accuracy, images) and nothing else"),
     ]);
@@ -31,7 +31,8 @@ public static class EvalCommand
         var (directory, _, test) = DataOptions.Load(options);
         if (test.ItemShape[0] != checkpoint.Info.InChannels || test.Classes > checkpoint.Info.NumClasses)
             throw new InvalidDataException($"'{file}' holds a model for {checkpoint.Info.InChannels}-channel images and {checkpoint.Info.NumClasses} classes; {directory} has {test.ItemShape[0]}-channel images and {test.Classes} classes");
-        using var backend = new CpuBackend(threads);
+        var backend = BackendOptions.Create(options, threads);
+        using var disposeBackend = backend as IDisposable;
         model.To(backend);
         var stats = Trainer.Evaluate(model, new DataLoader(test, batchSize), backend);
         if (options.Flag("json"))

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Engine.Cpu;
 using Engine.Data;
 using Engine.Models;
 using Engine.Nn;
@@ -32,6 +31,7 @@ public static class TrainCommand
         new("momentum", "M", "SGD momentum", "0.9"),
         new("seed", "N", "seed of the initial weights and of the shuffling", DefaultSeed.ToString(CultureInfo.InvariantCulture)),
         new("threads", "N", "CPU threads (0: one per core)", "0"),
+        BackendOptions.Backend,
         DataOptions.Limit,
         new("out", "FILE", "where to save the trained weights (safetensors, written atomically)", "MODEL.safetensors"),
         new("json", null, "print one JSON object per epoch (epoch, train_loss, train_accuracy, test_loss, test_accuracy, images_per_second, seconds) and nothing else"),
@@ -47,7 +47,8 @@ public static class TrainCommand
     {
         var settings = Read(options);
         var (directory, train, test) = DataOptions.Load(options);
-        using var backend = new CpuBackend(settings.Threads);
+        var backend = BackendOptions.Create(options, settings.Threads);
+        using var disposeBackend = backend as IDisposable;
         var model = ModelZoo.Create(settings.Model, train.Classes, train.ItemShape[0], new Generator(settings.Seed));
         model.To(backend);
         var trainer = new Trainer(model, CreateOptimizer(settings, model), backend);
@@ -55,7 +56,7 @@ public static class TrainCommand
         if (!settings.Json)
             context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"training {settings.Model} ({model.ParameterCount():N0} parameters) on {directory}: {train.Count:N0} training and {test.Count:N0} test images; " +
-                $"batch {settings.BatchSize}, {Describe(settings)}, seed {settings.Seed}, {backend.Threads} threads"));
+                $"batch {settings.BatchSize}, {Describe(settings)}, seed {settings.Seed}, {BackendOptions.Describe(backend)}"));
 
         var loader = new DataLoader(train, settings.BatchSize, shuffle: true, seed: settings.Seed);
         var testLoader = new DataLoader(test, EvalBatchSize);
