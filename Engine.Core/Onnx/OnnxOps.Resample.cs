@@ -94,6 +94,7 @@ internal static partial class OnnxOps
         if (outDims[0] != dims[0] || outDims[1] != dims[1]) throw n.Unsupported($"resizing the batch or channel axes (to {string.Join(',', outDims)})");
         var hMap = Sources(dims[2], outDims[2], axisScale[2], transform, n);
         var wMap = Sources(dims[3], outDims[3], axisScale[3], transform, n);
+
         if (mode == "nearest")
         {
             var rows = hMap.Select(s => Nearest(s, dims[2], rounding, n)).ToArray();
@@ -133,7 +134,8 @@ internal static partial class OnnxOps
             {
                 "half_pixel" => (o + 0.5) / scale - 0.5,
                 "pytorch_half_pixel" => outSize > 1 ? (o + 0.5) / scale - 0.5 : 0,
-                "align_corners" => outSize > 1 ? o * (inSize - 1.0) / (outSize - 1) : 0,
+                // ONNX divides by the unrounded resized length in * scale.
+                "align_corners" => inSize * scale > 1 ? o * (inSize - 1.0) / (inSize * scale - 1) : 0,
                 "asymmetric" => o / scale,
                 "tf_half_pixel_for_nn" => (o + 0.5) / scale,
                 _ => throw n.Unsupported($"coordinate_transformation_mode '{transform}'"),

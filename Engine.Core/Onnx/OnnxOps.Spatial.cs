@@ -54,6 +54,7 @@ internal static partial class OnnxOps
     private static OnnxValue Conv(OnnxNode n)
     {
         var x0 = n.Tensor(0);
+        if (x0.Rank == 5) return Conv3d(n, x0);
         var x = As2d(n, x0);
         var w = As2d(n, n.Tensor(1));
         int spatial = x0.Rank - 2;
@@ -114,6 +115,7 @@ internal static partial class OnnxOps
     private static OnnxValue Pool(OnnxNode n, bool max)
     {
         var x0 = n.Tensor(0);
+        if (x0.Rank == 5) return Pool3d(n, x0, max);
         var x = As2d(n, x0);
         int spatial = x0.Rank - 2;
         var kernel = Pair(n, "kernel_shape", spatial, 1);
@@ -125,10 +127,18 @@ internal static partial class OnnxOps
         int halfH = (dilation.Height * (kernel.Height - 1) + 1) / 2, halfW = (dilation.Width * (kernel.Width - 1) + 1) / 2;
         if (Math.Max(pads.Top, pads.Bottom) > halfH || Math.Max(pads.Left, pads.Right) > halfW)
         {
-            // Pads wider than half the window: pad explicitly (with -inf for max, zeros counted for average).
-            if (!max && !includePad) throw n.Unsupported($"average pooling that excludes pads {pads} wider than half the kernel {kernel}");
-            x = Ops.Pad2d(x, pads, PaddingMode.Zeros, max ? float.NegativeInfinity : 0f, n.Where);
-            pads = 0;
+            // Pads wider than half the window: pad explicitly (with -inf for max, zeros for average). Without
+            // counting pads, the average is pool(padded x) / pool(padded ones): the window's divisor cancels.
+            var padded = Ops.Pad2d(x, pads, PaddingMode.Zeros, max ? float.NegativeInfinity : 0f, n.Where);
+            var explicitGeometry = Ops.PoolGeometry(padded.Shape, kernel, stride, 0, dilation, ceil, true);
+            if (max) return Dev(Restore(Ops.MaxPool2d(padded, explicitGeometry, n.Where), x0.Rank));
+            var sums = Ops.AvgPool2d(padded, explicitGeometry, n.Where);
+            if (!includePad)
+            {
+                var ones = Ops.Pad2d(Tensor.Ones(x.Backend, x.Shape), pads, where: n.Where);
+                sums = Ops.Divide(sums, Ops.AvgPool2d(ones, explicitGeometry, n.Where));
+            }
+            return Dev(Restore(sums, x0.Rank));
         }
         var g = Ops.PoolGeometry(x.Shape, kernel, stride, pads, dilation, ceil, includePad);
         var y = max ? Ops.MaxPool2d(x, g, n.Where) : Ops.AvgPool2d(x, g, n.Where);
@@ -162,5 +172,51 @@ internal static partial class OnnxOps
         var mean = Ops.AvgPool2d(padded, Ops.PoolGeometry(padded.Shape, new Size2(size, 1), new Size2(1, 1)), n.Where);
         var denominator = Ops.Pow(Ops.AddScalar(Ops.Scale(Ops.Reshape(mean, x.Shape), alpha), bias), beta);
         return Dev(Ops.Divide(x, denominator));
+    }
+}
+
+/// <summary>3-D convolution and pooling over N x C x D x H x W through Conv3d/Pool3d (symmetric padding only).</summary>
+internal static partial class OnnxOps
+{
+    private static Size3 Triple(OnnxNode n, string name, int fallback)
+    {
+        var v = n.Ints(name);
+        if (v is null || v.Length == 0) return fallback;
+        if (v.Length != 3) throw new InvalidDataException($"ONNX: {n.Where}: expected 3 values in '{name}', got {v.Length}");
+        return new Size3((int)v[0], (int)v[1], (int)v[2]);
+    }
+
+    private static (Size3 Stride, Size3 Padding, Size3 Dilation) Volume(OnnxNode n, Shape input, Size3 kernel)
+    {
+        var stride = Triple(n, "strides", 1);
+        var dilation = Triple(n, "dilations", 1);
+        string auto = n.String("auto_pad", "NOTSET");
+        int[] before = new int[3], after = new int[3];
+        if (auto is "SAME_UPPER" or "SAME_LOWER")
+        {
+            int[] k = [kernel.Depth, kernel.Height, kernel.Width], s = [stride.Depth, stride.Height, stride.Width], d = [dilation.Depth, dilation.Height, dilation.Width];
+            for (int a = 0; a < 3; a++) (before[a], after[a]) = Same(input[a + 2], k[a], s[a], d[a], auto == "SAME_UPPER");
+        }
+        else if (auto == "NOTSET" && n.Ints("pads") is { Length: 6 } p)
+            for (int a = 0; a < 3; a++) (before[a], after[a]) = ((int)p[a], (int)p[a + 3]);
+        else if (auto is not ("NOTSET" or "VALID")) throw n.Unsupported($"auto_pad '{auto}'");
+        if (!before.SequenceEqual(after)) throw n.Unsupported($"asymmetric 3-D padding ({string.Join(',', before)}) / ({string.Join(',', after)})");
+        return (stride, new Size3(before[0], before[1], before[2]), dilation);
+    }
+
+    private static OnnxValue Conv3d(OnnxNode n, Tensor x)
+    {
+        var w = n.Tensor(1);
+        var (stride, padding, dilation) = Volume(n, x.Shape, new Size3(w.Shape[2], w.Shape[3], w.Shape[4]));
+        var bias = n.HasInput(2) ? n.Tensor(2) : null;
+        return Dev(Ops.Conv3d(x, w, bias, stride, padding, dilation, (int)n.Int("group", 1), n.Where));
+    }
+
+    private static OnnxValue Pool3d(OnnxNode n, Tensor x, bool max)
+    {
+        var kernel = Triple(n, "kernel_shape", 1);
+        var (stride, padding, dilation) = Volume(n, x.Shape, kernel);
+        bool ceil = n.Int("ceil_mode", 0) != 0, includePad = n.Int("count_include_pad", 0) != 0;
+        return Dev(Ops.Pool3d(x, max, kernel, stride, padding, dilation, ceil, includePad, n.Where));
     }
 }
