@@ -123,7 +123,6 @@ internal static partial class OnnxOps
         var dilation = Pair(n, "dilations", spatial, 1);
         var pads = Pads(n, spatial, x.Shape, kernel, stride, dilation);
         bool ceil = n.Int("ceil_mode", 0) != 0, includePad = n.Int("count_include_pad", 0) != 0;
-        if (n.Int("storage_order", 0) != 0) throw n.Unsupported("storage_order 1");
         int halfH = (dilation.Height * (kernel.Height - 1) + 1) / 2, halfW = (dilation.Width * (kernel.Width - 1) + 1) / 2;
         if (Math.Max(pads.Top, pads.Bottom) > halfH || Math.Max(pads.Left, pads.Right) > halfW)
         {
@@ -143,6 +142,33 @@ internal static partial class OnnxOps
         var g = Ops.PoolGeometry(x.Shape, kernel, stride, pads, dilation, ceil, includePad);
         var y = max ? Ops.MaxPool2d(x, g, n.Where) : Ops.AvgPool2d(x, g, n.Where);
         return Dev(Restore(y, x0.Rank));
+    }
+
+    /// <summary>
+    /// MaxPool with its Indices output: the flat index into the whole input, ((n*C + c)*H + h)*W + w, or
+    /// ((n*C + c)*W + w)*H + h for storage_order 1, from the plane index h*W + w of each window's maximum.
+    /// </summary>
+    private static OnnxValue[] MaxPoolWithIndices(OnnxNode n)
+    {
+        var x = n.Tensor(0);
+        if (x.Rank != 4) throw n.Unsupported($"the Indices output for an input of shape {x.Shape}");
+        var kernel = Pair(n, "kernel_shape", 2, 1);
+        var stride = Pair(n, "strides", 2, 1);
+        var dilation = Pair(n, "dilations", 2, 1);
+        var pads = Pads(n, 2, x.Shape, kernel, stride, dilation);
+        var g = Ops.PoolGeometry(x.Shape, kernel, stride, pads, dilation, n.Int("ceil_mode", 0) != 0);
+        var (y, planeIndices) = Ops.MaxPool2dWithIndices(x, g, n.Where);
+        bool columnMajor = n.Int("storage_order", 0) != 0;
+        int h = x.Shape.Height, w = x.Shape.Width, perPlane = y.Shape.Height * y.Shape.Width;
+        var flat = planeIndices.ToArray();
+        var indices = new double[flat.Length];
+        for (int i = 0; i < flat.Length; i++)
+        {
+            long plane = i / perPlane, within = (long)flat[i];
+            long row = within / w, col = within % w;
+            indices[i] = plane * h * w + (columnMajor ? col * h + row : within);
+        }
+        return [Dev(y), OnnxValue.Of(new HostTensor(y.Shape.ToArray(), indices, Proto.TensorProto.Types.DataType.Int64))];
     }
 
     private static OnnxValue GlobalPool(OnnxNode n, bool max)

@@ -28,7 +28,7 @@ internal static partial class OnnxOps
     {
         "Conv" => [Conv(n)],
         "ConvTranspose" => [ConvTranspose(n)],
-        "MaxPool" => [Pool(n, max: true)],
+        "MaxPool" => n.Proto.Output.Count > 1 && n.Proto.Output[1].Length > 0 ? MaxPoolWithIndices(n) : [Pool(n, max: true)],
         "AveragePool" => [Pool(n, max: false)],
         "GlobalAveragePool" => [GlobalPool(n, max: false)],
         "GlobalMaxPool" => [GlobalPool(n, max: true)],
