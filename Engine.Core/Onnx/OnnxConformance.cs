@@ -48,6 +48,28 @@ public static class OnnxConformance
         return ops.ToList();
     }
 
+    /// <summary>
+    /// Classifies every case under <paramref name="dataRoot"/>/SUITE: "run SUITE/CASE" when it passes,
+    /// "exclude SUITE/CASE: operators not in the list: ..." or "exclude SUITE/CASE: FAILED error" (to be replaced by
+    /// a reviewed reason) otherwise. scripts/onnx-cases.sh writes this list.
+    /// </summary>
+    public static IEnumerable<string> Survey(string dataRoot, IEnumerable<string> suites, IBackend backend)
+    {
+        foreach (var suite in suites)
+            foreach (var dir in FindCases([System.IO.Path.Combine(dataRoot, suite)]))
+            {
+                string name = $"{suite}/{System.IO.Path.GetFileName(dir)}";
+                var unsupported = UnsupportedOperators(dir);
+                if (unsupported.Count > 0)
+                {
+                    yield return $"exclude {name}: operators not in the list: {string.Join(", ", unsupported)}";
+                    continue;
+                }
+                string? error = RunCase(dir, backend);
+                yield return error is null ? $"run {name}" : $"exclude {name}: FAILED {error}";
+            }
+    }
+
     /// <summary>Runs every case, one line each ("PASS name" or "FAIL name: reason"), then "N passed, N failed".</summary>
     public static (int Passed, int Failed) Run(IEnumerable<string> caseDirs, IBackend backend, TextWriter output)
     {
