@@ -16,6 +16,7 @@ cat > "$WORK/survey.csproj" <<XML
   <ItemGroup>
     <ProjectReference Include="$ROOT/Engine.Core/Engine.Core.csproj" />
     <ProjectReference Include="$ROOT/Engine.Cpu/Engine.Cpu.csproj" />
+    <ProjectReference Include="$ROOT/Engine.Onnx/Engine.Onnx.csproj" />
   </ItemGroup>
 </Project>
 XML
