@@ -15,6 +15,8 @@ internal static partial class OnnxOps
         "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "ReduceMean", "Sum", "Concat", "Flatten", "Reshape",
         "Transpose", "Squeeze", "Unsqueeze", "Pad", "Resize", "Upsample", "Dropout", "Identity", "Constant",
         "Shape", "Gather", "Slice", "Cast", "ConstantOfShape", "Equal", "Where", "If",
+        // Beyond the required list: cheap compositions that PyTorch exports use.
+        "Neg", "Abs", "Exp", "Log", "Reciprocal", "Softplus", "Softsign", "PRelu", "Split", "ReduceSum", "Max", "Min", "Size",
     ];
 
     /// <summary>Operators evaluated on the host when all their inputs are known there (folded at load).</summary>
@@ -54,7 +56,20 @@ internal static partial class OnnxOps
         "Div" => [Binary(n, BinaryOp.Divide)],
         "Pow" => [Pow(n)],
         "Sqrt" => [Dev(Ops.Sqrt(n.Tensor(0)))],
-        "ReduceMean" => [ReduceMean(n)],
+        "ReduceMean" => [Reduce(n, mean: true)],
+        "ReduceSum" => [Reduce(n, mean: false)],
+        "Neg" => [Dev(Ops.Scale(n.Tensor(0), -1f))],
+        "Abs" => [Dev(Ops.Abs(n.Tensor(0)))],
+        "Exp" => [Dev(Ops.Exp(n.Tensor(0)))],
+        "Log" => [Dev(Ops.Log(n.Tensor(0)))],
+        "Reciprocal" => [Dev(Ops.Divide(Tensor.Scalar(n.Backend, 1f), n.Tensor(0)))],
+        "Softplus" => [Dev(Ops.Softplus(n.Tensor(0)))],
+        "Softsign" => [Dev(Ops.Divide(n.Tensor(0), Ops.AddScalar(Ops.Abs(n.Tensor(0)), 1f)))],
+        "PRelu" => [PRelu(n)],
+        "Max" => [Extremum(n, max: true)],
+        "Min" => [Extremum(n, max: false)],
+        "Size" => [OnnxValue.Of(HostTensor.Scalar(n.Input(0).Dims.Aggregate(1L, (p, d) => p * d), DataType.Int64))],
+        "Split" => Split(n),
         "Sum" => [Sum(n)],
         "Concat" => [Concat(n)],
         "Flatten" => [Flatten(n)],
@@ -198,10 +213,12 @@ internal static partial class OnnxOps
         return Ops.Reshape(x, new Shape(dims.ToArray()));
     }
 
-    private static OnnxValue ReduceMean(OnnxNode n)
+    /// <summary>Sum (or mean) over the given axes (all when none), keeping them as size 1 unless keepdims is 0.</summary>
+    private static OnnxValue Reduce(OnnxNode n, bool mean)
     {
         var x = n.Tensor(0);
         var axes = n.Ints("axes") ?? (n.HasInput(1) ? n.Host(1).AsLongs() : null);
+        if ((axes is null || axes.Length == 0) && n.Int("noop_with_empty_axes", 0) != 0) return Dev(x);
         var keep = x.Shape.ToArray();
         var reduced = new bool[x.Rank];
         if (axes is null || axes.Length == 0) Array.Fill(reduced, true);
@@ -209,9 +226,58 @@ internal static partial class OnnxOps
         int count = 1;
         for (int i = 0; i < keep.Length; i++)
             if (reduced[i]) { count *= keep[i]; keep[i] = 1; }
-        var y = Ops.Scale(Ops.SumTo(x, new Shape(keep)), 1f / count);
+        var y = Ops.SumTo(x, new Shape(keep));
+        if (mean) y = Ops.Scale(y, 1f / count);
         if (n.Int("keepdims", 1) != 0) return Dev(y);
         return Dev(Ops.Reshape(y, new Shape(keep.Where((_, i) => !reduced[i]).ToArray())));
+    }
+
+    /// <summary>y = relu(x) - slope * relu(-x), the slope broadcast to x.</summary>
+    private static OnnxValue PRelu(OnnxNode n)
+    {
+        var x = n.Tensor(0);
+        var slope = n.Tensor(1);
+        // Before opset 7 a 1-D slope of C values is per channel (axis 1), not NumPy-broadcast from the last axis.
+        if (n.Opset < 7 && slope.Rank == 1 && slope.Length > 1 && x.Rank > 2 && slope.Length == x.Shape[1])
+            slope = Ops.Reshape(slope, new Shape([slope.Length, .. Enumerable.Repeat(1, x.Rank - 2)]));
+        return Dev(Ops.Subtract(Ops.Relu(x), Ops.Multiply(slope, Ops.Relu(Ops.Scale(x, -1f)))));
+    }
+
+    /// <summary>Elementwise max as a + relu(b - a), min as a - relu(a - b), with broadcasting.</summary>
+    private static OnnxValue Extremum(OnnxNode n, bool max)
+    {
+        var y = n.Tensor(0);
+        for (int i = 1; i < n.InputCount; i++)
+        {
+            var b = n.Tensor(i);
+            y = max ? Ops.Add(y, Ops.Relu(Ops.Subtract(b, y))) : Ops.Subtract(y, Ops.Relu(Ops.Subtract(y, b)));
+        }
+        return Dev(y);
+    }
+
+    /// <summary>Splits along axis into the given sizes ('split' attribute before opset 13, input after), else equal parts.</summary>
+    private static OnnxValue[] Split(OnnxNode n)
+    {
+        var x = n.Input(0);
+        int axis = n.Axis(n.Int("axis", 0), x.Rank), size = x.Dims[axis], parts = n.Proto.Output.Count;
+        var sizes = n.Opset < 13 ? n.Ints("split") : n.HasInput(1) ? n.Host(1).AsLongs() : null;
+        if (sizes is null || sizes.Length == 0)
+        {
+            if (size % parts != 0) throw new InvalidDataException($"ONNX: {n.Where}: axis {axis} of size {size} does not split into {parts} equal parts");
+            sizes = Enumerable.Repeat((long)(size / parts), parts).ToArray();
+        }
+        if (sizes.Sum() != size) throw new InvalidDataException($"ONNX: {n.Where}: split sizes ({string.Join(',', sizes)}) do not add up to {size}");
+        var outputs = new OnnxValue[sizes.Length];
+        int start = 0;
+        for (int i = 0; i < sizes.Length; i++)
+        {
+            int length = (int)sizes[i];
+            outputs[i] = x.Host is { } h
+                ? OnnxValue.Of(HostMath.Gather(n.Where, h, axis, HostTensor.Vector(Enumerable.Range(start, length).Select(v => (long)v).ToArray())))
+                : Dev(Ops.Narrow(x.Device!, axis, start, length));
+            start += length;
+        }
+        return outputs;
     }
 
     private static OnnxValue Sum(OnnxNode n)
