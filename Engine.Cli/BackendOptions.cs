@@ -12,10 +12,15 @@ public static class BackendOptions
         $"{Cpu}, {Cuda} (needs an NVIDIA driver) or {CudaEmulated} (the CUDA kernels on the PTX emulator: slow, for checking)", Cpu);
 
     /// <summary>The chosen backend; --threads applies to the CPU backend only. A missing CUDA driver is one error line.</summary>
-    public static IBackend Create(ParsedOptions options, int threads)
+    public static IBackend Create(ParsedOptions options, int threads) =>
+        Create(options.Choice(Backend.Name, Cpu, Cpu, Cuda, CudaEmulated), threads);
+
+    /// <summary>The backend called <paramref name="name"/> (cpu, cuda or cuda-emulated).</summary>
+    public static IBackend Create(string name, int threads = 0)
     {
-        string name = options.Choice(Backend.Name, Cpu, Cpu, Cuda, CudaEmulated);
         if (name == Cpu) return new CpuBackend(threads);
+        if (name is not (Cuda or CudaEmulated))
+            throw new UsageException($"--backend: expected one of {Cpu}, {Cuda}, {CudaEmulated}, got '{name}'");
         try
         {
             return CudaBackend.Create(name);

@@ -21,6 +21,8 @@ public static class Cli
 
     private const string BenchName = "bench";
     private const string BenchSummary = "Time fixed convolution and training cases (see 'engine bench --help').";
+    private const string OnnxTestName = "onnx-test";
+    private const string OnnxTestSummary = "Run ONNX backend-test directories (model.onnx, test_data_set_N): onnx-test [--backend NAME] DIR...";
 
     /// <summary>Runs a command without terminal features (as tests and pipes see it); returns the exit code.</summary>
     public static int Run(string[] args, TextWriter output, TextWriter error) => Run(args, new CliContext(output, error, Interactive: false));
@@ -35,8 +37,19 @@ public static class Cli
                 return args.Length == 0 ? 2 : 0;
             }
             if (args[0] == BenchName) return BenchCommand.Run(args[1..]);
+            if (args[0] == OnnxTestName)
+            {
+                if (args.Length > 1 && args[1] is "--help" or "-h")
+                {
+                    context.Out.WriteLine("usage: engine " + OnnxTestName + " [--backend cpu|cuda|cuda-emulated] DIR...");
+                    context.Out.WriteLine("  " + OnnxTestSummary);
+                    context.Out.WriteLine("  Each DIR is one case or a folder of cases; one line per case, then 'N passed, N failed'; exit 1 if any failed.");
+                    return 0;
+                }
+                return Engine.Onnx.OnnxConformance.RunCli(args[1..], context.Out, context.Error, name => BackendOptions.Create(name));
+            }
             var command = s_commands.FirstOrDefault(c => c.Spec.Name == args[0])
-                ?? throw new UsageException($"unknown command '{args[0]}'; commands: {string.Join(", ", s_commands.Select(c => c.Spec.Name).Append(BenchName))} (see 'engine --help')");
+                ?? throw new UsageException($"unknown command '{args[0]}'; commands: {string.Join(", ", s_commands.Select(c => c.Spec.Name).Append(BenchName).Append(OnnxTestName))} (see 'engine --help')");
             var options = command.Spec.Parse(args[1..]);
             if (options.WantsHelp)
             {
@@ -71,7 +84,7 @@ public static class Cli
         output.WriteLine("usage: engine COMMAND [options]   (from the repository: dotnet run --project Engine.Cli -c Release -- COMMAND)");
         output.WriteLine();
         output.WriteLine("commands:");
-        var rows = s_commands.Select(c => (Name: c.Spec.Name, Summary: c.Spec.Summary)).Append((Name: BenchName, Summary: BenchSummary)).ToList();
+        var rows = s_commands.Select(c => (Name: c.Spec.Name, Summary: c.Spec.Summary)).Append((Name: BenchName, Summary: BenchSummary)).Append((Name: OnnxTestName, Summary: OnnxTestSummary)).ToList();
         int width = rows.Max(r => r.Name.Length) + 2;
         foreach (var (name, summary) in rows) output.WriteLine($"  {name.PadRight(width)}{summary}");
         output.WriteLine();
