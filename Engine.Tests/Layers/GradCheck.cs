@@ -1,6 +1,5 @@
 using Engine.Cpu;
-using FsCheck;
-using FsCheck.Fluent;
+using Engine.Tests.Support;
 using NUnit.Framework;
 
 namespace Engine.Tests.Layers;
@@ -13,9 +12,11 @@ internal static class GradCheck
 {
     public static readonly CpuBackend Backend = new(2);
 
-    /// <summary>Runs <paramref name="body"/> for random seeds as an FsCheck property (a failure throws with the seed).</summary>
-    public static void ForAllSeeds(int runs, Action<int> body) =>
-        Prop.ForAll(Arb.From(Gen.Choose(0, int.MaxValue)), body).Check(Config.QuickThrowOnFailure.WithMaxTest(runs));
+    /// <summary>
+    /// Runs <paramref name="body"/> for random data seeds as an FsCheck property, replayable like every property of
+    /// the suite (ENGINE_FSCHECK_SEED / ENGINE_FSCHECK_RUNS, see <see cref="Properties"/>).
+    /// </summary>
+    public static void ForAllSeeds(int runs, Action<int> body) => Properties.Check(Properties.DataSeed, body, runs);
 
     public static float[] Random(Random rng, int count, double low = -1, double high = 1)
     {

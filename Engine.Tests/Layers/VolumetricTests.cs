@@ -13,8 +13,9 @@ public class VolumetricTests
             int groups = rng.Next(1, 3), c = groups * rng.Next(1, 3), k = groups * rng.Next(1, 3), n = rng.Next(1, 3);
             int d = rng.Next(2, 5), h = rng.Next(2, 5), w = rng.Next(2, 5), kd = rng.Next(1, 3), kh = rng.Next(1, 3), kw = rng.Next(1, 3);
             int sd = rng.Next(1, 3), sh = rng.Next(1, 3), pd = rng.Next(0, 2), ph = rng.Next(0, 2), dd = rng.Next(1, 3);
-            int od = (d + 2 * pd - dd * (kd - 1) - 1) / sd + 1, oh = (h + 2 * ph - (kh - 1) - 1) / sh + 1, ow = (w - kw) / 1 + 1;
-            if (od <= 0 || oh <= 0 || ow <= 0) return;
+            int spanD = d + 2 * pd - dd * (kd - 1) - 1, spanH = h + 2 * ph - (kh - 1) - 1, spanW = w - kw;
+            if (spanD < 0 || spanH < 0 || spanW < 0) return; // the kernel does not fit: rejected (tested elsewhere)
+            int od = spanD / sd + 1, oh = spanH / sh + 1, ow = spanW + 1;
             var xs = new Shape(n, c, d, h, w);
             var ws = new Shape(k, c / groups, kd, kh, kw);
             GradCheck.Check(rng, [(GradCheck.Random(rng, xs.Size), xs), (GradCheck.Random(rng, ws.Size), ws), (GradCheck.Random(rng, k), new Shape(k))],
