@@ -80,7 +80,7 @@ public sealed class TrainingTests
         using var backend = new CpuBackend(2);
         var model = new LeNet5();
         model.To(backend);
-        var trainer = new Trainer(model, new Sgd(model.Parameters(), 0.05f, momentum: 0.9f), backend);
+        var trainer = new Trainer(model, new Sgd(model.Parameters(), Engine.Cli.TrainCommand.DefaultLearningRate("sgd"), momentum: 0.9f), backend);
         var accuracies = new List<double>();
         for (int epoch = 0; epoch < 5; epoch++)
         {
