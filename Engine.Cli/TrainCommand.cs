@@ -8,7 +8,7 @@ using Engine.Training;
 
 namespace Engine.Cli;
 
-/// <summary>"engine train": trains a zoo model on MNIST-format data, reports every epoch, saves a checkpoint.</summary>
+/// <summary>"engine train": trains a zoo model on MNIST-format, CIFAR or image-folder data, reports every epoch, saves a checkpoint.</summary>
 public static class TrainCommand
 {
     public const string DefaultModel = "lenet5";
@@ -20,11 +20,11 @@ public static class TrainCommand
     /// <summary>The default learning rate of each optimizer.</summary>
     public static float DefaultLearningRate(string optimizer) => optimizer == "sgd" ? 0.03f : 0.001f;
 
-    public static readonly CommandSpec Spec = new("train", "Train a model on MNIST-format data, print each epoch's loss and accuracy, and save the weights.",
+    public static readonly CommandSpec Spec = new("train", "Train a model on MNIST-format, CIFAR or image-folder data, print each epoch's loss and accuracy, and save the weights.",
     [
         new("model", "NAME", $"model to train ({string.Join(", ", ModelZoo.Names)})", DefaultModel),
         DataOptions.Data,
-        new("epochs", "N", "passes over the training set", DefaultEpochs.ToString(CultureInfo.InvariantCulture)),
+        new("epochs", "N", "passes over the training set", "per data, see below"),
         new("batch-size", "N", "images per training step", DefaultBatchSize.ToString(CultureInfo.InvariantCulture)),
         new("optimizer", "NAME", "sgd (with momentum), adam or adamw", "sgd"),
         new("lr", "RATE", "learning rate", "0.03 for sgd, 0.001 for adam and adamw"),
@@ -34,10 +34,13 @@ public static class TrainCommand
         BackendOptions.Backend,
         DataOptions.Limit,
         new("out", "FILE", "where to save the trained weights (safetensors, written atomically)", "MODEL.safetensors"),
-        new("json", null, "print one JSON object per epoch (epoch, train_loss, train_accuracy, test_loss, test_accuracy, images_per_second, seconds) and nothing else"),
+        new("json", null, "print one JSON object per epoch (epoch, train_loss, train_accuracy, [val_loss, val_accuracy, best,] test_loss, test_accuracy, test_top5_accuracy, learning_rate, images_per_second, seconds), then one summary object (per-class metrics, confusion matrix), and nothing else"),
+        .. TrainRecipe.Options,
+        TrainSession.ReportOption,
     ],
     "The same seed gives bitwise identical weights for any thread count.\n" +
-    "Full Fashion-MNIST (Debian package dataset-fashion-mnist): engine train --data /usr/share/datasets/fashion-mnist");
+    "Full Fashion-MNIST (Debian package dataset-fashion-mnist): engine train --data /usr/share/datasets/fashion-mnist\n" +
+    TrainRecipe.Notes);
 
     /// <summary>Everything the run needs, validated before any data is read.</summary>
     private sealed record Settings(string Model, int Epochs, int BatchSize, string Optimizer, float LearningRate, float Momentum,
@@ -46,37 +49,33 @@ public static class TrainCommand
     public static int Run(ParsedOptions options, CliContext context)
     {
         var settings = Read(options);
-        var (directory, train, test) = DataOptions.Load(options);
+        string? reportDirectory = TrainSession.ReportDirectory(options);
+        var data = DataOptions.LoadData(options);
+        var recipe = TrainRecipe.Read(options, data.Kind);
         var backend = BackendOptions.Create(options, settings.Threads);
         using var disposeBackend = backend as IDisposable;
-        var model = ModelZoo.Create(settings.Model, train.Classes, train.ItemShape[0], new Generator(settings.Seed));
+        var model = ModelZoo.Create(settings.Model, data.Train.Classes, data.Train.ItemShape[0], new Generator(settings.Seed));
         model.To(backend);
-        var trainer = new Trainer(model, CreateOptimizer(settings, model), backend);
-        var report = new TrainReport(context, settings.Json, settings.Epochs);
+        var session = new TrainSession(context, data, recipe, settings.Seed, settings.BatchSize);
+        var optimizer = CreateOptimizer(settings, model, recipe.WeightDecay);
+        var trainer = new Trainer(model, optimizer, backend)
+        {
+            ClipNorm = recipe.ClipNorm,
+            Scheduler = recipe.CreateScheduler(optimizer, session.Loader.BatchCount),
+        };
         if (!settings.Json)
             context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"training {settings.Model} ({model.ParameterCount():N0} parameters) on {directory}: {train.Count:N0} training and {test.Count:N0} test images; " +
-                $"batch {settings.BatchSize}, {Describe(settings)}, seed {settings.Seed}, {BackendOptions.Describe(backend)}"));
+                $"training {settings.Model} ({model.ParameterCount():N0} parameters) on {data.Directory}: {session.Train.Count:N0} training{(session.Validation is null ? "" : $", {session.Validation.Count:N0} validation")} and {data.Test.Count:N0} test images; " +
+                $"batch {settings.BatchSize}, {Describe(settings)}, seed {settings.Seed}, {BackendOptions.Describe(backend)}; {recipe.Describe()}"));
 
-        var loader = new DataLoader(train, settings.BatchSize, shuffle: true, seed: settings.Seed);
-        var testLoader = new DataLoader(test, EvalBatchSize);
-        EpochStats last = default;
-        report.Run((onBatch, onEpoch) =>
+        var history = session.Fit(trainer, settings.Out, settings.Json, settings.Model);
+        session.SaveCheckpoint(settings.Out, model, settings.Model);
+        var final = Trainer.EvaluateDetailed(model, session.TestLoader, backend);
+        session.WriteSummary(history, final, settings.Json, settings.Out);
+        if (reportDirectory is not null)
         {
-            for (int epoch = 0; epoch < settings.Epochs; epoch++)
-            {
-                var stats = trainer.TrainEpoch(loader, epoch, (batch, running) => onBatch(epoch, batch, loader.BatchCount, running));
-                last = Trainer.Evaluate(model, testLoader, backend);
-                onEpoch(epoch, stats, last);
-            }
-        });
-
-        var info = new CheckpointInfo(settings.Model, train.Classes, train.ItemShape[0]);
-        Checkpoint.Save(settings.Out, model, info, new Dictionary<string, string> { ["data"] = Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)) });
-        if (!settings.Json)
-        {
-            context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"final test accuracy: {Format.Percent(last.Accuracy)} ({last.Images:N0} images, loss {last.Loss:F4})"));
-            context.Out.WriteLine($"saved {settings.Out}");
+            var page = Reports.TrainingReportPage.Write(reportDirectory, settings.Model, model, data, history, final, backend);
+            if (!settings.Json) context.Out.WriteLine($"report {page}");
         }
         return 0;
     }
@@ -103,11 +102,11 @@ public static class TrainCommand
             options.Flag("json"));
     }
 
-    private static Optimizer CreateOptimizer(Settings s, Module model) => s.Optimizer switch
+    private static Optimizer CreateOptimizer(Settings s, Module model, float weightDecay) => s.Optimizer switch
     {
-        "adam" => new Adam(model.Parameters(), s.LearningRate),
-        "adamw" => new AdamW(model.Parameters(), s.LearningRate),
-        _ => new Sgd(model.Parameters(), s.LearningRate, momentum: s.Momentum),
+        "adam" => new Adam(model.Parameters(), s.LearningRate, weightDecay: weightDecay),
+        "adamw" => new AdamW(model.Parameters(), s.LearningRate, weightDecay: weightDecay > 0 ? weightDecay : 1e-2f),
+        _ => new Sgd(model.Parameters(), s.LearningRate, momentum: s.Momentum, weightDecay: weightDecay),
     };
 
     private static string Describe(Settings s) => s.Optimizer == "sgd"

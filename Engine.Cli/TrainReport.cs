@@ -7,8 +7,8 @@ namespace Engine.Cli;
 /// <summary>Sees the running statistics after each training batch.</summary>
 public delegate void BatchReporter(int epoch, int batch, int batches, EpochStats running);
 
-/// <summary>Sees an epoch's training statistics and the test evaluation after it.</summary>
-public delegate void EpochReporter(int epoch, EpochStats train, EpochStats test);
+/// <summary>Sees a finished epoch: its training statistics and the evaluations after it.</summary>
+public delegate void EpochReporter(EpochRecord epoch);
 
 /// <summary>
 /// How training reports progress: one JSON object per epoch (--json); one plain line per epoch when stdout is
@@ -24,7 +24,11 @@ public sealed class TrainReport(CliContext context, bool json, int epochs)
     {
         BatchReporter quiet = (_, _, _, _) => { };
         if (json) training(quiet, WriteJson);
-        else if (!context.Interactive) training(quiet, (epoch, train, test) => context.Out.WriteLine(EpochLine(epoch, train, test)));
+        else if (!context.Interactive) training(quiet, record =>
+        {
+            context.Out.WriteLine(EpochLine(record));
+            context.Out.Flush();
+        });
         else RunWithProgressBar(training);
     }
 
@@ -45,11 +49,11 @@ public sealed class TrainReport(CliContext context, bool json, int epochs)
                         task.Value = batch;
                         if (batch % DescriptionInterval == 0) task.Description = Markup.Escape(BarText(epoch, running));
                     },
-                    (epoch, train, test) =>
+                    record =>
                     {
                         task?.StopTask();
                         task = null;
-                        console.WriteLine(EpochLine(epoch, train, test));
+                        console.WriteLine(EpochLine(record));
                     });
             });
     }
@@ -57,19 +61,42 @@ public sealed class TrainReport(CliContext context, bool json, int epochs)
     private string BarText(int epoch, EpochStats running) => string.Create(CultureInfo.InvariantCulture,
         $"epoch {epoch + 1}/{epochs}  loss {running.Loss:F4}  acc {Format.Percent(running.Accuracy, 1)}  {running.ImagesPerSecond:N0} img/s");
 
-    /// <summary>"epoch 1/5: train loss 0.4123, accuracy 87.21% | test loss ..., accuracy ... | 5,432 images/s, 1.47 s".</summary>
-    public string EpochLine(int epoch, EpochStats train, EpochStats test) => string.Create(CultureInfo.InvariantCulture,
-        $"epoch {epoch + 1}/{epochs}: train loss {train.Loss:F4}, accuracy {Format.Percent(train.Accuracy)} | test loss {test.Loss:F4}, accuracy {Format.Percent(test.Accuracy)} | " +
-        $"{train.ImagesPerSecond:N0} images/s, {train.Seconds:F2} s");
-
-    private void WriteJson(int epoch, EpochStats train, EpochStats test) => JsonLine.Write(context.Out, w =>
+    /// <summary>
+    /// "epoch 1/5: train loss 0.4123, accuracy 87.21% | val loss ..., accuracy ... (best) | test loss ..., accuracy ...,
+    /// top-5 ... | lr 0.0300 | 5,432 images/s, 1.47 s"; the val part only with a validation split.
+    /// </summary>
+    public string EpochLine(EpochRecord record)
     {
-        w.WriteNumber("epoch", epoch + 1);
-        w.Number("train_loss", train.Loss);
-        w.Number("train_accuracy", train.Accuracy);
-        w.Number("test_loss", test.Loss);
-        w.Number("test_accuracy", test.Accuracy);
-        w.Number("images_per_second", train.ImagesPerSecond);
-        w.Number("seconds", train.Seconds);
+        var (train, validation, test) = (record.Train, record.Validation, record.Test);
+        var line = new System.Text.StringBuilder(string.Create(CultureInfo.InvariantCulture,
+            $"epoch {record.Epoch + 1}/{epochs}: train loss {train.Loss:F4}, accuracy {Format.Percent(train.Accuracy)}"));
+        if (validation is { } v)
+            line.Append(CultureInfo.InvariantCulture, $" | val loss {v.Loss:F4}, accuracy {Format.Percent(v.Accuracy)}{(record.Improved ? " (best)" : "")}");
+        if (test is { } t)
+            line.Append(CultureInfo.InvariantCulture, $" | test loss {t.Loss:F4}, accuracy {Format.Percent(t.Accuracy)}, top-5 {Format.Percent(t.Top5Accuracy)}");
+        line.Append(CultureInfo.InvariantCulture, $" | lr {record.LearningRate:G4} | {train.ImagesPerSecond:N0} images/s, {train.Seconds:F2} s");
+        return line.ToString();
+    }
+
+    private void WriteJson(EpochRecord record) => JsonLine.Write(context.Out, w =>
+    {
+        w.WriteNumber("epoch", record.Epoch + 1);
+        w.Number("train_loss", record.Train.Loss);
+        w.Number("train_accuracy", record.Train.Accuracy);
+        if (record.Validation is { } v)
+        {
+            w.Number("val_loss", v.Loss);
+            w.Number("val_accuracy", v.Accuracy);
+            w.WriteBoolean("best", record.Improved);
+        }
+        if (record.Test is { } t)
+        {
+            w.Number("test_loss", t.Loss);
+            w.Number("test_accuracy", t.Accuracy);
+            w.Number("test_top5_accuracy", t.Top5Accuracy);
+        }
+        w.Number("learning_rate", record.LearningRate);
+        w.Number("images_per_second", record.Train.ImagesPerSecond);
+        w.Number("seconds", record.Train.Seconds);
     });
 }

@@ -44,6 +44,18 @@ public static class Metrics
         return predicted;
     }
 
+    /// <summary>softmax(row)[c] = exp(row[c] - max) / sum_j exp(row[j] - max), in double precision.</summary>
+    public static float[] Softmax(ReadOnlySpan<float> row)
+    {
+        float max = float.NegativeInfinity;
+        foreach (float v in row) max = Math.Max(max, v);
+        var result = new float[row.Length];
+        double sum = 0;
+        for (int c = 0; c < row.Length; c++) sum += Math.Exp(row[c] - max);
+        for (int c = 0; c < row.Length; c++) result[c] = (float)(Math.Exp(row[c] - max) / sum);
+        return result;
+    }
+
     internal static void Check(ReadOnlySpan<float> logits, int classes, ReadOnlySpan<int> labels)
     {
         if (classes < 1 || logits.Length != (long)labels.Length * classes)

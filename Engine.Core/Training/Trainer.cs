@@ -9,17 +9,32 @@ namespace Engine.Training;
 public readonly record struct EpochStats(double Loss, double Accuracy, int Images, double Seconds)
 {
     public double ImagesPerSecond => Seconds > 0 ? Images / Seconds : 0;
+
+    /// <summary>The fraction whose label is among the 5 largest logits (all of them with 5 classes or fewer); evaluation only.</summary>
+    public double Top5Accuracy { get; init; }
 }
 
 /// <summary>
 /// The classification training loop: per batch, one scope (every intermediate released at its end), forward,
-/// cross-entropy, backward, optimizer step.
+/// cross-entropy, backward, gradient clipping (when <see cref="ClipNorm"/> is set), optimizer step, then one
+/// step of <see cref="Scheduler"/> (schedules are counted in batches). <see cref="Fit"/> adds validation,
+/// early stopping and best-state tracking (Trainer.Fit.cs).
 /// </summary>
-public sealed class Trainer(Module model, Optimizer optimizer, IBackend backend)
+public sealed partial class Trainer(Module model, Optimizer optimizer, IBackend backend)
 {
     public Module Model { get; } = model;
     public Optimizer Optimizer { get; } = optimizer;
     public IBackend Backend { get; } = backend;
+
+    /// <summary>When set, gradients are scaled so their joint L2 norm is at most this before each step.</summary>
+    public float? ClipNorm
+    {
+        get;
+        init => field = value is null || value > 0 ? value : throw new ArgumentException($"trainer: expected a positive clip norm, got {value}");
+    }
+
+    /// <summary>Stepped once after every optimizer step (its steps are batches).</summary>
+    public LearningRateScheduler? Scheduler { get; init; }
 
     /// <summary>Trains one epoch; <paramref name="onBatch"/> sees running stats after every batch.</summary>
     public EpochStats TrainEpoch(DataLoader loader, int epoch, Action<int, EpochStats>? onBatch = null)
@@ -34,7 +49,9 @@ public sealed class Trainer(Module model, Optimizer optimizer, IBackend backend)
             var logits = Model.Forward(batch.Images);
             var loss = Ops.CrossEntropy(logits, batch.Labels);
             loss.Backward();
+            if (ClipNorm is { } maxNorm) GradClip.ClipNorm(Optimizer.Parameters, maxNorm);
             Optimizer.Step();
+            Scheduler?.Step();
             lossSum += loss.Item() * batch.Count;
             correct += CountCorrect(logits, batch.HostLabels);
             seen += batch.Count;
@@ -43,25 +60,51 @@ public sealed class Trainer(Module model, Optimizer optimizer, IBackend backend)
         return new EpochStats(lossSum / seen, (double)correct / seen, seen, clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>Mean loss and accuracy in eval mode, without recording gradients.</summary>
-    public static EpochStats Evaluate(Module model, DataLoader loader, IBackend backend)
+    /// <summary>Mean loss, top-1 and top-5 accuracy in eval mode, without recording gradients.</summary>
+    public static EpochStats Evaluate(Module model, DataLoader loader, IBackend backend) => EvaluateDetailed(model, loader, backend).Stats;
+
+    /// <summary>
+    /// Evaluates in eval mode without gradients, keeping each sample's prediction and its softmax probability
+    /// (in the loader's order) and the confusion matrix.
+    /// </summary>
+    public static Evaluation EvaluateDetailed(Module model, DataLoader loader, IBackend backend)
     {
         model.Eval();
         double lossSum = 0;
-        int correct = 0, seen = 0;
+        int top1 = 0, top5 = 0, seen = 0, classes = loader.Dataset.Classes;
+        var confusion = new ConfusionMatrix(classes);
+        var predicted = new int[loader.Dataset.Count];
+        var confidence = new float[loader.Dataset.Count];
+        var labels = new int[loader.Dataset.Count];
         var clock = Stopwatch.StartNew();
         using (Autograd.NoGrad())
         {
             foreach (var batch in BatchesInScopes(loader, 0, backend))
             {
                 var logits = model.Forward(batch.Images);
+                if (logits.Rank != 2 || logits.Shape[1] != classes)
+                    throw new ArgumentException($"evaluation: {model.Describe()} gave logits {logits.Shape}; expected (N, {classes}) for the data set's {classes} classes");
                 lossSum += Ops.CrossEntropy(logits, batch.Labels, Reduction.Sum).Item();
-                correct += CountCorrect(logits, batch.HostLabels);
+                var values = logits.ToArray();
+                confusion.AddLogits(values, batch.HostLabels);
+                top5 += Metrics.TopKCorrect(values, classes, batch.HostLabels, Math.Min(TopK, classes));
+                var rows = Metrics.Predictions(values, classes);
+                for (int n = 0; n < rows.Length; n++)
+                {
+                    predicted[seen + n] = rows[n];
+                    confidence[seen + n] = Metrics.Softmax(values.AsSpan(n * classes, classes))[rows[n]];
+                    labels[seen + n] = batch.HostLabels[n];
+                    if (rows[n] == batch.HostLabels[n]) top1++;
+                }
                 seen += batch.Count;
             }
         }
-        return new EpochStats(lossSum / seen, (double)correct / seen, seen, clock.Elapsed.TotalSeconds);
+        var stats = new EpochStats(lossSum / seen, (double)top1 / seen, seen, clock.Elapsed.TotalSeconds) { Top5Accuracy = (double)top5 / seen };
+        return new Evaluation(stats, confusion, labels, predicted, confidence);
     }
+
+    /// <summary>The k of the top-k accuracy that evaluation reports.</summary>
+    public const int TopK = 5;
 
     private IEnumerable<Batch> BatchesInScopes(DataLoader loader, int epoch) => BatchesInScopes(loader, epoch, Backend);
 
