@@ -13,7 +13,10 @@ public sealed record CommandSpec(string Name, string Summary, IReadOnlyList<Opti
 {
     public static readonly OptionSpec Help = new("help", null, "show this help");
 
-    public string Usage => $"usage: engine {Name} [options]";
+    /// <summary>When set (its name for help, such as "IMAGE..."), arguments that are not options are collected in order.</summary>
+    public string? Positional { get; init; }
+
+    public string Usage => $"usage: engine {Name} [options]{(Positional is null ? "" : " " + Positional)}";
 
     public void WriteHelp(TextWriter output)
     {
@@ -37,9 +40,15 @@ public sealed record CommandSpec(string Name, string Summary, IReadOnlyList<Opti
     public ParsedOptions Parse(IReadOnlyList<string> args)
     {
         var values = new Dictionary<string, string?>(StringComparer.Ordinal);
+        var positionals = new List<string>();
         for (int i = 0; i < args.Count; i++)
         {
             string arg = args[i];
+            if (Positional is not null && !arg.StartsWith("--", StringComparison.Ordinal))
+            {
+                positionals.Add(arg);
+                continue;
+            }
             if (!arg.StartsWith("--", StringComparison.Ordinal) || arg.Length == 2)
                 throw new UsageException($"{Name}: unexpected argument '{arg}' (options start with --; see 'engine {Name} --help')");
             string name = arg[2..];
@@ -64,7 +73,7 @@ public sealed record CommandSpec(string Name, string Summary, IReadOnlyList<Opti
             }
             values[name] = inline;
         }
-        return new ParsedOptions(this, values);
+        return new ParsedOptions(this, values) { Positionals = positionals };
     }
 }
 
@@ -72,6 +81,9 @@ public sealed record CommandSpec(string Name, string Summary, IReadOnlyList<Opti
 public sealed class ParsedOptions(CommandSpec command, Dictionary<string, string?> values)
 {
     public bool WantsHelp => Has(CommandSpec.Help.Name);
+
+    /// <summary>The arguments that are not options, in order (only for commands with a <see cref="CommandSpec.Positional"/>).</summary>
+    public IReadOnlyList<string> Positionals { get; init; } = [];
 
     public bool Has(string name) => values.ContainsKey(name);
 

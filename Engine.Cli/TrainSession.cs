@@ -92,7 +92,7 @@ public sealed class TrainSession
             [InputHeightKey] = shape.Height.ToString(CultureInfo.InvariantCulture),
             [InputWidthKey] = shape.Width.ToString(CultureInfo.InvariantCulture),
         };
-        if (_data.Train.ClassNames is { } names) extra[ClassNamesKey] = JsonSerializer.Serialize(names);
+        if (_data.Train.ClassNames is { } names) extra[ClassNamesKey] = FormatNames(names);
         if (_data.Train.Normalization is { } n)
         {
             extra[InputMeanKey] = string.Join(",", n.Mean.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
@@ -100,6 +100,40 @@ public sealed class TrainSession
         }
         if (epoch is { } e) extra[EpochKey] = (e + 1).ToString(CultureInfo.InvariantCulture);
         Checkpoint.Save(path, model, info, extra);
+    }
+
+    /// <summary>Class names as a JSON array of strings (the checkpoint's class_names).</summary>
+    public static string FormatNames(IReadOnlyList<string> names)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartArray();
+            foreach (var name in names) json.WriteStringValue(name);
+            json.WriteEndArray();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    /// <summary>The names of <see cref="FormatNames"/>, or null when the text is not a JSON array of strings.</summary>
+    public static string[]? ParseNames(string text)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            if (document.RootElement.ValueKind != JsonValueKind.Array) return null;
+            var names = new List<string>();
+            foreach (var item in document.RootElement.EnumerateArray())
+            {
+                if (item.ValueKind != JsonValueKind.String) return null;
+                names.Add(item.GetString()!);
+            }
+            return [.. names];
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The final test results: accuracy, per-class precision, recall and F1, and the confusion matrix (text or one JSON object).</summary>

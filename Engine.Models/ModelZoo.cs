@@ -32,6 +32,7 @@ public static class ModelZoo
             new("mobilenet_v2", "MobileNetV2 (torchvision)", 224, 224, 1000, 3, (n, c) => new MobileNetV2(n, c)),
             new("convnext_tiny", "ConvNeXt-Tiny (torchvision)", 224, 224, 1000, 3, (n, c) => new ConvNeXt(n, c)),
             new("unet", "U-Net, depth 4, base width 64, 'same' padding", 256, 256, 1, 1, (n, c) => new UNet(n, c)),
+            new("vgg_small", "small VGG-style net (2x2 conv 32/64 with batch norm, linear 256), 28x28", 28, 28, 10, 1, (n, c) => new SmallVgg(n, c)),
         };
         foreach (int depth in new[] { 11, 13, 16, 19 })
         {

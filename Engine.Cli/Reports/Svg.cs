@@ -64,7 +64,7 @@ public static class Svg
     {
         double raw = (high - low) / 5, magnitude = Math.Pow(10, Math.Floor(Math.Log10(raw)));
         double step = new[] { 1.0, 2.0, 5.0, 10.0 }.Select(m => m * magnitude).First(s => s >= raw);
-        for (double t = Math.Ceiling(low / step) * step; t <= high + step * 1e-9; t += step) yield return Math.Round(t / step) * step;
+        for (double t = Math.Ceiling(low / step) * step; t <= high + step * 1e-9; t += step) yield return Math.Round(t / step) * step + 0.0; // + 0.0 turns -0 into 0
     }
 
     /// <summary>

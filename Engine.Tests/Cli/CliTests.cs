@@ -9,7 +9,7 @@ namespace Engine.Tests.Cli;
 public sealed class CliTests
 {
     private static readonly string[] EpochFields =
-        ["epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "images_per_second", "seconds"];
+        ["epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "test_top5_accuracy", "learning_rate", "images_per_second", "seconds"];
 
     private DirectoryInfo _directory = null!;
 
@@ -43,18 +43,19 @@ public sealed class CliTests
         var train = Run("train", "--epochs", "2", "--limit", "1920", "--json", "--threads", "2", "--out", model);
         Assert.That(train.ExitCode, Is.Zero, train.Error);
         Assert.That(train.Error, Is.Empty);
-        Assert.That(train.Lines, Has.Length.EqualTo(2), "one line per epoch and nothing else");
-        for (int i = 0; i < train.Lines.Length; i++)
+        Assert.That(train.Lines, Has.Length.EqualTo(3), "one line per epoch, one summary, and nothing else");
+        Assert.That(Parse(train.Lines[^1]).GetProperty("summary").GetBoolean());
+        for (int i = 0; i < train.Lines.Length - 1; i++)
         {
             var epoch = Parse(train.Lines[i]);
             Assert.That(epoch.EnumerateObject().Select(p => p.Name), Is.EquivalentTo(EpochFields));
             Assert.That(epoch.GetProperty("epoch").GetInt32(), Is.EqualTo(i + 1));
-            foreach (var field in new[] { "train_accuracy", "test_accuracy" })
+            foreach (var field in new[] { "train_accuracy", "test_accuracy", "test_top5_accuracy" })
                 Assert.That(epoch.GetProperty(field).GetDouble(), Is.InRange(0.0, 1.0), field);
             foreach (var field in new[] { "train_loss", "test_loss", "images_per_second", "seconds" })
                 Assert.That(epoch.GetProperty(field).GetDouble(), Is.Positive, field);
         }
-        var last = Parse(train.Lines[^1]);
+        var last = Parse(train.Lines[^2]);
         Assert.That(last.GetProperty("test_accuracy").GetDouble(), Is.GreaterThan(0.5), "two short epochs already beat chance (0.1) by far");
         Assert.That(last.GetProperty("test_loss").GetDouble(), Is.LessThan(Parse(train.Lines[0]).GetProperty("test_loss").GetDouble()), "the second epoch improves the test loss");
 

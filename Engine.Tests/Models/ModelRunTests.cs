@@ -21,6 +21,7 @@ public class ModelRunTests
         ("efficientnet_b0", 1000, 3, 224, 32), ("efficientnet_b1", 1000, 3, 240, 32), ("efficientnet_b2", 1000, 3, 260, 32),
         ("efficientnet_b3", 1000, 3, 300, 32), ("efficientnet_b4", 1000, 3, 380, 32), ("efficientnet_b5", 1000, 3, 456, 32),
         ("efficientnet_b6", 1000, 3, 528, 32), ("efficientnet_b7", 1000, 3, 600, 32), ("convnext_tiny", 1000, 3, 224, 32),
+        ("vgg_small", 10, 1, 28, 32),
     ];
 
     public static IEnumerable<TestCaseData> Cases() => Models.Select(m => new TestCaseData(m.Name, m.Classes, m.Channels, m.Canonical, m.Small).SetName($"{{m}}({m.Name})"));

@@ -30,4 +30,13 @@ public class ModelZooTests
     [TestCase("lenet5_classic", 61_706L)]
     public void LeNetHas61706Parameters(string name, long expected) =>
         Assert.That(ModelZoo.Create(name, 10, 1).ParameterCount(), Is.EqualTo(expected));
+
+    [Test]
+    public void SmallVggParametersAddUp()
+    {
+        // conv 1->32, 32->32, 32->64, 64->64 (3x3, no bias): 288 + 9,216 + 18,432 + 36,864; batch norms 2 x (32 + 32 + 64 + 64);
+        // linear 64*7*7 -> 256: 802,816 + 256; linear 256 -> 10: 2,560 + 10.
+        long expected = 288 + 9_216 + 18_432 + 36_864 + 2 * (32 + 32 + 64 + 64) + 802_816 + 256 + 2_560 + 10;
+        Assert.That(ModelZoo.Create("vgg_small", 10, 1).ParameterCount(), Is.EqualTo(expected));
+    }
 }
