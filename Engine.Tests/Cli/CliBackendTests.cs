@@ -45,8 +45,8 @@ public sealed class CliBackendTests
         var cuda = Run(["train", "--backend", "cuda-emulated", "--out", PathOf("cuda.safetensors"), .. Quick]);
         Assert.That(cpu.ExitCode, Is.Zero, cpu.Error);
         Assert.That(cuda.ExitCode, Is.Zero, cuda.Error);
-        Assert.That(cuda.Lines, Has.Length.EqualTo(cpu.Lines.Length).And.Length.EqualTo(2), "one JSON line per epoch");
-        for (int epoch = 0; epoch < cpu.Lines.Length; epoch++)
+        Assert.That(cuda.Lines, Has.Length.EqualTo(cpu.Lines.Length).And.Length.EqualTo(3), "one JSON line per epoch, then the summary");
+        for (int epoch = 0; epoch < cpu.Lines.Length - 1; epoch++)
         {
             var expected = JsonDocument.Parse(cpu.Lines[epoch]).RootElement;
             var actual = JsonDocument.Parse(cuda.Lines[epoch]).RootElement;
@@ -60,7 +60,7 @@ public sealed class CliBackendTests
         var eval = Run("eval", "--backend", "cuda-emulated", "--model-file", PathOf("cpu.safetensors"), "--limit", "64", "--json");
         Assert.That(eval.ExitCode, Is.Zero, eval.Error);
         double evalLoss = JsonDocument.Parse(eval.Lines[0]).RootElement.GetProperty("test_loss").GetDouble();
-        double cpuLoss = JsonDocument.Parse(cpu.Lines[^1]).RootElement.GetProperty("test_loss").GetDouble();
+        double cpuLoss = JsonDocument.Parse(cpu.Lines[^2]).RootElement.GetProperty("test_loss").GetDouble();
         Assert.That(evalLoss, Is.EqualTo(cpuLoss).Within(LossTolerance * cpuLoss), "eval of the CPU-trained weights on the emulated CUDA backend");
     }
 
