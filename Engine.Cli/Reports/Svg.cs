@@ -77,7 +77,7 @@ public static class Svg
         int rows = values.GetLength(0), columns = values.GetLength(1);
         int cell = Math.Clamp(480 / Math.Max(columns, 1), 6, 40), labelW = 110, labelH = 90;
         bool numbers = cell >= 24;
-        int width = labelW + columns * cell + 10, height = labelH + rows * cell + 30;
+        int width = labelW + columns * cell + 70, height = labelH + rows * cell + 30; // room on the right for the last rotated column label
         var svg = new StringBuilder(string.Create(CultureInfo.InvariantCulture,
             $"<svg id=\"{Html.Escape(id)}\" class=\"heatmap\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{Html.Escape(title)}\">"));
         svg.Append(CultureInfo.InvariantCulture, $"<text x=\"4\" y=\"14\" font-weight=\"bold\">{Html.Escape(title)}</text>");
