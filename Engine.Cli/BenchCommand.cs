@@ -37,7 +37,7 @@ public static class BenchCommand
 
     private const string Usage = "expected [--backend cpu|cuda|cuda-emulated] [--case NAME] [--threads N] [--json] [--seconds S]";
 
-    public static int Run(string[] args)
+    public static int Run(string[] args, TextWriter output, TextWriter error)
     {
         string? only = null;
         string backendName = BackendOptions.Cpu;
@@ -54,10 +54,10 @@ public static class BenchCommand
                 case "--backend" when i + 1 < args.Length: backendName = args[++i]; break;
                 case "--json": json = true; break;
                 case "--help" or "-h":
-                    WriteHelp();
+                    WriteHelp(output);
                     return 0;
                 default:
-                    Console.Error.WriteLine($"bench: unexpected argument '{args[i]}'; {Usage}");
+                    error.WriteLine($"bench: unexpected argument '{args[i]}'; {Usage}");
                     return 2;
             }
         }
@@ -65,13 +65,13 @@ public static class BenchCommand
         var names = cases.Select(c => c.Name).ToList();
         if (only is not null && !names.Contains(only))
         {
-            Console.Error.WriteLine($"bench: unknown case '{only}'; expected one of {string.Join(", ", names)}");
+            error.WriteLine($"bench: unknown case '{only}'; expected one of {string.Join(", ", names)}");
             return 2;
         }
         bool emulated = backendName == BackendOptions.CudaEmulated;
         if (emulated && only is not null && !cases.First(c => c.Name == only).Emulable)
         {
-            Console.Error.WriteLine($"bench: case '{only}' is too large for {BackendOptions.CudaEmulated} (the PTX emulator); expected one of {string.Join(", ", cases.Where(c => c.Emulable).Select(c => c.Name))}");
+            error.WriteLine($"bench: case '{only}' is too large for {BackendOptions.CudaEmulated} (the PTX emulator); expected one of {string.Join(", ", cases.Where(c => c.Emulable).Select(c => c.Name))}");
             return 2;
         }
         var backend = BackendOptions.Create(backendName, threads);
@@ -80,30 +80,30 @@ public static class BenchCommand
         foreach (var c in cases.Where(c => only is null || c.Name == only))
         {
             if (emulated && !c.Emulable)
-                Print(new Result(c.Name, double.NaN, double.NaN, double.NaN, $"skipped: too large for {BackendOptions.CudaEmulated}"), json);
+                Print(new Result(c.Name, double.NaN, double.NaN, double.NaN, $"skipped: too large for {BackendOptions.CudaEmulated}"), json, output);
             else
-                Print(Measure(c, backend, synchronize, seconds), json);
+                Print(Measure(c, backend, synchronize, seconds), json, output);
         }
         return 0;
     }
 
-    private static void WriteHelp()
+    private static void WriteHelp(TextWriter output)
     {
-        Console.WriteLine("usage: engine bench [options]");
-        Console.WriteLine();
-        Console.WriteLine("Times fixed GEMM, convolution and whole-model cases: the median of repeated runs after a warm-up, one line per case.");
-        Console.WriteLine();
-        Console.WriteLine("options:");
-        Console.WriteLine($"  --backend NAME  {BackendOptions.Backend.Help} (default: cpu)");
-        Console.WriteLine("                  cuda-emulated is thousands of times slower than a GPU: it runs only the small cases");
-        Console.WriteLine($"                  ({string.Join(", ", AllCases().Where(c => c.Emulable).Select(c => c.Name))}); the others print 'skipped'");
-        Console.WriteLine("  --case NAME     one case (default: all)");
-        Console.WriteLine("  --threads N     CPU backend threads, 0 = all cores (default: 0)");
-        Console.WriteLine("  --seconds S     time per case, at least 5 runs (default: 1)");
-        Console.WriteLine("  --json          one JSON object per line: case, ms, gflops, images_per_second, note");
-        Console.WriteLine("  --help          show this help");
-        Console.WriteLine();
-        Console.WriteLine($"cases: {string.Join(", ", AllCases().Select(c => c.Name))}");
+        output.WriteLine("usage: engine bench [options]");
+        output.WriteLine();
+        output.WriteLine("Times fixed GEMM, convolution and whole-model cases: the median of repeated runs after a warm-up, one line per case.");
+        output.WriteLine();
+        output.WriteLine("options:");
+        output.WriteLine($"  --backend NAME  {BackendOptions.Backend.Help} (default: cpu)");
+        output.WriteLine("                  cuda-emulated is thousands of times slower than a GPU: it runs only the small cases");
+        output.WriteLine($"                  ({string.Join(", ", AllCases().Where(c => c.Emulable).Select(c => c.Name))}); the others print 'skipped'");
+        output.WriteLine("  --case NAME     one case (default: all)");
+        output.WriteLine("  --threads N     CPU backend threads, 0 = all cores (default: 0)");
+        output.WriteLine("  --seconds S     time per case, at least 5 runs (default: 1)");
+        output.WriteLine("  --json          one JSON object per line: case, ms, gflops, images_per_second, note");
+        output.WriteLine("  --help          show this help");
+        output.WriteLine();
+        output.WriteLine($"cases: {string.Join(", ", AllCases().Select(c => c.Name))}");
     }
 
     private static List<Case> AllCases()
@@ -246,7 +246,7 @@ public static class BenchCommand
             c.Images > 0 ? c.Images / ms * 1000 : double.NaN, null);
     }
 
-    private static void Print(Result r, bool json)
+    private static void Print(Result r, bool json, TextWriter output)
     {
         static string F(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
         if (json)
@@ -256,10 +256,10 @@ public static class BenchCommand
             if (!double.IsNaN(r.Gflops)) fields.Add($"\"gflops\":{F(r.Gflops)}");
             if (!double.IsNaN(r.ImagesPerSecond)) fields.Add($"\"images_per_second\":{F(r.ImagesPerSecond)}");
             if (r.Note is not null) fields.Add($"\"note\":\"{r.Note}\"");
-            Console.WriteLine("{" + string.Join(",", fields) + "}");
+            output.WriteLine("{" + string.Join(",", fields) + "}");
             return;
         }
-        Console.WriteLine(r.Note is not null
+        output.WriteLine(r.Note is not null
             ? $"{r.Name,-26} {r.Note}"
             : $"{r.Name,-26} {F(r.Ms),10} ms" + (double.IsNaN(r.Gflops) ? "" : $" {F(r.Gflops),9} GFLOP/s")
               + (double.IsNaN(r.ImagesPerSecond) ? "" : $" {F(r.ImagesPerSecond),9} images/s"));
