@@ -37,7 +37,7 @@ public static class Cli
                 WriteHelp(context.Out);
                 return args.Length == 0 ? 2 : 0;
             }
-            if (args[0] == BenchName) return BenchCommand.Run(args[1..]);
+            if (args[0] == BenchName) return BenchCommand.Run(args[1..], context.Out, context.Error);
             if (args[0] == OnnxTestName)
             {
                 if (args.Length > 1 && args[1] is "--help" or "-h")

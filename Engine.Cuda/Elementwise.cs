@@ -1,28 +1,27 @@
 namespace Engine.Cuda;
 
 // kernels/elementwise.ptx: unary_forward, unary_backward (ops Relu .. DropoutMask), binary, reduce_sum,
-// reduce_sum_all; kernels/activations.ptx: activation_forward, activation_backward (LeakyRelu and later, not Pow).
+// reduce_sum_all; kernels/activations.ptx: activation_forward, activation_backward (LeakyRelu and later but Pow);
+// kernels/pow.ptx: power (Pow.cs).
 public sealed partial class CudaBackend
 {
     private const string ElementwiseModule = "elementwise";
     private const string ActivationModule = "activations";
 
-    /// <summary>The ops of activations.ptx: every op from LeakyRelu on.</summary>
+    /// <summary>The ops of activations.ptx: every op from LeakyRelu on, Pow excepted (pow.ptx).</summary>
     private static bool IsActivation(UnaryOp op) => op >= UnaryOp.LeakyRelu;
-
-    private static void CheckSupported(UnaryOp op)
-    {
-        if (op == UnaryOp.Pow)
-            throw new NotSupportedException($"unary op {op} has no CUDA kernel yet (expected one of the other UnaryOp values)");
-    }
     private const int TableRank = 6;
 
     public void Unary(UnaryOp op, float alpha, DeviceBuffer x, DeviceBuffer y, int count)
     {
         // The dropout mask's keep scale is computed here exactly as the CPU backend computes it.
-        CheckSupported(op);
         Need(x, count, $"{op} x");
         Need(y, count, $"{op} y");
+        if (op == UnaryOp.Pow)
+        {
+            PowForward(alpha, x, y, count);
+            return;
+        }
         if (IsActivation(op))
         {
             Launch1D(Kernel(ActivationModule, "activation_forward"), count,
@@ -37,9 +36,13 @@ public sealed partial class CudaBackend
     public void UnaryBackward(UnaryOp op, float alpha, DeviceBuffer x, DeviceBuffer y, DeviceBuffer dY, DeviceBuffer dX, int count)
     {
         if (op == UnaryOp.DropoutMask) throw new NotSupportedException($"unary op {op} has no backward");
-        CheckSupported(op);
         Need(dY, count, $"{op} backward dY");
         Need(dX, count, $"{op} backward dX");
+        if (op == UnaryOp.Pow)
+        {
+            PowBackward(alpha, x, dY, dX, count);
+            return;
+        }
         Launch1D(Kernel(IsActivation(op) ? ActivationModule : ElementwiseModule, IsActivation(op) ? "activation_backward" : "unary_backward"), count,
             new KernelArgs().Pointer(At(x)).Pointer(At(y)).Pointer(At(dY)).Pointer(At(dX)).Int(count).Int((int)op).Float(alpha));
     }

@@ -171,6 +171,43 @@ public class EmulatorSchedulingTests
         Assert.That(e.Message, Does.Contain("shared-memory race"));
     }
 
+    /// <summary>Thread 0 stores slot 0 and thread 1 loads it with no barrier between: a read-after-write race.</summary>
+    [Test]
+    public void SharedMemoryReadOfAnUnsynchronisedWriteIsReported()
+    {
+        const string body = "mov.u64 %rd6, buf;\nsetp.eq.u32 %p1, %r0, 0;\n@%p1 st.shared.u32 [%rd6], %r0;\n@!%p1 ld.shared.u32 %r2, [%rd6];";
+        var e = Assert.Throws<CudaException>(() => Run(body, [0], 1, 2, ".shared .align 4 .b32 buf[4];"))!;
+        Assert.That(e.Message, Does.Contain("shared-memory race").And.Contain("was written by thread 0"));
+    }
+
+    /// <summary>Thread 0 loads slot 0 and thread 1 then stores it with no barrier between: a write-after-read race.</summary>
+    [Test]
+    public void SharedMemoryWriteOverAnUnsynchronisedReadIsReported()
+    {
+        const string body = "mov.u64 %rd6, buf;\nsetp.eq.u32 %p1, %r0, 0;\n@%p1 ld.shared.u32 %r2, [%rd6];\n@!%p1 st.shared.u32 [%rd6], %r0;";
+        var e = Assert.Throws<CudaException>(() => Run(body, [0], 1, 2, ".shared .align 4 .b32 buf[4];"))!;
+        Assert.That(e.Message, Does.Contain("shared-memory race").And.Contain("was read by thread 0"));
+    }
+
+    /// <summary>The same write then read, with bar.sync between, is no race: thread 1 sees thread 0's value.</summary>
+    [Test]
+    public void ABarrierBetweenTheWriteAndTheReadIsNoRace()
+    {
+        const string body = """
+                mov.u64 %rd6, buf;
+                setp.eq.u32 %p1, %r0, 0;
+                mov.u32 %r3, 1234;
+                @%p1 st.shared.u32 [%rd6], %r3;
+                bar.sync 0;
+                @%p1 bra DONE;
+                ld.shared.u32 %r2, [%rd6];
+                st.global.u32 [%rd4], %r2;
+            DONE:
+            """;
+        var result = Run(body, [0], 2, 2, ".shared .align 4 .b32 buf[4];");
+        Assert.That(result[1], Is.EqualTo(1234u), "thread 1 reads thread 0's store after the barrier");
+    }
+
     [Test]
     public void TwoThreadsStoringOneGlobalWordIsReported()
     {
