@@ -9,7 +9,7 @@ using Engine.Training;
 namespace Engine.Cli;
 
 /// <summary>"engine train": trains a zoo model on MNIST-format data, reports every epoch, saves a checkpoint.</summary>
-public static class TrainCommand
+public static partial class TrainCommand
 {
     public const string DefaultModel = "lenet5";
     public const int DefaultEpochs = 5, DefaultBatchSize = 64, EvalBatchSize = 256;
@@ -34,9 +34,14 @@ public static class TrainCommand
         BackendOptions.Backend,
         DataOptions.Limit,
         new("out", "FILE", "where to save the trained weights (safetensors, written atomically)", "MODEL.safetensors"),
+        WeightsOption,
+        CheckpointOption,
+        ResumeOption,
         new("json", null, "print one JSON object per epoch (epoch, train_loss, train_accuracy, test_loss, test_accuracy, images_per_second, seconds) and nothing else"),
     ],
     "The same seed gives bitwise identical weights for any thread count.\n" +
+    "Interrupted runs: engine train --epochs 10 --checkpoint run.safetensors, then the same command with --resume run.safetensors.\n" +
+    "Fine-tuning: engine train --model resnet18 --weights resnet18-f37072fd.pth --data DIR (torchvision's file; the 1000-class head is replaced).\n" +
     "Full Fashion-MNIST (Debian package dataset-fashion-mnist): engine train --data /usr/share/datasets/fashion-mnist");
 
     /// <summary>Everything the run needs, validated before any data is read.</summary>
@@ -45,13 +50,14 @@ public static class TrainCommand
 
     public static int Run(ParsedOptions options, CliContext context)
     {
-        var settings = Read(options);
+        var settings = Resumed(Read(options), options, out var resume);
         var (directory, train, test) = DataOptions.Load(options);
         var backend = BackendOptions.Create(options, settings.Threads);
         using var disposeBackend = backend as IDisposable;
-        var model = ModelZoo.Create(settings.Model, train.Classes, train.ItemShape[0], new Generator(settings.Seed));
+        var model = CreateModel(settings, options, train);
         model.To(backend);
         var trainer = new Trainer(model, CreateOptimizer(settings, model), backend);
+        var start = Restore(resume, trainer, train, settings.Seed);
         var report = new TrainReport(context, settings.Json, settings.Epochs);
         if (!settings.Json)
             context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -63,9 +69,10 @@ public static class TrainCommand
         EpochStats last = default;
         report.Run((onBatch, onEpoch) =>
         {
-            for (int epoch = 0; epoch < settings.Epochs; epoch++)
+            for (int epoch = start.Epoch; epoch < settings.Epochs; epoch++)
             {
-                var stats = trainer.TrainEpoch(loader, epoch, (batch, running) => onBatch(epoch, batch, loader.BatchCount, running));
+                var stats = trainer.TrainEpoch(loader, epoch, (batch, running) => onBatch(epoch, batch, loader.BatchCount, running), epoch == start.Epoch ? start.Batch : 0);
+                SaveCheckpoint(options, settings, trainer, train, directory, epoch + 1);
                 last = Trainer.Evaluate(model, testLoader, backend);
                 onEpoch(epoch, stats, last);
             }
