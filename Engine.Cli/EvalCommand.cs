@@ -1,6 +1,7 @@
 using System.Globalization;
 using Engine.Data;
 using Engine.Models;
+using Engine.Nn;
 using Engine.Serialization;
 using Engine.Training;
 
@@ -11,7 +12,9 @@ public static class EvalCommand
 {
     public static readonly CommandSpec Spec = new("eval", "Evaluate a saved model (from 'engine train') on the test split of MNIST-format data.",
     [
-        new("model-file", "FILE", "the safetensors checkpoint to evaluate (required)"),
+        new("model-file", "FILE", "the safetensors checkpoint to evaluate (from train; or use --model with --weights)"),
+        new("model", "NAME", $"with --weights: the zoo model ({string.Join(", ", ModelZoo.Names)}), built for the data's classes and channels"),
+        new("weights", "FILE", "with --model: its weights, safetensors or a PyTorch .pt/.pth state_dict with torchvision's names"),
         DataOptions.Data,
         new("batch-size", "N", "images per forward pass", TrainCommand.EvalBatchSize.ToString(CultureInfo.InvariantCulture)),
         new("threads", "N", "CPU threads (0: one per core)", "0"),
@@ -22,15 +25,11 @@ public static class EvalCommand
 
     public static int Run(ParsedOptions options, CliContext context)
     {
-        string file = options.Required("model-file");
         int batchSize = options.Int("batch-size", TrainCommand.EvalBatchSize, min: 1);
         int threads = options.Int("threads", 0, min: 0);
-        var checkpoint = Checkpoint.Load(file);
-        var model = ModelZoo.Create(checkpoint.Info.Model, checkpoint.Info.NumClasses, checkpoint.Info.InChannels);
-        checkpoint.LoadInto(model);
-        var (directory, _, test) = DataOptions.Load(options);
-        if (test.ItemShape[0] != checkpoint.Info.InChannels || test.Classes > checkpoint.Info.NumClasses)
-            throw new InvalidDataException($"'{file}' holds a model for {checkpoint.Info.InChannels}-channel images and {checkpoint.Info.NumClasses} classes; {directory} has {test.ItemShape[0]}-channel images and {test.Classes} classes");
+        var (file, info, model, test, directory) = LoadModel(options);
+        if (test.ItemShape[0] != info.InChannels || test.Classes > info.NumClasses)
+            throw new InvalidDataException($"'{file}' holds a model for {info.InChannels}-channel images and {info.NumClasses} classes; {directory} has {test.ItemShape[0]}-channel images and {test.Classes} classes");
         var backend = BackendOptions.Create(options, threads);
         using var disposeBackend = backend as IDisposable;
         model.To(backend);
@@ -46,7 +45,28 @@ public static class EvalCommand
             return 0;
         }
         context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{checkpoint.Info.Model} from {file} on {directory}: test loss {stats.Loss:F4}, accuracy {Format.Percent(stats.Accuracy)} ({stats.Images:N0} images, {stats.ImagesPerSecond:N0} images/s)"));
+            $"{info.Model} from {file} on {directory}: test loss {stats.Loss:F4}, accuracy {Format.Percent(stats.Accuracy)} ({stats.Images:N0} images, {stats.ImagesPerSecond:N0} images/s)"));
         return 0;
+    }
+
+    /// <summary>The model from --model-file (a train checkpoint), or --model built for the data with --weights loaded.</summary>
+    private static (string File, CheckpointInfo Info, Module Model, Dataset Test, string Directory) LoadModel(ParsedOptions options)
+    {
+        string? weights = options.String("weights"), name = options.String("model");
+        if (weights is null && name is null)
+        {
+            string file = options.Required("model-file");
+            var checkpoint = Checkpoint.Load(file);
+            var model = ModelZoo.Create(checkpoint.Info.Model, checkpoint.Info.NumClasses, checkpoint.Info.InChannels);
+            checkpoint.LoadInto(model);
+            var (directory, _, test) = DataOptions.Load(options);
+            return (file, checkpoint.Info, model, test, directory);
+        }
+        if (weights is null || name is null || options.Has("model-file"))
+            throw new UsageException("eval: give either --model-file FILE, or --model NAME with --weights FILE");
+        ModelZoo.Find(name);
+        var (dataDirectory, _, data) = DataOptions.Load(options);
+        var info = new CheckpointInfo(name, data.Classes, data.ItemShape[0]);
+        return (weights, info, ModelZoo.Create(name, info.NumClasses, info.InChannels, weights: weights), data, dataDirectory);
     }
 }

@@ -87,6 +87,13 @@ public sealed class ParsedOptions(CommandSpec command, Dictionary<string, string
 
     public bool Has(string name) => values.ContainsKey(name);
 
+    /// <summary>The names of the options given (flags included).</summary>
+    public IEnumerable<string> Names => values.Keys;
+
+    /// <summary>The same command with these option values instead (positionals kept).</summary>
+    public ParsedOptions With(IReadOnlyDictionary<string, string?> replacement) =>
+        new(command, new Dictionary<string, string?>(replacement, StringComparer.Ordinal)) { Positionals = Positionals };
+
     public bool Flag(string name) => Has(name);
 
     public string? String(string name) => values.TryGetValue(name, out var value) ? value : null;

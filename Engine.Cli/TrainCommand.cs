@@ -9,7 +9,7 @@ using Engine.Training;
 namespace Engine.Cli;
 
 /// <summary>"engine train": trains a zoo model on MNIST-format, CIFAR or image-folder data, reports every epoch, saves a checkpoint.</summary>
-public static class TrainCommand
+public static partial class TrainCommand
 {
     public const string DefaultModel = "lenet5";
     public const int DefaultEpochs = 5, DefaultBatchSize = 64, EvalBatchSize = 256;
@@ -34,27 +34,35 @@ public static class TrainCommand
         BackendOptions.Backend,
         DataOptions.Limit,
         new("out", "FILE", "where to save the trained weights (safetensors, written atomically)", "MODEL.safetensors"),
+        WeightsOption,
+        CheckpointOption,
+        ResumeOption,
         new("json", null, "print one JSON object per epoch (epoch, train_loss, train_accuracy, [val_loss, val_accuracy, best,] test_loss, test_accuracy, test_top5_accuracy, learning_rate, images_per_second, seconds), then one summary object (per-class metrics, confusion matrix), and nothing else"),
         .. TrainRecipe.Options,
         TrainSession.ReportOption,
     ],
     "The same seed gives bitwise identical weights for any thread count.\n" +
+    "Interrupted runs: engine train --epochs 10 --checkpoint run.safetensors, then the same command with --resume run.safetensors.\n" +
+    "Fine-tuning: engine train --model resnet18 --weights resnet18-f37072fd.pth --data DIR (torchvision's file; the 1000-class head is replaced).\n" +
     "Full Fashion-MNIST (Debian package dataset-fashion-mnist): engine train --data /usr/share/datasets/fashion-mnist\n" +
     TrainRecipe.Notes);
 
     /// <summary>Everything the run needs, validated before any data is read.</summary>
-    private sealed record Settings(string Model, int Epochs, int BatchSize, string Optimizer, float LearningRate, float Momentum,
+    private sealed record Settings(string Model, int BatchSize, string Optimizer, float LearningRate, float Momentum,
         ulong Seed, int Threads, string Out, bool Json);
 
     public static int Run(ParsedOptions options, CliContext context)
     {
+        options = Resumed(options, out var resume);
         var settings = Read(options);
         string? reportDirectory = TrainSession.ReportDirectory(options);
         var data = DataOptions.LoadData(options);
         var recipe = TrainRecipe.Read(options, data.Kind);
+        if (resume is not null && resume.Progress.Epoch >= recipe.Epochs)
+            throw new UsageException($"train: --resume {resume.File}: the checkpoint has finished {resume.Progress.Epoch} epochs; pass --epochs above {resume.Progress.Epoch}");
         var backend = BackendOptions.Create(options, settings.Threads);
         using var disposeBackend = backend as IDisposable;
-        var model = ModelZoo.Create(settings.Model, data.Train.Classes, data.Train.ItemShape[0], new Generator(settings.Seed));
+        var model = CreateModel(settings, options, data.Train);
         model.To(backend);
         var session = new TrainSession(context, data, recipe, settings.Seed, settings.BatchSize);
         var optimizer = CreateOptimizer(settings, model, recipe.WeightDecay);
@@ -63,12 +71,15 @@ public static class TrainCommand
             ClipNorm = recipe.ClipNorm,
             Scheduler = recipe.CreateScheduler(optimizer, session.Loader.BatchCount),
         };
+        var stopping = session.CreateEarlyStopping();
+        int firstEpoch = Restore(resume, trainer, stopping, session.Train, settings.Seed);
         if (!settings.Json)
             context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"training {settings.Model} ({model.ParameterCount():N0} parameters) on {data.Directory}: {session.Train.Count:N0} training{(session.Validation is null ? "" : $", {session.Validation.Count:N0} validation")} and {data.Test.Count:N0} test images; " +
                 $"batch {settings.BatchSize}, {Describe(settings)}, seed {settings.Seed}, {BackendOptions.Describe(backend)}; {recipe.Describe()}"));
 
-        var history = session.Fit(trainer, settings.Out, settings.Json, settings.Model);
+        var history = session.Fit(trainer, settings.Out, settings.Json, settings.Model, firstEpoch, stopping,
+            record => SaveCheckpoint(options, session, trainer, stopping, record.Epoch + 1));
         session.SaveCheckpoint(settings.Out, model, settings.Model);
         var final = Trainer.EvaluateDetailed(model, session.TestLoader, backend);
         session.WriteSummary(history, final, settings.Json, settings.Out);
@@ -91,7 +102,6 @@ public static class TrainCommand
             throw new UsageException($"train: the directory of --out '{output}' does not exist");
         return new Settings(
             model,
-            options.Int("epochs", DefaultEpochs, min: 1),
             options.Int("batch-size", DefaultBatchSize, min: 1),
             optimizer,
             options.PositiveFloat("lr") ?? DefaultLearningRate(optimizer),

@@ -62,19 +62,32 @@ public sealed class TrainSession
     public static string BestPath(string output) =>
         Path.Combine(Path.GetDirectoryName(output) ?? "", Path.GetFileNameWithoutExtension(output) + ".best" + Path.GetExtension(output));
 
-    /// <summary>Runs the epochs with progress output; with validation, saves each new best epoch's weights.</summary>
-    public TrainingHistory Fit(Trainer trainer, string output, bool json, string modelName)
+    /// <summary>The tracker of the best epoch when there is a validation split (null otherwise).</summary>
+    public EarlyStopping? CreateEarlyStopping() => Validation is null ? null : new EarlyStopping(_recipe.Monitor, _recipe.Patience);
+
+    /// <summary>
+    /// Runs epochs <paramref name="firstEpoch"/> to the recipe's last with progress output; with validation, saves
+    /// each new best epoch's weights; <paramref name="afterEpoch"/> sees every finished epoch (to save a checkpoint).
+    /// </summary>
+    public TrainingHistory Fit(Trainer trainer, string output, bool json, string modelName, int firstEpoch = 0, EarlyStopping? stopping = null,
+        Action<EpochRecord>? afterEpoch = null)
     {
         var report = new TrainReport(_context, json, _recipe.Epochs);
         TrainingHistory? history = null;
-        report.Run((onBatch, onEpoch) => history = trainer.Fit(Loader, new FitOptions(_recipe.Epochs)
+        report.Run((onBatch, onEpoch) => history = trainer.Fit(Loader, new FitOptions(_recipe.Epochs - firstEpoch)
         {
+            FirstEpoch = firstEpoch,
+            Stopping = stopping,
             Validation = ValidationLoader,
             Test = TestLoader,
             Monitor = _recipe.Monitor,
             Patience = _recipe.Patience,
             OnBatch = (epoch, batch, batches, running) => onBatch(epoch, batch, batches, running),
-            OnEpoch = record => onEpoch(record),
+            OnEpoch = record =>
+            {
+                afterEpoch?.Invoke(record);
+                onEpoch(record);
+            },
             OnImproved = record => SaveCheckpoint(BestPath(output), trainer.Model, modelName, record.Epoch),
         }));
         return history!;
@@ -83,8 +96,16 @@ public sealed class TrainSession
     /// <summary>Saves the weights with what predict and reports need: class names, input size and normalization, data kind.</summary>
     public void SaveCheckpoint(string path, Module model, string modelName, int? epoch = null)
     {
+        var info = new CheckpointInfo(modelName, _data.Train.Classes, _data.Train.ItemShape[0]);
+        var extra = CheckpointMetadata();
+        if (epoch is { } e) extra[EpochKey] = (e + 1).ToString(CultureInfo.InvariantCulture);
+        Checkpoint.Save(path, model, info, extra);
+    }
+
+    /// <summary>The metadata every checkpoint of this run carries: data name and kind, input size, class names, normalization.</summary>
+    public Dictionary<string, string> CheckpointMetadata()
+    {
         var shape = _data.Train.ItemShape;
-        var info = new CheckpointInfo(modelName, _data.Train.Classes, shape[0]);
         var extra = new Dictionary<string, string>
         {
             [DataKey] = Path.GetFileName(Path.TrimEndingDirectorySeparator(_data.Directory)),
@@ -98,8 +119,7 @@ public sealed class TrainSession
             extra[InputMeanKey] = string.Join(",", n.Mean.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
             extra[InputStdKey] = string.Join(",", n.Std.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
         }
-        if (epoch is { } e) extra[EpochKey] = (e + 1).ToString(CultureInfo.InvariantCulture);
-        Checkpoint.Save(path, model, info, extra);
+        return extra;
     }
 
     /// <summary>Class names as a JSON array of strings (the checkpoint's class_names).</summary>
@@ -151,7 +171,7 @@ public sealed class TrainSession
                 w.Number("test_accuracy", final.Stats.Accuracy);
                 w.Number("test_top5_accuracy", final.Stats.Top5Accuracy);
                 w.Number("macro_f1", matrix.MacroF1);
-                w.WriteNumber("epochs", history.Epochs.Count);
+                w.WriteNumber("epochs", history.Last.Epoch + 1);
                 w.WriteBoolean("stopped_early", history.StoppedEarly);
                 if (history.Best is { } best) w.WriteNumber("best_epoch", best.Epoch + 1);
                 w.WriteStartArray("classes");

@@ -1,4 +1,5 @@
 using Engine.Nn;
+using Engine.Serialization;
 
 namespace Engine.Models;
 
@@ -66,9 +67,38 @@ public static class ModelZoo
     /// <summary>
     /// A new model (not yet on a backend: call To(backend)) with the model's usual classes and channels unless given.
     /// Initial weights come from <paramref name="generator"/> (or <see cref="Generator.Default"/>), whose position
-    /// advances by the draws made.
+    /// advances by the draws made; with <paramref name="weights"/> they are then replaced by the file's
+    /// (safetensors, or a PyTorch .pt/.pth state_dict with torchvision's names), which must match the model's names
+    /// and shapes exactly (the error lists every mismatch). To fine-tune on another number of classes, see
+    /// <see cref="CreateForFineTuning"/>.
     /// </summary>
-    public static Module Create(string name, int? numClasses = null, int? inChannels = null, Generator? generator = null)
+    public static Module Create(string name, int? numClasses = null, int? inChannels = null, Generator? generator = null, string? weights = null)
+    {
+        var model = Build(name, numClasses, inChannels, generator);
+        if (weights is not null) StateLoading.LoadInto(model, StateDictFile.Load(weights), $"weights file '{weights}'");
+        return model;
+    }
+
+    /// <summary>
+    /// A model started from pretrained <paramref name="weights"/> whose classifier head is then replaced by a fresh
+    /// one for <paramref name="numClasses"/> classes (drawn from <paramref name="generator"/>): the file's head may
+    /// have any number of classes (torchvision's 1000, say); everything else must match.
+    /// </summary>
+    public static Module CreateForFineTuning(string name, string weights, int numClasses, int? inChannels = null, Generator? generator = null)
+    {
+        var state = StateDictFile.Load(weights);
+        var model = Build(name, numClasses, inChannels, generator);
+        var head = ClassifierHead.Find(model);
+        // Give the model the file's head first, so the file loads exactly; then swap in the new one.
+        string headWeight = $"{head.Path}.weight";
+        var saved = state.FirstOrDefault(t => t.Key == headWeight).Value;
+        if (saved.Values is not null && saved.Shape.Rank == 2 && saved.Shape[1] == head.InFeatures && saved.Shape[0] != numClasses)
+            head.ResetOutputs(saved.Shape[0], generator);
+        StateLoading.LoadInto(model, state, $"weights file '{weights}'");
+        return model.ReplaceClassifier(numClasses, generator);
+    }
+
+    private static Module Build(string name, int? numClasses, int? inChannels, Generator? generator)
     {
         var entry = Find(name);
         int classes = numClasses ?? entry.DefaultClasses, channels = inChannels ?? entry.DefaultChannels;

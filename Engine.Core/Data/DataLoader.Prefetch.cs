@@ -44,13 +44,16 @@ public sealed partial class DataLoader
     /// The host batches of one epoch. With <see cref="Prefetch"/> &gt; 0 a background task makes them into a
     /// queue holding at most that many, so the next batch is ready while the current one trains; stopping the
     /// enumeration early stops the task. An exception in the task is rethrown to the consumer.
+    /// Batches before <paramref name="startBatch"/> are skipped without being made.
     /// </summary>
-    public IEnumerable<HostBatch> HostBatches(int epoch)
+    public IEnumerable<HostBatch> HostBatches(int epoch, int startBatch = 0)
     {
+        if (startBatch < 0 || startBatch > BatchCount)
+            throw new ArgumentOutOfRangeException(nameof(startBatch), $"data loader: expected a start batch in [0, {BatchCount}], got {startBatch}");
         var order = Order(epoch);
         if (Prefetch == 0)
         {
-            for (int b = 0; b < BatchCount; b++) yield return MakeHostBatch(order, b, epoch);
+            for (int b = startBatch; b < BatchCount; b++) yield return MakeHostBatch(order, b, epoch);
             yield break;
         }
         using var queue = new BlockingCollection<HostBatch>(Prefetch);
@@ -59,7 +62,7 @@ public sealed partial class DataLoader
         {
             try
             {
-                for (int b = 0; b < BatchCount; b++) queue.Add(MakeHostBatch(order, b, epoch), stop.Token);
+                for (int b = startBatch; b < BatchCount; b++) queue.Add(MakeHostBatch(order, b, epoch), stop.Token);
             }
             finally
             {

@@ -39,10 +39,11 @@ public sealed partial class DataLoader(Dataset dataset, int batchSize, bool shuf
     /// <summary>
     /// The batches of one epoch, made on <paramref name="backend"/> as they are enumerated. The host arrays are
     /// prepared (and augmented) ahead by <see cref="HostBatches"/>; the tensors are made here, on the consumer's thread.
+    /// <paramref name="startBatch"/> skips the epoch's first batches (resuming mid-epoch): the rest are the same.
     /// </summary>
-    public IEnumerable<Batch> Batches(IBackend backend, int epoch = 0)
+    public IEnumerable<Batch> Batches(IBackend backend, int epoch = 0, int startBatch = 0)
     {
-        foreach (var host in HostBatches(epoch))
+        foreach (var host in HostBatches(epoch, startBatch))
         {
             var labelValues = new float[host.Count];
             for (int i = 0; i < labelValues.Length; i++) labelValues[i] = host.Labels[i];

@@ -15,9 +15,22 @@ public sealed class Linear : Module
     }
 
     public int InFeatures { get; }
-    public int OutFeatures { get; }
-    public Parameter Weight { get; }
-    public Parameter? Bias { get; }
+    public int OutFeatures { get; private set; }
+    public Parameter Weight { get; private set; }
+    public Parameter? Bias { get; private set; }
+
+    /// <summary>
+    /// Makes this layer produce <paramref name="outFeatures"/> outputs with freshly initialized weight and bias
+    /// (replacing a classifier head for fine-tuning); the new parameters are on the old ones' backend.
+    /// </summary>
+    public void ResetOutputs(int outFeatures, Generator? generator = null)
+    {
+        if (outFeatures <= 0) throw new ArgumentException($"{Describe()}: expected a positive number of outputs, got {outFeatures}");
+        var shape = new Shape(outFeatures, InFeatures);
+        Weight = ReplaceParameter(Weight, shape, Init.KaimingUniform(shape.Size, InFeatures, generator));
+        if (Bias is not null) Bias = ReplaceParameter(Bias, new Shape(outFeatures), Init.BiasUniform(outFeatures, InFeatures, generator));
+        OutFeatures = outFeatures;
+    }
 
     protected override Tensor ForwardCore(Tensor x)
     {

@@ -62,6 +62,20 @@ public abstract class Module
 
     protected Parameter AddBuffer(string name, Shape shape, float[] initial) => Add(name, shape, initial, false);
 
+    /// <summary>
+    /// Swaps <paramref name="old"/> (one of this module's) for a new parameter of the same name and kind with another
+    /// shape, placed on the same backend. Optimizers made before hold the old tensor: make them after.
+    /// </summary>
+    protected Parameter ReplaceParameter(Parameter old, Shape shape, float[] initial)
+    {
+        int at = _parameters.IndexOf(old);
+        if (at < 0) throw new ArgumentException($"{Describe()}: parameter '{old.Name}' does not belong to this module");
+        var replacement = new Parameter(this, old.Name, shape, initial, old.Trainable);
+        if (old.IsPlaced) replacement.PlaceOn(old.Value.Backend);
+        _parameters[at] = replacement;
+        return replacement;
+    }
+
     private Parameter Add(string name, Shape shape, float[] initial, bool trainable)
     {
         var p = new Parameter(this, name, shape, initial, trainable);

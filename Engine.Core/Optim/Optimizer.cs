@@ -1,7 +1,7 @@
 namespace Engine.Optim;
 
 /// <summary>Updates parameters from their gradients; state tensors are kept across steps.</summary>
-public abstract class Optimizer
+public abstract partial class Optimizer
 {
     protected Optimizer(IEnumerable<Tensor> parameters, float learningRate)
     {
@@ -16,6 +16,15 @@ public abstract class Optimizer
 
     /// <summary>Number of completed steps.</summary>
     public int StepCount { get; protected set; }
+
+    /// <summary>The settings other than the learning rate, by PyTorch's names; resuming requires them unchanged.</summary>
+    public abstract IReadOnlyDictionary<string, string> Hyperparameters { get; }
+
+    /// <summary>Per-parameter state by PyTorch's slot names: one entry per parameter, null until its first step.</summary>
+    protected abstract IReadOnlyList<(string Slot, Tensor?[] Tensors)> StateSlots { get; }
+
+    /// <summary>Per-parameter step counts, for optimizers that keep them (Adam); null otherwise.</summary>
+    protected virtual int[]? ParameterSteps => null;
 
     /// <summary>Applies one update to every parameter that has a gradient.</summary>
     public void Step()
@@ -65,6 +74,11 @@ public sealed class Sgd : Optimizer
     public float WeightDecay { get; }
     public bool Nesterov { get; }
 
+    public override IReadOnlyDictionary<string, string> Hyperparameters => Settings(
+        ("momentum", Momentum), ("dampening", Dampening), ("weight_decay", WeightDecay), ("nesterov", Nesterov ? 1f : 0f));
+
+    protected override IReadOnlyList<(string Slot, Tensor?[] Tensors)> StateSlots => [("momentum_buffer", _momentum)];
+
     protected override void Update(int index, Tensor p, Tensor grad)
     {
         bool first = false;
@@ -113,6 +127,13 @@ public class Adam : Optimizer
     public float Beta2 { get; }
     public float Epsilon { get; }
     public float WeightDecay { get; }
+
+    public override IReadOnlyDictionary<string, string> Hyperparameters => Settings(
+        ("beta1", Beta1), ("beta2", Beta2), ("eps", Epsilon), ("weight_decay", WeightDecay));
+
+    protected override IReadOnlyList<(string Slot, Tensor?[] Tensors)> StateSlots => [("exp_avg", _m), ("exp_avg_sq", _v)];
+
+    protected override int[] ParameterSteps => _steps;
 
     protected override void Update(int index, Tensor p, Tensor grad)
     {

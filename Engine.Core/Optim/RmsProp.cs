@@ -30,6 +30,12 @@ public sealed class RmsProp : Optimizer
     public float Momentum { get; }
     public bool Centered { get; }
 
+    public override IReadOnlyDictionary<string, string> Hyperparameters => Settings(
+        ("alpha", Alpha), ("eps", Epsilon), ("weight_decay", WeightDecay), ("momentum", Momentum), ("centered", Centered ? 1f : 0f));
+
+    protected override IReadOnlyList<(string Slot, Tensor?[] Tensors)> StateSlots =>
+        [("square_avg", _square), ("grad_avg", _average), ("momentum_buffer", _momentum)];
+
     protected override void Update(int index, Tensor p, Tensor grad)
     {
         using var scope = Scope.Begin();

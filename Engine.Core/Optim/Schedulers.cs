@@ -4,7 +4,7 @@ namespace Engine.Optim;
 /// Sets an optimizer's learning rate from a step count: call <see cref="Step"/> once per epoch (or per batch for
 /// schedules defined in batches, such as one-cycle). The rate for step t is <see cref="RateAt"/>(t).
 /// </summary>
-public abstract class LearningRateScheduler
+public abstract partial class LearningRateScheduler
 {
     protected LearningRateScheduler(Optimizer optimizer)
     {
@@ -77,7 +77,7 @@ public sealed class OneCycleLR(Optimizer optimizer, float maxRate, int total, fl
 /// Divides the rate by 1/factor when a metric has not improved (relative threshold, mode min or max) for more than
 /// <c>patience</c> epochs, then waits <c>cooldown</c> epochs; never below <c>minRate</c>.
 /// </summary>
-public sealed class ReduceLROnPlateau(Optimizer optimizer, bool minimize = true, float factor = 0.1f, int patience = 10,
+public sealed partial class ReduceLROnPlateau(Optimizer optimizer, bool minimize = true, float factor = 0.1f, int patience = 10,
     float threshold = 1e-4f, int cooldown = 0, float minRate = 0f)
 {
     private float _best = minimize ? float.PositiveInfinity : float.NegativeInfinity;

@@ -36,22 +36,12 @@ public sealed record CheckpointInfo(string Model, int NumClasses, int InChannels
 public sealed record LoadedCheckpoint(string File, CheckpointInfo Info, SafeTensorsContent Content)
 {
     /// <summary>
-    /// Copies the tensors into <paramref name="module"/>'s parameters and buffers; names and shapes must match
-    /// exactly, otherwise an <see cref="InvalidDataException"/> lists what is missing, unexpected or mis-shaped.
+    /// Copies the tensors into <paramref name="module"/>'s parameters and buffers (a training checkpoint's optimizer
+    /// state is skipped); names and shapes must match exactly, otherwise an <see cref="InvalidDataException"/> lists
+    /// everything missing, unexpected or mis-shaped, and the module is unchanged.
     /// </summary>
-    public void LoadInto(Module module)
-    {
-        var tensors = Content.ToDictionary();
-        var named = module.NamedState().ToDictionary(s => s.Name, s => s.Parameter);
-        var missing = named.Keys.Where(k => !tensors.ContainsKey(k)).ToList();
-        var unexpected = tensors.Keys.Where(k => !named.ContainsKey(k)).ToList();
-        if (missing.Count > 0 || unexpected.Count > 0)
-            throw new InvalidDataException($"checkpoint '{File}' does not match {module.Describe()}: missing [{string.Join(", ", missing)}], unexpected [{string.Join(", ", unexpected)}]");
-        foreach (var (name, tensor) in tensors)
-            if (tensor.Shape != named[name].Shape)
-                throw new InvalidDataException($"checkpoint '{File}': '{name}' has shape {tensor.Shape}; {module.Describe()} expects {named[name].Shape}");
-        foreach (var (name, tensor) in tensors) named[name].Load(tensor.Values);
-    }
+    public void LoadInto(Module module) => StateLoading.LoadInto(module,
+        Content.Tensors.Where(t => !t.Key.StartsWith(TrainingCheckpoint.OptimizerPrefix, StringComparison.Ordinal)), $"checkpoint '{File}'");
 }
 
 /// <summary>Saves and loads a module's state (parameters and buffers by dotted name) as safetensors.</summary>

@@ -60,20 +60,25 @@ public static class TorchPickle
         }
     }
 
+    /// <summary>
+    /// The entry's bytes, read in chunks: the size the archive declares is checked against what actually comes, so
+    /// a corrupt size cannot make us allocate more than the data present.
+    /// </summary>
     private static byte[] ReadEntry(ZipArchiveEntry entry, string source)
     {
-        if (entry.Length > int.MaxValue) throw new InvalidDataException($"torch: entry '{entry.FullName}' of '{source}' is too large ({entry.Length} bytes)");
-        var bytes = new byte[entry.Length];
-        try
+        if (entry.Length > Array.MaxLength) throw new InvalidDataException($"torch: entry '{entry.FullName}' of '{source}' is too large ({entry.Length} bytes)");
+        using var data = new MemoryStream();
+        var chunk = new byte[1 << 16];
+        using (var s = entry.Open())
         {
-            using var s = entry.Open();
-            s.ReadExactly(bytes);
+            while (data.Length < entry.Length)
+            {
+                int n = s.Read(chunk, 0, (int)Math.Min(chunk.Length, entry.Length - data.Length));
+                if (n == 0) throw new InvalidDataException($"torch: entry '{entry.FullName}' of '{source}' is truncated ({data.Length} of {entry.Length} bytes)");
+                data.Write(chunk, 0, n);
+            }
         }
-        catch (EndOfStreamException e)
-        {
-            throw new InvalidDataException($"torch: entry '{entry.FullName}' of '{source}' is truncated", e);
-        }
-        return bytes;
+        return data.ToArray();
     }
 
     private static void Flatten(object? value, string name, Dictionary<string, TorchTensor> result, ZipArchive zip, string prefix, string source)
@@ -99,17 +104,25 @@ public static class TorchPickle
         var (size, read) = Storages[t.Storage.Type];
         var entry = zip.GetEntry($"{prefix}data/{t.Storage.Key}")
             ?? throw new InvalidDataException($"torch: tensor '{name}' refers to storage '{t.Storage.Key}', which '{source}' does not contain");
-        if (t.Storage.Count < 0 || entry.Length < t.Storage.Count * size)
+        if (t.Storage.Count < 0 || t.Storage.Count > Array.MaxLength || entry.Length < t.Storage.Count * size)
             throw new InvalidDataException($"torch: storage '{t.Storage.Key}' of '{source}' should hold {t.Storage.Count} elements of {size} bytes, the entry has {entry.Length} bytes");
         long count = 1;
         foreach (var d in t.Size)
         {
-            if (d < 0) throw new InvalidDataException($"torch: tensor '{name}' has a negative size ({string.Join(',', t.Size)})");
-            count = checked(count * d);
+            if (d < 0 || d > int.MaxValue)
+                throw new InvalidDataException($"torch: tensor '{name}' has a size outside [0, {int.MaxValue}] ({string.Join(',', t.Size)})");
+            // Saturates instead of overflowing; anything above the storage is refused just below.
+            count = count > int.MaxValue ? count : count * d;
         }
-        if (count > int.MaxValue || t.Size.Length != t.Stride.Length)
+        if (t.Size.Contains(0)) count = 0;
+        if (t.Size.Length != t.Stride.Length)
             throw new InvalidDataException($"torch: tensor '{name}' has size ({string.Join(',', t.Size)}) and stride ({string.Join(',', t.Stride)})");
+        // A tensor never has more elements than its storage (broadcast views are not state), which bounds memory by the file.
+        if (count > t.Storage.Count)
+            throw new InvalidDataException($"torch: tensor '{name}' of size ({string.Join(',', t.Size)}) has {count} elements, more than its storage '{t.Storage.Key}' holds ({t.Storage.Count})");
         var data = new ReadOnlyMemory<byte>(ReadEntry(entry, source));
+        if (data.Length < t.Storage.Count * size)
+            throw new InvalidDataException($"torch: storage '{t.Storage.Key}' of '{source}' should hold {t.Storage.Count} elements of {size} bytes, its data has {data.Length} bytes");
         var values = new float[count];
         var index = new long[t.Size.Length];
         for (long i = 0; i < count; i++)

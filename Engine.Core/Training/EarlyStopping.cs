@@ -44,6 +44,17 @@ public sealed class EarlyStopping
     /// <summary>The monitored value of validation statistics.</summary>
     public double ValueOf(EpochStats validation) => Minimize ? validation.Loss : validation.Accuracy;
 
+    /// <summary>What a resumed run needs to continue exactly: the best value, its epoch, the epochs since.</summary>
+    public EarlyStoppingState State => new(Best, BestEpoch, EpochsWithoutImprovement);
+
+    /// <summary>Continues from a saved <see cref="State"/>.</summary>
+    public void Restore(EarlyStoppingState state)
+    {
+        if (state.BestEpoch < -1 || state.EpochsWithoutImprovement < 0)
+            throw new ArgumentException($"early stopping: expected a best epoch >= -1 and a non-negative count, got {state}");
+        (Best, BestEpoch, EpochsWithoutImprovement) = (state.Best, state.BestEpoch, state.EpochsWithoutImprovement);
+    }
+
     /// <summary>Records epoch <paramref name="epoch"/>'s validation statistics; true when it is the new best.</summary>
     public bool Update(int epoch, EpochStats validation)
     {
@@ -57,5 +68,23 @@ public sealed class EarlyStopping
         }
         else EpochsWithoutImprovement++;
         return improved;
+    }
+}
+
+/// <summary>The position of an <see cref="EarlyStopping"/>; its text form ("best,bestEpoch,epochsWithoutImprovement", round-trip numbers) goes into checkpoints.</summary>
+public readonly record struct EarlyStoppingState(double Best, int BestEpoch, int EpochsWithoutImprovement)
+{
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Best:R},{BestEpoch},{EpochsWithoutImprovement}");
+
+    /// <summary>The state written by <see cref="ToString"/>, or null when the text is not one.</summary>
+    public static EarlyStoppingState? Parse(string text)
+    {
+        var parts = text.Split(',');
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        return parts.Length == 3
+            && double.TryParse(parts[0], System.Globalization.NumberStyles.Float, invariant, out double best)
+            && int.TryParse(parts[1], System.Globalization.NumberStyles.AllowLeadingSign, invariant, out int epoch)
+            && int.TryParse(parts[2], System.Globalization.NumberStyles.None, invariant, out int without)
+            ? new EarlyStoppingState(best, epoch, without) : null;
     }
 }

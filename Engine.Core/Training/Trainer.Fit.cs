@@ -8,7 +8,8 @@ public sealed record EpochRecord(int Epoch, EpochStats Train, EpochStats? Valida
 /// <summary>What <see cref="Trainer.Fit"/> did: every epoch, the best one by the monitored metric (when validated), and whether it stopped early.</summary>
 public sealed record TrainingHistory(IReadOnlyList<EpochRecord> Epochs, int BestEpoch, bool StoppedEarly)
 {
-    public EpochRecord? Best => BestEpoch >= 0 ? Epochs.First(e => e.Epoch == BestEpoch) : null;
+    /// <summary>The best epoch's record; null without validation, or when it came before a resumed run's first epoch.</summary>
+    public EpochRecord? Best => Epochs.FirstOrDefault(e => e.Epoch == BestEpoch);
     public EpochRecord Last => Epochs[^1];
 }
 
@@ -27,6 +28,9 @@ public sealed record FitOptions(int Epochs)
 
     /// <summary>Stop after this many epochs in a row without improvement of the monitored metric (needs validation).</summary>
     public int? Patience { get; init; }
+
+    /// <summary>The best-epoch tracker to continue (a resumed run's); a fresh one from <see cref="Monitor"/> and <see cref="Patience"/> when null.</summary>
+    public EarlyStopping? Stopping { get; init; }
 
     /// <summary>The first epoch's number (0 for a fresh run; later when resuming).</summary>
     public int FirstEpoch { get; init; }
@@ -53,7 +57,7 @@ public sealed partial class Trainer
         if (options.Epochs < 1) throw new ArgumentException($"fit: expected at least one epoch, got {options.Epochs}");
         if (options.Patience is not null && options.Validation is null)
             throw new ArgumentException("fit: early stopping (a patience) needs a validation loader");
-        var stopping = options.Validation is null ? null : new EarlyStopping(options.Monitor, options.Patience);
+        var stopping = options.Validation is null ? null : options.Stopping ?? new EarlyStopping(options.Monitor, options.Patience);
         var epochs = new List<EpochRecord>();
         bool stoppedEarly = false;
         for (int epoch = options.FirstEpoch; epoch < options.FirstEpoch + options.Epochs; epoch++)

@@ -36,14 +36,17 @@ public sealed partial class Trainer(Module model, Optimizer optimizer, IBackend 
     /// <summary>Stepped once after every optimizer step (its steps are batches).</summary>
     public LearningRateScheduler? Scheduler { get; init; }
 
-    /// <summary>Trains one epoch; <paramref name="onBatch"/> sees running stats after every batch.</summary>
-    public EpochStats TrainEpoch(DataLoader loader, int epoch, Action<int, EpochStats>? onBatch = null)
+    /// <summary>
+    /// Trains one epoch; <paramref name="onBatch"/> sees the number of batches done and the running stats after
+    /// every step. <paramref name="startBatch"/> resumes an epoch after that many batches (stats cover the rest).
+    /// </summary>
+    public EpochStats TrainEpoch(DataLoader loader, int epoch, Action<int, EpochStats>? onBatch = null, int startBatch = 0)
     {
         Model.Train();
         double lossSum = 0;
-        int correct = 0, seen = 0, batchIndex = 0;
+        int correct = 0, seen = 0, batchIndex = startBatch;
         var clock = Stopwatch.StartNew();
-        foreach (var batch in BatchesInScopes(loader, epoch))
+        foreach (var batch in BatchesInScopes(loader, epoch, startBatch))
         {
             Optimizer.ZeroGrad();
             var logits = Model.Forward(batch.Images);
@@ -79,7 +82,7 @@ public sealed partial class Trainer(Module model, Optimizer optimizer, IBackend 
         var clock = Stopwatch.StartNew();
         using (Autograd.NoGrad())
         {
-            foreach (var batch in BatchesInScopes(loader, 0, backend))
+            foreach (var batch in BatchesInScopes(loader, 0, 0, backend))
             {
                 var logits = model.Forward(batch.Images);
                 if (logits.Rank != 2 || logits.Shape[1] != classes)
@@ -106,12 +109,12 @@ public sealed partial class Trainer(Module model, Optimizer optimizer, IBackend 
     /// <summary>The k of the top-k accuracy that evaluation reports.</summary>
     public const int TopK = 5;
 
-    private IEnumerable<Batch> BatchesInScopes(DataLoader loader, int epoch) => BatchesInScopes(loader, epoch, Backend);
+    private IEnumerable<Batch> BatchesInScopes(DataLoader loader, int epoch, int startBatch) => BatchesInScopes(loader, epoch, startBatch, Backend);
 
     /// <summary>Each batch lives in its own scope, closed when the consumer moves to the next.</summary>
-    private static IEnumerable<Batch> BatchesInScopes(DataLoader loader, int epoch, IBackend backend)
+    private static IEnumerable<Batch> BatchesInScopes(DataLoader loader, int epoch, int startBatch, IBackend backend)
     {
-        using var order = loader.Batches(backend, epoch).GetEnumerator();
+        using var order = loader.Batches(backend, epoch, startBatch).GetEnumerator();
         while (true)
         {
             using var scope = Scope.Begin();

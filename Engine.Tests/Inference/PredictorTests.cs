@@ -1,0 +1,97 @@
+using Engine.Cpu;
+using Engine.Inference;
+using Engine.Models;
+using NUnit.Framework;
+
+namespace Engine.Tests.Inference;
+
+/// <summary>One predictor, many threads: the same answers as one thread, and no per-call allocation of data.</summary>
+[TestFixture]
+public sealed class PredictorTests
+{
+    private const int Threads = 8;
+
+    private static float[][] RandomInputs(int count, Shape shape, ulong seed)
+    {
+        var generator = new Generator(seed);
+        return Enumerable.Range(0, count).Select(_ => generator.Uniform(shape.Size, 0f, 1f)).ToArray();
+    }
+
+    [TestCase("lenet5", 1, 28, 200)]
+    [TestCase("resnet20", 2, 32, 20)]
+    public void ConcurrentPredictionsEqualSequentialOnesBitwise(string name, int batch, int size, int callsPerThread)
+    {
+        using var backend = new CpuBackend(2);
+        var entry = ModelZoo.Find(name);
+        var predictor = new Predictor(ModelZoo.Create(name, generator: new Generator(1)), backend, new Shape(batch, entry.DefaultChannels, size, size));
+        var inputs = RandomInputs(16, predictor.InputShape, 3);
+        var expected = inputs.Select(x => predictor.Predict(x)).ToArray();
+        Assert.That(expected.Distinct(new ArrayComparer()).Count(), Is.EqualTo(inputs.Length), "different inputs give different outputs");
+
+        var mismatches = new int[Threads];
+        using var start = new Barrier(Threads);
+        var workers = Enumerable.Range(0, Threads).Select(t => new Thread(() =>
+        {
+            var output = new float[predictor.OutputShape.Size];
+            start.SignalAndWait();
+            for (int call = 0; call < callsPerThread; call++)
+            {
+                int i = (t * 5 + call) % inputs.Length;
+                predictor.Predict(inputs[i], output);
+                if (!output.AsSpan().SequenceEqual(expected[i])) mismatches[t]++;
+            }
+        })).ToList();
+        workers.ForEach(w => w.Start());
+        workers.ForEach(w => w.Join());
+        Assert.That(mismatches, Is.All.Zero, "calls per thread whose output differed from the sequential one");
+    }
+
+    private static long AllocatedPerCall(Predictor predictor, float[] input, Action<Predictor, float[]> call, int calls = 50)
+    {
+        for (int i = 0; i < 5; i++) call(predictor, input);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < calls; i++) call(predictor, input);
+        return (GC.GetAllocatedBytesForCurrentThread() - before) / calls;
+    }
+
+    /// <summary>
+    /// Per call, the GC heap sees only the output array and small handles (one tensor and buffer object per op),
+    /// never image-sized data: one thread (so every kernel runs on the measured thread), LeNet-5 at batch 1 and 32.
+    /// </summary>
+    [Test]
+    public void ACallAllocatesOnlyTheOutputAndSmallHandles()
+    {
+        const long SmallConstant = 12 * 1024;
+        using var backend = new CpuBackend(1);
+        var model = ModelZoo.Create("lenet5", generator: new Generator(1));
+        foreach (int batch in new[] { 1, 32 })
+        {
+            var predictor = new Predictor(model, backend, new Shape(batch, 1, 28, 28));
+            var input = RandomInputs(1, predictor.InputShape, 5)[0];
+            var output = new float[predictor.OutputShape.Size];
+            long intoSpan = AllocatedPerCall(predictor, input, (p, x) => p.Predict(x, output));
+            long withArray = AllocatedPerCall(predictor, input, (p, x) => p.Predict(x));
+            long outputBytes = predictor.OutputShape.Size * sizeof(float);
+            TestContext.Out.WriteLine($"batch {batch}: {intoSpan} bytes per call into a span, {withArray} returning the array ({outputBytes} output bytes; input {input.Length * sizeof(float)} bytes)");
+            Assert.That(intoSpan, Is.LessThanOrEqualTo(SmallConstant), $"batch {batch}, output given");
+            Assert.That(withArray, Is.LessThanOrEqualTo(outputBytes + 64 + SmallConstant), $"batch {batch}, output returned");
+        }
+    }
+
+    [Test]
+    public void WrongSizesAreRefusedWithBothSizes()
+    {
+        using var backend = new CpuBackend(1);
+        var predictor = new Predictor(ModelZoo.Create("lenet5"), backend, new Shape(1, 1, 28, 28));
+        var e = Assert.Throws<ArgumentException>(() => predictor.Predict(new float[10]))!;
+        Assert.That(e.Message, Does.Contain("expected 784 input values for shape (1,1,28,28), got 10"));
+        e = Assert.Throws<ArgumentException>(() => predictor.Predict(new float[784], new float[3]))!;
+        Assert.That(e.Message, Does.Contain("room for 10 output values of shape (1,10), got 3"));
+    }
+
+    private sealed class ArrayComparer : IEqualityComparer<float[]>
+    {
+        public bool Equals(float[]? x, float[]? y) => x.AsSpan().SequenceEqual(y);
+        public int GetHashCode(float[] values) => values.Length == 0 ? 0 : values[0].GetHashCode();
+    }
+}
