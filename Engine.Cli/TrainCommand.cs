@@ -21,6 +21,7 @@ public static class TrainCommand
     public static float DefaultLearningRate(string optimizer) => optimizer == "sgd" ? 0.03f : 0.001f;
 
     public static readonly CommandSpec Spec = new("train", "Train a model on MNIST-format data, print each epoch's loss and accuracy, and save the weights.",
+    SegmentationTrain.WithOptions(
     [
         new("model", "NAME", $"model to train ({string.Join(", ", ModelZoo.Names)})", DefaultModel),
         DataOptions.Data,
@@ -35,9 +36,10 @@ public static class TrainCommand
         DataOptions.Limit,
         new("out", "FILE", "where to save the trained weights (safetensors, written atomically)", "MODEL.safetensors"),
         new("json", null, "print one JSON object per epoch (epoch, train_loss, train_accuracy, test_loss, test_accuracy, images_per_second, seconds) and nothing else"),
-    ],
+    ]),
     "The same seed gives bitwise identical weights for any thread count.\n" +
-    "Full Fashion-MNIST (Debian package dataset-fashion-mnist): engine train --data /usr/share/datasets/fashion-mnist");
+    "Full Fashion-MNIST (Debian package dataset-fashion-mnist): engine train --data /usr/share/datasets/fashion-mnist\n" +
+    "Segmentation (U-Net on generated shapes): engine train --task segmentation --report DIR");
 
     /// <summary>Everything the run needs, validated before any data is read.</summary>
     private sealed record Settings(string Model, int Epochs, int BatchSize, string Optimizer, float LearningRate, float Momentum,
@@ -45,6 +47,7 @@ public static class TrainCommand
 
     public static int Run(ParsedOptions options, CliContext context)
     {
+        if (SegmentationTrain.Requested(options)) return SegmentationTrain.Run(options, context);
         var settings = Read(options);
         var (directory, train, test) = DataOptions.Load(options);
         var backend = BackendOptions.Create(options, settings.Threads);
