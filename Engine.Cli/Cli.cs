@@ -17,6 +17,7 @@ public static class Cli
         new(TrainCommand.Spec, TrainCommand.Run),
         new(EvalCommand.Spec, EvalCommand.Run),
         new(SummaryCommand.Spec, SummaryCommand.Run),
+        new(VisualizeCommand.Spec, VisualizeCommand.Run),
     ];
 
     private const string BenchName = "bench";

@@ -28,7 +28,7 @@ public static class SegmentationTrain
     [
         Task,
         new("image-size", "N", "segmentation: side of the generated shape images", DefaultImageSize.ToString(CultureInfo.InvariantCulture)),
-        new("train-size", "N", "segmentation: generated training images per epoch (fresh ones every epoch)", DefaultTrainSize.ToString(CultureInfo.InvariantCulture)),
+        new("train-size", "N", "segmentation: generated training images per epoch (fresh ones every epoch; --limit also caps it)", DefaultTrainSize.ToString(CultureInfo.InvariantCulture)),
         new("test-size", "N", "segmentation: generated test images", DefaultTestSize.ToString(CultureInfo.InvariantCulture)),
         new("loss", "NAME", "segmentation: per-pixel loss bce, dice or bce+dice", DefaultLoss),
         new("report", "DIR", "write DIR/index.html, a self-contained page of the run (for segmentation: curves, threshold sweep, predicted beside true masks)"),
@@ -135,13 +135,17 @@ public static class SegmentationTrain
             options.Flag("json"));
     }
 
-    /// <summary>The generated shapes (train stream 0, test stream 1), or image/mask folder pairs under --data.</summary>
+    /// <summary>
+    /// The generated shapes (train stream 0, test stream 1), or image/mask folder pairs under --data (DIR/train and
+    /// DIR/test, each with images/ and masks/; cut to --limit).
+    /// </summary>
     private static (string Description, ISegmentationSource Train, ISegmentationSource Test) LoadData(ParsedOptions options, Settings s)
     {
         if (options.String(DataOptions.Data.Name) is { } directory)
         {
             var (train, test) = MaskFolder.LoadSplits(directory);
-            return (directory, train.Take(s.TrainSize), test.Take(s.TestSize));
+            int limit = options.Int(DataOptions.Limit.Name, int.MaxValue, min: 1);
+            return (directory, train.Take(limit), test.Take(limit));
         }
         return ($"generated shapes {s.ImageSize}x{s.ImageSize}",
             new ShapesSource(s.TrainSize, s.ImageSize, s.Seed, stream: 0),

@@ -32,7 +32,7 @@ public static class ModelZoo
             new("mobilenet_v2", "MobileNetV2 (torchvision)", 224, 224, 1000, 3, (n, c) => new MobileNetV2(n, c)),
             new("convnext_tiny", "ConvNeXt-Tiny (torchvision)", 224, 224, 1000, 3, (n, c) => new ConvNeXt(n, c)),
             new("unet", "U-Net, depth 4, base width 64, 'same' padding", 256, 256, 1, 1, (n, c) => new UNet(n, c)),
-            new("unet_small", "U-Net, depth 3, base width 16, 'same' padding (fast; the generated shapes)", 64, 64, 1, 1, (n, c) => new UNet(n, c, depth: 3, baseWidth: 16)),
+            new("unet_small", "U-Net, depth 3, base width 8, 'same' padding (fast; for the generated shapes)", 64, 64, 1, 1, (n, c) => new UNet(n, c, depth: 3, baseWidth: 8)),
         };
         foreach (int depth in new[] { 11, 13, 16, 19 })
         {

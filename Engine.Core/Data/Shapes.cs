@@ -9,9 +9,10 @@ public enum ShapeKind { Circle, Rectangle, Triangle, Ellipse }
 /// (seed, stream, first + i), so it is the same on every call and every machine; different streams (train,
 /// test) never share samples.
 /// <para>
-/// Background: a level b ~ U(0.25, 0.75) plus a linear ramp of up to ±0.25 across the image. Each figure is filled
-/// with the background's value at its centre shifted by ±U(0.25, 0.45) (brighter or darker at random), so a
-/// global threshold cannot separate it: the network has to see edges. Then Gaussian noise with standard deviation
+/// Background: a level b ~ U(0.1, 0.4) plus a linear ramp of up to ±0.15 across the image in each direction. Each
+/// figure is filled with the background's value at its centre plus U(0.25, 0.45): brighter than the background
+/// around it, but not above one global threshold (a bright background can outshine a figure elsewhere), so the
+/// network has to compare a pixel with its surroundings. Then Gaussian noise with standard deviation
 /// U(0.04, 0.12) is added to every pixel and values are clamped to [0, 1]. A pixel is foreground when its centre
 /// lies inside any figure; the image shows exactly the same pixels.
 /// </para>
@@ -48,7 +49,7 @@ public sealed class ShapesSource : ISegmentationSource
         if (image.Length != plane || mask.Length != plane)
             throw new ArgumentException($"shapes: expected an image and a mask of {plane} values, got {image.Length} and {mask.Length}");
         var random = new SampleRandom(Seed, Stream, First + index);
-        float level = random.Uniform(0.25f, 0.75f), rampX = random.Uniform(-0.25f, 0.25f), rampY = random.Uniform(-0.25f, 0.25f);
+        float level = random.Uniform(0.1f, 0.4f), rampX = random.Uniform(-0.15f, 0.15f), rampY = random.Uniform(-0.15f, 0.15f);
         float Background(float x, float y) => level + rampX * (x / Size - 0.5f) * 2f + rampY * (y / Size - 0.5f) * 2f;
         for (int y = 0; y < Size; y++)
             for (int x = 0; x < Size; x++) image[y * Size + x] = Background(x + 0.5f, y + 0.5f);
@@ -57,8 +58,7 @@ public sealed class ShapesSource : ISegmentationSource
         for (int s = 0; s < shapes; s++)
         {
             var figure = Figure.Draw(ref random, Size);
-            float contrast = random.Uniform(0.25f, 0.45f) * (random.Chance(0.5f) ? 1f : -1f);
-            float fill = Background(figure.CentreX, figure.CentreY) + contrast;
+            float fill = Background(figure.CentreX, figure.CentreY) + random.Uniform(0.25f, 0.45f);
             for (int y = 0; y < Size; y++)
                 for (int x = 0; x < Size; x++)
                     if (figure.Contains(x + 0.5f, y + 0.5f))
