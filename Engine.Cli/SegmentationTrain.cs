@@ -18,7 +18,7 @@ public static class SegmentationTrain
 {
     public const string Classification = "classification", Segmentation = "segmentation";
     public const string DefaultModel = "unet_small", DefaultLoss = "bce+dice";
-    public const int DefaultEpochs = 8, DefaultBatchSize = 16, DefaultTrainSize = 1024, DefaultTestSize = 256, DefaultImageSize = 64;
+    public const int DefaultEpochs = 3, DefaultBatchSize = 16, DefaultTrainSize = 1024, DefaultTestSize = 256, DefaultImageSize = 64;
     public const float DefaultLearningRate = 0.003f;
 
     public static readonly OptionSpec Task = new("task", "NAME", $"{Classification} or {Segmentation} (U-Net on generated shapes, or --data with images/ and masks/ folders)", Classification);
@@ -96,7 +96,7 @@ public static class SegmentationTrain
         {
             var (threshold, best) = last.Sweep.BestIoU();
             context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"final test IoU {last.Test.Counts.IoU:F4} at threshold 0.5 (best {best.IoU:F4} at {threshold:0.##}), F1 {last.Test.Counts.F1:F4}, pixel accuracy {Format.Percent(last.Test.Counts.PixelAccuracy)}; {clock.Elapsed.TotalSeconds:F1} s"));
+                $"final test IoU {last.Test.Counts.IoU:F4} at threshold 0.5 (best {best.IoU:F4} at {threshold:0.##}), F1 {last.Test.Counts.F1:F4}, pixel accuracy {Format.Percent(last.Test.Counts.PixelAccuracy)}; {clock.Elapsed.TotalSeconds:F1} s ({Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds:F1} s of CPU time)"));
             context.Out.WriteLine($"saved {s.Out}");
             if (s.Report is not null) context.Out.WriteLine($"report {Path.Combine(s.Report, SegmentationReport.PageName)}");
         }

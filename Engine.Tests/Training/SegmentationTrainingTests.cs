@@ -56,13 +56,16 @@ public sealed class SegmentationTrainingTests
         Assert.That(counts.IoU, Is.GreaterThan(Math.Max(0.5, 2 * trivial)), $"IoU {counts.IoU:F4} vs all-foreground {trivial:F4}");
     }
 
-    /// <summary>The target: U-Net (unet_small) on 64x64 shapes reaches test IoU 0.9 within 10 minutes.</summary>
-    [Test, Explicit("about 10 minutes of training")]
+    /// <summary>
+    /// The target: U-Net (unet_small) on 64x64 shapes reaches test IoU 0.9 within 10 minutes (the CLI's default
+    /// recipe: 3 epochs of 1,024 fresh images, batch 16, Adam 0.003, BCE + Dice).
+    /// </summary>
+    [Test, Explicit("minutes of training; the 10-minute bound assumes the machine is not shared")]
     public void UNetSmallReachesIoU09WithinTenMinutes()
     {
         Generator.Default.ManualSeed(1);
         var model = (UNet)ModelZoo.Create("unet_small", 1, 1, new Generator(1));
-        var (counts, seconds, trivial) = Train(model, size: 64, trainSize: 1024, epochs: 8, batch: 16, learningRate: 0.003f);
+        var (counts, seconds, trivial) = Train(model, size: 64, trainSize: 1024, epochs: 3, batch: 16, learningRate: 0.003f);
         TestContext.Out.WriteLine($"test IoU {counts.IoU:F4}, F1 {counts.F1:F4}, pixel accuracy {counts.PixelAccuracy:P2} after {seconds:F1} s; all-foreground IoU {trivial:F4}");
         Assert.That(counts.IoU, Is.GreaterThanOrEqualTo(0.9));
         Assert.That(seconds, Is.LessThan(600));
