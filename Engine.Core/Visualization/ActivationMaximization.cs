@@ -19,8 +19,8 @@ public sealed record ActivationTarget(string Layer, int Channel, int? Row = null
 /// <summary>
 /// Gradient ascent settings. Each step: shift the image by a random jitter of up to <see cref="Jitter"/> pixels
 /// (wrapping around), take the gradient of the objective with respect to the input, shift it back, and move by
-/// <see cref="StepSize"/> x (high - low) x g / rms(g) (a step of uniform noise instead while g is 0, as for a neuron
-/// behind a ReLU that is off for the whole image); then pull towards the mid value by <see cref="Decay"/>
+/// <see cref="StepSize"/> x (high - low) x g / rms(g) (while a target behind a ReLU is off, g is the gradient of its
+/// pre-activation; without one, a step of uniform noise); then pull towards the mid value by <see cref="Decay"/>
 /// (L2 regularization), blur every <see cref="BlurEvery"/> steps with a Gaussian of <see cref="BlurSigma"/>,
 /// and clamp to [<see cref="Low"/>, <see cref="High"/>] (the model's input range).
 /// </summary>
@@ -79,12 +79,15 @@ public static class ActivationMaximization
         {
             var shift = jitter.Uniform(2, -s.Jitter, s.Jitter + 1);
             int dy = (int)MathF.Floor(shift[0]), dx = (int)MathF.Floor(shift[1]);
-            var gradient = Gradient(model, layer, target, Roll(x, channels, h, w, dy, dx), inputShape, backend);
+            var shifted = Roll(x, channels, h, w, dy, dx);
+            var gradient = Gradient(model, layer, target, shifted, inputShape, backend, preActivation: false);
+            // A target behind a ReLU that is off has no gradient: climb its pre-activation until it turns on.
+            if (SumOfSquares(gradient) == 0)
+                gradient = Gradient(model, layer, target, shifted, inputShape, backend, preActivation: true);
             gradient = Roll(gradient, channels, h, w, -dy, -dx);
-            double squares = 0;
-            foreach (float g in gradient) squares += (double)g * g;
+            double squares = SumOfSquares(gradient);
             float rms = (float)Math.Sqrt(squares / gradient.Length), scale = s.StepSize * range / (rms + 1e-12f);
-            // A target behind a ReLU that is off everywhere has no gradient: explore with a noise step until it turns on.
+            // Still nothing (no pre-activation of the same shape to climb): explore with a noise step.
             if (squares == 0) (gradient, scale) = (jitter.Uniform(x.Length, -1f, 1f), s.StepSize * range);
             for (int i = 0; i < x.Length; i++) x[i] = mid + (x[i] + scale * gradient[i] - mid) * (1f - s.Decay);
             if ((step + 1) % s.BlurEvery == 0) x = Blur(x, inputShape, gaussian, backend);
@@ -102,13 +105,19 @@ public static class ActivationMaximization
         return Select(Layers.Capture(model, layer, Tensor.FromArray(backend, values, shape)), target, layer).Item();
     }
 
-    /// <summary>d objective / d input at <paramref name="values"/>.</summary>
-    private static float[] Gradient(Module model, Module layer, ActivationTarget target, float[] values, Shape shape, IBackend backend)
+    /// <summary>
+    /// d objective / d input at <paramref name="values"/>; with <paramref name="preActivation"/>, of the same selection
+    /// from the layer's input (the output of the module that ran just before it, when it has the same shape: the
+    /// convolution before a ReLU), else zeros.
+    /// </summary>
+    private static float[] Gradient(Module model, Module layer, ActivationTarget target, float[] values, Shape shape, IBackend backend, bool preActivation)
     {
         using var scope = Scope.Begin();
         var input = Tensor.FromArray(backend, values, shape);
         input.RequiresGrad = true;
-        Select(Layers.Capture(model, layer, input), target, layer).Backward();
+        var (output, before) = Layers.CaptureWithPrevious(model, layer, input);
+        if (preActivation && (before is null || before.Shape != output.Shape || !before.TracksGrad)) return new float[values.Length];
+        Select(preActivation ? before! : output, target, layer).Backward();
         using var gradient = input.Grad ?? throw new InvalidOperationException($"activation maximization: {target} does not depend on the input");
         return gradient.ToArray();
     }
@@ -123,6 +132,13 @@ public static class ActivationMaximization
         if (y.Rank != 4 || (uint)row >= (uint)y.Shape.Height || (uint)column >= (uint)y.Shape.Width)
             throw new ArgumentException($"activation maximization: {layer.Describe()} outputs {y.Shape}; expected the neuron ({row}, {column}) inside its feature maps");
         return Ops.Sum(Ops.Narrow(Ops.Narrow(map, 2, row, 1), 3, column, 1));
+    }
+
+    private static double SumOfSquares(float[] values)
+    {
+        double sum = 0;
+        foreach (float v in values) sum += (double)v * v;
+        return sum;
     }
 
     /// <summary>Each C x H x W plane shifted by (dy, dx) with wrap-around: y[c, i, j] = x[c, (i - dy) mod H, (j - dx) mod W].</summary>

@@ -113,6 +113,22 @@ public static class Layers
         return captured ?? throw new InvalidOperationException($"{layer.Describe()} did not run in the forward pass of {model.Describe()}");
     }
 
+    /// <summary>
+    /// Like <see cref="Capture"/>, also returning the output of the module that finished just before
+    /// <paramref name="layer"/> did (its input when the two run in sequence), or null.
+    /// </summary>
+    public static (Tensor Output, Tensor? Previous) CaptureWithPrevious(Module model, Module layer, Tensor input)
+    {
+        Tensor? captured = null, previous = null, last = null;
+        Module.Observe((m, y) =>
+        {
+            if (captured is not null) return;
+            if (ReferenceEquals(m, layer)) (captured, previous) = (y, last);
+            else last = y;
+        }, () => model.Forward(input));
+        return (captured ?? throw new InvalidOperationException($"{layer.Describe()} did not run in the forward pass of {model.Describe()}"), previous);
+    }
+
     /// <summary>Without gradients a Sequential releases intermediates as it goes: keep a copy of what was seen.</summary>
     private static Tensor CopyOf(Tensor y)
     {

@@ -143,14 +143,28 @@ public sealed class VisualizationTests
     }
 
     [Test]
-    public void ANeuronThatStartsOffIsFoundByExploration()
+    public void NeuronsThatStartOffAreTurnedOnThroughTheirPreActivation()
     {
         var model = RandomLeNet();
         model.To(_backend);
         var input = new Shape(1, 1, 28, 28);
-        var target = new ActivationTarget("features.4", 5, Row: 4, Column: 6);
-        var result = ActivationMaximization.Run(model, target, input, _backend, new MaximizationSettings(Steps: 64, Low: -0.43f, High: 2.83f));
-        Assert.That(result.FinalActivation, Is.GreaterThan(Math.Max(result.StartActivation, 0f) + 0.5f), $"from {result.StartActivation} to {result.FinalActivation}");
+        var settings = new MaximizationSettings(Steps: 64, Low: -0.43f, High: 2.83f);
+        // The first neurons of the ReLU after conv2 (16 x 10 x 10) that are off (0) on the starting noise end on.
+        var start = new Generator(settings.Seed).Uniform(784, 1.2f - 0.163f, 1.2f + 0.163f);
+        var off = new List<ActivationTarget>();
+        for (int c = 0; c < 16 && off.Count < 2; c++)
+        {
+            var neuron = new ActivationTarget("features.4", c, 5, 5);
+            if (ActivationMaximization.Objective(model, model.Features[4], neuron, start, input, _backend) == 0f) off.Add(neuron);
+        }
+        Assert.That(off, Has.Count.EqualTo(2), "the random network has neurons that are off on the starting noise");
+        foreach (var neuron in off)
+        {
+            var result = ActivationMaximization.Run(model, neuron, input, _backend, settings);
+            TestContext.Out.WriteLine($"{neuron}: {result.StartActivation} -> {result.FinalActivation}");
+            Assert.That(result.StartActivation, Is.Zero, $"{neuron} starts off");
+            Assert.That(result.FinalActivation, Is.Positive, $"{neuron} turns on (climbing its pre-activation while off)");
+        }
         var e = Assert.Throws<ArgumentException>(() => ActivationMaximization.Run(model, new ActivationTarget("features.4", 16), input, _backend));
         Assert.That(e!.Message, Does.Contain("outputs (1,16,10,10)").And.Contain("channel 16"));
     }
