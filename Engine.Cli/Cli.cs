@@ -18,6 +18,7 @@ public static class Cli
         new(EvalCommand.Spec, EvalCommand.Run),
         new(SummaryCommand.Spec, SummaryCommand.Run),
         new(PredictCommand.Spec, PredictCommand.Run),
+        new(VisualizeCommand.Spec, VisualizeCommand.Run),
     ];
 
     private const string BenchName = "bench";

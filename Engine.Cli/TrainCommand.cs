@@ -20,7 +20,8 @@ public static partial class TrainCommand
     /// <summary>The default learning rate of each optimizer.</summary>
     public static float DefaultLearningRate(string optimizer) => optimizer == "sgd" ? 0.03f : 0.001f;
 
-    public static readonly CommandSpec Spec = new("train", "Train a model on MNIST-format, CIFAR or image-folder data, print each epoch's loss and accuracy, and save the weights.",
+    public static readonly CommandSpec Spec = new("train", "Train a model on MNIST-format, CIFAR or image-folder data (or U-Net segmentation on generated shapes), print each epoch's loss and accuracy, and save the weights.",
+    SegmentationTrain.WithOptions(
     [
         new("model", "NAME", $"model to train ({string.Join(", ", ModelZoo.Names)})", DefaultModel),
         DataOptions.Data,
@@ -40,11 +41,12 @@ public static partial class TrainCommand
         new("json", null, "print one JSON object per epoch (epoch, train_loss, train_accuracy, [val_loss, val_accuracy, best,] test_loss, test_accuracy, test_top5_accuracy, learning_rate, images_per_second, seconds), then one summary object (per-class metrics, confusion matrix), and nothing else"),
         .. TrainRecipe.Options,
         TrainSession.ReportOption,
-    ],
+    ]),
     "The same seed gives bitwise identical weights for any thread count.\n" +
     "Interrupted runs: engine train --epochs 10 --checkpoint run.safetensors, then the same command with --resume run.safetensors.\n" +
     "Fine-tuning: engine train --model resnet18 --weights resnet18-f37072fd.pth --data DIR (torchvision's file; the 1000-class head is replaced).\n" +
     "Full Fashion-MNIST (Debian package dataset-fashion-mnist): engine train --data /usr/share/datasets/fashion-mnist\n" +
+    "Segmentation (U-Net on generated shapes): engine train --task segmentation --report DIR\n" +
     TrainRecipe.Notes);
 
     /// <summary>Everything the run needs, validated before any data is read.</summary>
@@ -53,6 +55,7 @@ public static partial class TrainCommand
 
     public static int Run(ParsedOptions options, CliContext context)
     {
+        if (SegmentationTrain.Requested(options)) return SegmentationTrain.Run(options, context);
         options = Resumed(options, out var resume);
         var settings = Read(options);
         string? reportDirectory = TrainSession.ReportDirectory(options);

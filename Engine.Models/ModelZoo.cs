@@ -16,7 +16,7 @@ public sealed record ModelEntry(string Name, string Description, int InputHeight
 
 /// <summary>
 /// Models by name: torchvision's names (alexnet, vgg16_bn, googlenet, resnet18, mobilenet_v2, efficientnet_b0,
-/// convnext_tiny, ...) plus lenet5, lenet5_classic, the CIFAR ResNets resnet20 ... resnet1202, and unet.
+/// convnext_tiny, ...) plus lenet5, lenet5_classic, the CIFAR ResNets resnet20 ... resnet1202, unet and unet_small.
 /// </summary>
 public static class ModelZoo
 {
@@ -34,6 +34,7 @@ public static class ModelZoo
             new("convnext_tiny", "ConvNeXt-Tiny (torchvision)", 224, 224, 1000, 3, (n, c) => new ConvNeXt(n, c)),
             new("unet", "U-Net, depth 4, base width 64, 'same' padding", 256, 256, 1, 1, (n, c) => new UNet(n, c)),
             new("vgg_small", "small VGG-style net (2x2 conv 32/64 with batch norm, linear 256), 28x28", 28, 28, 10, 1, (n, c) => new SmallVgg(n, c)),
+            new("unet_small", "U-Net, depth 3, base width 8, 'same' padding (fast; for the generated shapes)", 64, 64, 1, 1, (n, c) => new UNet(n, c, depth: 3, baseWidth: 8)),
         };
         foreach (int depth in new[] { 11, 13, 16, 19 })
         {
