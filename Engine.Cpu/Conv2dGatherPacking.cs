@@ -69,4 +69,60 @@ internal static unsafe class Im2ColGather
             }
         }
     }
+
+    /// <summary>
+    /// The transposed column matrix (<see cref="Im2ColTransposedSource"/>) by gathers: panel row k is pixel
+    /// firstPixel + k0 + k and its columns are taps (c, r, s), each lane reading x at the window's top-left offset plus
+    /// the tap's offset, masked off where the tap falls outside the input (only checked for border windows).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackTransposed(float* x, in ConvIndex ix, int firstPixel, float* destination, int k0, int kc, int j0, int width, int panel)
+    {
+        int* tapOffset = stackalloc int[MaxPanel];
+        int* tapH = stackalloc int[MaxPanel];
+        int* tapW = stackalloc int[MaxPanel];
+        int* active = stackalloc int[MaxPanel];
+        var heightLimit = Vector256.Create(ix.H).AsUInt32();
+        var widthLimit = Vector256.Create(ix.W).AsUInt32();
+        int groups = panel / Lanes;
+        for (int t = 0, first = 0; first < width; t++, first += panel)
+        {
+            float* dst = destination + (nint)t * kc * panel;
+            int cols = Math.Min(panel, width - first);
+            for (int jj = 0; jj < panel; jj++)
+            {
+                int col = j0 + first + Math.Min(jj, cols - 1), c = col / ix.RS, r = col % ix.RS / ix.S, s = col % ix.S;
+                tapH[jj] = r * ix.DilationH;
+                tapW[jj] = s * ix.DilationW;
+                tapOffset[jj] = c * ix.HW + tapH[jj] * ix.W + tapW[jj];
+                active[jj] = jj < cols ? -1 : 0;
+            }
+            int pixel = firstPixel + k0, n = pixel / ix.PQ, p = pixel % ix.PQ / ix.Q, q = pixel % ix.Q;
+            for (int k = 0; k < kc; k++, q++)
+            {
+                if (q == ix.Q)
+                {
+                    q = 0;
+                    if (++p == ix.P)
+                    {
+                        p = 0;
+                        n++;
+                    }
+                }
+                int h0 = p * ix.StrideH - ix.Top, w0 = q * ix.StrideW - ix.Left;
+                bool inside = h0 >= 0 && w0 >= 0 && h0 + ix.ExtentH <= ix.H && w0 + ix.ExtentW <= ix.W;
+                var corner = Vector256.Create((int)(n * ix.ImageStride) + h0 * ix.W + w0);
+                float* d = dst + (nint)k * panel;
+                for (int g = 0; g < groups; g++)
+                {
+                    int o = g * Lanes;
+                    var valid = Vector256.Load(active + o);
+                    if (!inside)
+                        valid &= Vector256.LessThan((Vector256.Load(tapH + o) + Vector256.Create(h0)).AsUInt32(), heightLimit).AsInt32()
+                            & Vector256.LessThan((Vector256.Load(tapW + o) + Vector256.Create(w0)).AsUInt32(), widthLimit).AsInt32();
+                    Avx2.GatherMaskVector256(Vector256<float>.Zero, x, corner + Vector256.Load(tapOffset + o), valid.AsSingle(), sizeof(float)).Store(d + o);
+                }
+            }
+        }
+    }
 }

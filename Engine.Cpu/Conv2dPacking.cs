@@ -19,7 +19,7 @@ internal readonly unsafe struct Im2ColSource(float* x, in Conv2dGeometry g) : IP
     /// <summary>Output rows narrower than this are packed by gathers (short runs cost more than they copy).</summary>
     internal const int GatherBelowWidth = 24;
 
-    /// <summary>Tests set this to pack every geometry by runs.</summary>
+    /// <summary>Tests set this to pack every geometry by runs and scalar loops (this source and the transposed one).</summary>
     internal static bool ForceRuns { get; set; }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -117,6 +117,11 @@ internal readonly unsafe struct Im2ColTransposedSource(float* x, in Conv2dGeomet
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(float* destination, int k0, int kc, int j0, int width, int panel)
     {
+        if (panel % Im2ColGather.Lanes == 0 && Avx2.IsSupported && !Im2ColSource.ForceRuns)
+        {
+            Im2ColGather.PackTransposed(x, _ix, firstPixel, destination, k0, kc, j0, width, panel);
+            return;
+        }
         var ix = _ix;
         // per panel column: offset of tap (c, r, s) from the window's top-left pixel, and its (r*dH, s*dW)
         nint* tapOffset = stackalloc nint[panel];

@@ -158,7 +158,8 @@ public sealed class VectorPathTests
 
     /// <summary>
     /// The column matrix packed by gathers (rows narrower than <see cref="Im2ColSource.GatherBelowWidth"/>) against the
-    /// same convolutions packed by runs, bit for bit (direct convolution off, so every layer packs).
+    /// same convolutions packed by runs and scalar loops, forward and weight gradient (whose transposed column matrix
+    /// is always gathered) bit for bit, direct convolution off so every layer packs.
     /// </summary>
     [Test]
     public void GatheredColumnPackingIsTheRunPackingBitForBit() => Properties.Check(
@@ -173,21 +174,24 @@ public sealed class VectorPathTests
             var random = new Random(g.GetHashCode());
             var x = Upload(Numerics.Uniform(random, g.InputShape.Size));
             var weights = Upload(Numerics.Uniform(random, g.WeightShape.Size));
+            var dY = Upload(Numerics.Uniform(random, g.OutputShape.Size));
             float[] Run(bool runs)
             {
                 var y = _backend.Allocate(g.OutputShape.Size);
+                var dW = _backend.Allocate(g.WeightShape.Size);
                 Im2ColSource.ForceRuns = runs;
                 CpuBackend.DirectConvEnabled = false;
                 try
                 {
                     _backend.Conv2d(g, x, weights, null, y);
+                    _backend.Conv2dBackwardWeight(g, x, dY, dW, null);
                 }
                 finally
                 {
                     Im2ColSource.ForceRuns = false;
                     CpuBackend.DirectConvEnabled = true;
                 }
-                return Download(y, g.OutputShape.Size);
+                return [.. Download(y, g.OutputShape.Size), .. Download(dW, g.WeightShape.Size)];
             }
             Expect.That(Bits(Run(false)).SequenceEqual(Bits(Run(true))), $"{g}: gathered packing differs in its bits from packing by runs");
         }, runs: 150);
