@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Cpu;
 
@@ -16,20 +15,9 @@ internal readonly unsafe struct Im2ColSource(float* x, in Conv2dGeometry g) : IP
 {
     private readonly ConvIndex _ix = new(g);
 
-    /// <summary>Output rows narrower than this are packed by gathers (short runs cost more than they copy).</summary>
-    internal const int GatherBelowWidth = 24;
-
-    /// <summary>Tests set this to pack every geometry by runs and scalar loops (this source and the transposed one).</summary>
-    internal static bool ForceRuns { get; set; }
-
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(float* destination, int k0, int kc, int j0, int width, int panel)
     {
-        if (_ix.Q < GatherBelowWidth && panel % Im2ColGather.Lanes == 0 && Avx2.IsSupported && !ForceRuns)
-        {
-            Im2ColGather.Pack(x, _ix, destination, k0, kc, j0, width, panel);
-            return;
-        }
         var ix = _ix;
         // one run: panel columns [start, start+len) are q = q0.. of output row p of image n
         int* runStart = stackalloc int[panel];
@@ -117,11 +105,6 @@ internal readonly unsafe struct Im2ColTransposedSource(float* x, in Conv2dGeomet
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(float* destination, int k0, int kc, int j0, int width, int panel)
     {
-        if (panel % Im2ColGather.Lanes == 0 && Avx2.IsSupported && !Im2ColSource.ForceRuns)
-        {
-            Im2ColGather.PackTransposed(x, _ix, firstPixel, destination, k0, kc, j0, width, panel);
-            return;
-        }
         var ix = _ix;
         // per panel column: offset of tap (c, r, s) from the window's top-left pixel, and its (r*dH, s*dW)
         nint* tapOffset = stackalloc nint[panel];

@@ -107,12 +107,6 @@ internal readonly unsafe struct DenseSource(float* p, nint ld, bool kMajor, floa
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PackColumns(float* dst, int k0, int kc, int j, int cols, int panel)
     {
-        if (segment == int.MaxValue && panel % 4 == 0 && panel <= GatherPanelMax && Avx2.IsSupported
-            && (long)(j + cols) * ld + first + k0 + kc <= int.MaxValue)
-        {
-            GatherColumns(dst, k0, kc, j, cols, panel);
-            return;
-        }
         for (int jj = 0; jj < cols; jj++)
         {
             float* column = p + (nint)(j + jj) * ld;
@@ -124,37 +118,6 @@ internal readonly unsafe struct DenseSource(float* p, nint ld, bool kMajor, floa
                 for (int i = 0; i < len; i++) d[(nint)i * panel] = scale * s[i];
                 k += len;
             }
-        }
-    }
-
-    private const int GatherPanelMax = 32;
-
-    /// <summary>
-    /// <see cref="PackColumns"/> by gathers: panel row k takes L[k, j + jj] = scale * p[(j + jj)*ld + first + k0 + k]
-    /// for all jj at once (8 and 4 lanes), lanes past <paramref name="cols"/> zero; the same values as the scalar loop.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void GatherColumns(float* dst, int k0, int kc, int j, int cols, int panel)
-    {
-        int* offsets = stackalloc int[GatherPanelMax];
-        int* active = stackalloc int[GatherPanelMax];
-        for (int jj = 0; jj < panel; jj++)
-        {
-            offsets[jj] = jj < cols ? (int)((j + jj) * ld + first + k0) : 0;
-            active[jj] = jj < cols ? -1 : 0;
-        }
-        var factor = Vector256.Create(scale);
-        for (int k = 0; k < kc; k++)
-        {
-            float* d = dst + (nint)k * panel;
-            float* column = p + k;
-            int jj = 0;
-            for (; jj + 8 <= panel; jj += 8)
-                (factor * Avx2.GatherMaskVector256(Vector256<float>.Zero, column, Vector256.Load(offsets + jj),
-                    Vector256.Load(active + jj).AsSingle(), sizeof(float))).Store(d + jj);
-            for (; jj < panel; jj += 4)
-                (factor.GetLower() * Avx2.GatherMaskVector128(Vector128<float>.Zero, column, Vector128.Load(offsets + jj),
-                    Vector128.Load(active + jj).AsSingle(), sizeof(float))).Store(d + jj);
         }
     }
 }
