@@ -227,9 +227,8 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>
-    /// y = x summed over the axes y broadcasts along, in an order fixed by the shapes alone (never by threads): runs
-    /// of trailing summed axes are ordered sums (<see cref="SumOrdered"/>) added in increasing index order, other
-    /// elements are added in increasing index order of x.
+    /// y = x summed over the axes y broadcasts along. Each output element is summed in increasing index order of
+    /// x, so the result never depends on threads (and matches the CUDA backend bit for bit).
     /// </summary>
     public void ReduceSum(DeviceBuffer x, Shape xShape, DeviceBuffer y, Shape yShape)
     {
@@ -244,7 +243,8 @@ public sealed partial class CpuBackend
             ya[0] = SumOrdered(xa.AsSpan(0, xSize));
             return;
         }
-        // Trailing axes all summed away: each run of them is one ordered sum added to its output element.
+        // Trailing axes all summed away: each run of them is added onto its output element in a scalar loop (no vector
+        // call per element).
         int reducedInner = 1, reducedSplit = rank;
         for (int axis = rank - 1; axis >= 0 && yStride[axis] == 0; axis--)
         {
@@ -262,7 +262,10 @@ public sealed partial class CpuBackend
                     yo += rest % xShape[axis] * yStride[axis];
                     rest /= xShape[axis];
                 }
-                ya[yo] += SumOrdered(xa.AsSpan(r * reducedInner, reducedInner));
+                // one element at a time, in index order: the same bits as the general path (and the CUDA kernel)
+                float sum = ya[yo];
+                foreach (float v in xa.AsSpan(r * reducedInner, reducedInner)) sum += v;
+                ya[yo] = sum;
             }
             return;
         }
