@@ -37,8 +37,14 @@ public sealed partial class CpuBackend : IBackend, IDisposable
         {
             if (_pool.TryGetValue(length, out var stack) && stack.Count > 0) array = stack.Pop();
         }
+        if (array is null) Interlocked.Increment(ref _poolMisses);
         return new CpuBuffer(this, array ?? GC.AllocateUninitializedArray<float>(length), length);
     }
+
+    private long _poolMisses;
+
+    /// <summary>Buffers allocated fresh because the pool held none of their length (steady-state training makes none).</summary>
+    internal long PoolMisses => Interlocked.Read(ref _poolMisses);
 
     public void Release(DeviceBuffer buffer)
     {

@@ -1,4 +1,6 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Engine.Cpu;
 
@@ -50,9 +52,7 @@ public sealed partial class CpuBackend
             var dxs = new Span<float>(dxa, start, length);
             switch (op)
             {
-                case UnaryOp.Relu:
-                    for (int i = 0; i < length; i++) dxs[i] = xs[i] > 0f ? dys[i] : 0f;
-                    break;
+                case UnaryOp.Relu: ReluBackward(xs, dys, dxs); break;
                 case UnaryOp.Tanh: // 1 - y^2
                     for (int i = 0; i < length; i++) dxs[i] = dys[i] * (1f - ys[i] * ys[i]);
                     break;
@@ -77,6 +77,21 @@ public sealed partial class CpuBackend
         });
     }
 
+    /// <summary>dX = x &gt; 0 ? dY : 0, eight lanes at a time (a NaN x gives 0, as in the scalar form).</summary>
+    private static void ReluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dY, Span<float> dX)
+    {
+        ref float xs = ref MemoryMarshal.GetReference(x);
+        ref float dys = ref MemoryMarshal.GetReference(dY);
+        ref float dxs = ref MemoryMarshal.GetReference(dX);
+        int i = 0;
+        for (; i + 8 <= x.Length; i += 8)
+        {
+            var positive = Vector256.GreaterThan(Vector256.LoadUnsafe(ref xs, (nuint)i), Vector256<float>.Zero);
+            (positive & Vector256.LoadUnsafe(ref dys, (nuint)i)).StoreUnsafe(ref dxs, (nuint)i);
+        }
+        for (; i < x.Length; i++) dX[i] = x[i] > 0f ? dY[i] : 0f;
+    }
+
     /// <summary>
     /// y = a op b, broadcasting right-aligned. Shapes are collapsed to rows of the last output axis; each row is one
     /// vector call (span-span, span-scalar or scalar-span). y may alias a or b when it has the same shape.
@@ -93,14 +108,15 @@ public sealed partial class CpuBackend
                 BinaryRow(op, aa.AsSpan(start, length), 1, ba.AsSpan(start, length), 1, ya.AsSpan(start, length)));
             return;
         }
-        int rank = yShape.Rank;
         Span<int> aStride = stackalloc int[Shape.MaxRank], bStride = stackalloc int[Shape.MaxRank];
         BroadcastStrides(aShape, yShape, aStride);
         BroadcastStrides(bShape, yShape, bStride);
-        int inner = rank == 0 ? 1 : yShape[rank - 1];
+        Span<int> mergedDims = stackalloc int[Shape.MaxRank];
+        int rank = MergeAxes(yShape, aStride, bStride, mergedDims);
+        int inner = rank == 0 ? 1 : mergedDims[rank - 1];
         int rows = inner == 0 ? 0 : total / inner;
         int aInner = rank == 0 ? 0 : aStride[rank - 1], bInner = rank == 0 ? 0 : bStride[rank - 1];
-        int[] aS = aStride[..rank].ToArray(), bS = bStride[..rank].ToArray(), dims = yShape.ToArray();
+        int[] aS = aStride[..rank].ToArray(), bS = bStride[..rank].ToArray(), dims = mergedDims[..rank].ToArray();
         int rowsPerChunk = Math.Max(1, ElementChunk / Math.Max(inner, 1));
         _workers.For((rows + rowsPerChunk - 1) / rowsPerChunk, chunk =>
         {
@@ -121,6 +137,33 @@ public sealed partial class CpuBackend
                 BinaryRow(op, aRow, aInner, bRow, bInner, yRow);
             }
         });
+    }
+
+    /// <summary>
+    /// Drops the size-1 axes of y and merges neighbouring axes that both operands walk contiguously (or both
+    /// broadcast), so a per-channel operand over (N,C,H,W) becomes rows of H*W: dims and strides are rewritten in
+    /// place, the merged rank returned. Only the row length changes, not any element's arithmetic.
+    /// </summary>
+    private static int MergeAxes(Shape yShape, Span<int> aStride, Span<int> bStride, Span<int> dims)
+    {
+        int rank = 0;
+        for (int axis = 0; axis < yShape.Rank; axis++)
+        {
+            if (yShape[axis] == 1) continue;
+            if (rank > 0 && aStride[rank - 1] == aStride[axis] * yShape[axis] && bStride[rank - 1] == bStride[axis] * yShape[axis])
+            {
+                // the axis before walks exactly one full pass of this one: fold the two into one
+                dims[rank - 1] *= yShape[axis];
+                aStride[rank - 1] = aStride[axis];
+                bStride[rank - 1] = bStride[axis];
+                continue;
+            }
+            dims[rank] = yShape[axis];
+            aStride[rank] = aStride[axis];
+            bStride[rank] = bStride[axis];
+            rank++;
+        }
+        return rank;
     }
 
     private static void BinaryRow(BinaryOp op, ReadOnlySpan<float> a, int aStep, ReadOnlySpan<float> b, int bStep, Span<float> y)
@@ -185,7 +228,7 @@ public sealed partial class CpuBackend
 
     /// <summary>
     /// y = x summed over the axes y broadcasts along. Each output element is summed in increasing index order of
-    /// x, so the result never depends on threads; output rows are split in fixed chunks.
+    /// x, so the result never depends on threads (and matches the CUDA backend bit for bit).
     /// </summary>
     public void ReduceSum(DeviceBuffer x, Shape xShape, DeviceBuffer y, Shape yShape)
     {
@@ -198,6 +241,32 @@ public sealed partial class CpuBackend
         if (ySize == 1)
         {
             ya[0] = SumOrdered(xa.AsSpan(0, xSize));
+            return;
+        }
+        // Trailing axes all summed away: each run of them is added onto its output element in a scalar loop (no vector
+        // call per element).
+        int reducedInner = 1, reducedSplit = rank;
+        for (int axis = rank - 1; axis >= 0 && yStride[axis] == 0; axis--)
+        {
+            reducedInner *= xShape[axis];
+            reducedSplit = axis;
+        }
+        if (reducedInner > 1)
+        {
+            ya.AsSpan(0, ySize).Clear();
+            for (int r = 0; r < xSize / reducedInner; r++)
+            {
+                int yo = 0, rest = r;
+                for (int axis = reducedSplit - 1; axis >= 0; axis--)
+                {
+                    yo += rest % xShape[axis] * yStride[axis];
+                    rest /= xShape[axis];
+                }
+                // one element at a time, in index order: the same bits as the general path (and the CUDA kernel)
+                float sum = ya[yo];
+                foreach (float v in xa.AsSpan(r * reducedInner, reducedInner)) sum += v;
+                ya[yo] = sum;
+            }
             return;
         }
         // Collapse x as [outer..., inner] where inner = trailing axes kept whole by y (contiguous in both).
@@ -227,10 +296,13 @@ public sealed partial class CpuBackend
     /// <summary>Sum in a fixed order that depends only on the length (8 running partial sums, then combined).</summary>
     internal static float SumOrdered(ReadOnlySpan<float> values)
     {
-        Span<float> partial = stackalloc float[8];
+        // lane j of one 8-wide vector is partial sum j
+        var lanes = Vector256<float>.Zero;
+        ref float start = ref MemoryMarshal.GetReference(values);
         int i = 0;
-        for (; i + 8 <= values.Length; i += 8)
-            for (int j = 0; j < 8; j++) partial[j] += values[i + j];
+        for (; i + 8 <= values.Length; i += 8) lanes += Vector256.LoadUnsafe(ref start, (nuint)i);
+        Span<float> partial = stackalloc float[8];
+        lanes.CopyTo(partial);
         float sum = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) + (partial[6] + partial[7]));
         for (; i < values.Length; i++) sum += values[i];
         return sum;

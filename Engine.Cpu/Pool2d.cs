@@ -5,7 +5,8 @@ public sealed partial class CpuBackend
 {
     /// <summary>
     /// y = max over each window (taps outside the input are skipped, so padding never wins); the index is the flat
-    /// h*W + w of the first maximum in row-major window order; a NaN wins (the last one), as in PyTorch.
+    /// h*W + w of the first maximum in row-major window order; a NaN wins (the last one), as in PyTorch. Fixed
+    /// windows run 8 outputs at a time with masked gathers (<see cref="MaxPoolPlaneVector"/>), same bits.
     /// </summary>
     public void MaxPool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer y, DeviceBuffer indices)
     {
@@ -14,6 +15,18 @@ public sealed partial class CpuBackend
         var ya = Array(y);
         var ia = Array(indices);
         int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth;
+        if (UseVectorMaxPool(geo))
+        {
+            _workers.For(geo.Batch * geo.Channels, plane =>
+            {
+                unsafe
+                {
+                    fixed (float* px = xa, py = ya, pi = ia)
+                        MaxPoolPlaneVector(geo, px + (nint)plane * H * W, py + (nint)plane * P * Q, pi + (nint)plane * P * Q);
+                }
+            });
+            return;
+        }
         _workers.For(geo.Batch * geo.Channels, plane =>
         {
             var src = xa.AsSpan(plane * H * W, H * W);

@@ -2,7 +2,7 @@
 """PyTorch peer of `engine bench --json` (a dev tool, never a project dependency).
 
 Runs the same fixed cases on the CPU and prints one JSON object per case per line:
-case, ms (median), gflops where defined, images_per_second where defined.
+case, ms (median), gflops where defined, images_per_second where defined, cpu_ms (median process CPU time per run).
 Run:  OPENBLAS_CORETYPE=COOPERLAKE /usr/bin/python3 scripts/bench_pytorch.py [--threads 2] [--case NAME] [--seconds S]
 """
 import argparse
@@ -30,14 +30,16 @@ def median_ms(fn, seconds):
     start = time.perf_counter()
     while time.perf_counter() - start < min(0.2, seconds / 4):
         fn()
-    times = []
+    times, cpu_times = [], []
     start = time.perf_counter()
     while len(times) < 5 or (time.perf_counter() - start < seconds and len(times) < 2000):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         times.append((time.perf_counter() - t0) * 1000)
+        cpu_times.append((time.process_time() - c0) * 1000)
     times.sort()
-    return times[len(times) // 2]
+    cpu_times.sort()
+    return times[len(times) // 2], cpu_times[len(cpu_times) // 2]
 
 
 def gemm_case(n):
@@ -176,12 +178,13 @@ def main():
         if args.case and name != args.case:
             continue
         fn, flops, images = make()
-        ms = median_ms(fn, args.seconds)
+        ms, cpu_ms = median_ms(fn, args.seconds)
         record = {"case": name, "ms": round(ms, 3)}
         if flops:
             record["gflops"] = round(flops / ms / 1e6, 3)
         if images:
             record["images_per_second"] = round(images / ms * 1000, 3)
+        record["cpu_ms"] = round(cpu_ms, 3)
         print(json.dumps(record), flush=True)
 
 

@@ -4,9 +4,9 @@ public static partial class Ops
 {
     /// <summary>
     /// Batch normalization over every axis but 1 (channels) of (N,C), (N,C,L) or (N,C,H,W), composed from
-    /// differentiable ops. Training: y = (x - mean) / sqrt(var + eps) * weight + bias with the batch's biased variance,
-    /// and the running statistics move by momentum (running_var takes the unbiased variance, as in PyTorch).
-    /// Eval: the running statistics are used.
+    /// differentiable ops, with the affine weight folded into the per-channel factor. Training:
+    /// y = (x - mean) / sqrt(var + eps) * weight + bias with the batch's biased variance, and the running statistics
+    /// move by momentum (running_var takes the unbiased variance, as in PyTorch). Eval: the running statistics are used.
     /// </summary>
     public static Tensor BatchNorm(Tensor x, Tensor? runningMean, Tensor? runningVar, Tensor? weight, Tensor? bias,
         bool training, float momentum = 0.1f, float eps = 1e-5f, string where = "BatchNorm")
@@ -21,14 +21,18 @@ public static partial class Ops
         foreach (var t in new[] { runningMean, runningVar, weight, bias })
             if (t is not null && t.Length != c)
                 throw new ArgumentException($"{where}: expected {c} channels (N,{c},...), got input {x.Shape} for parameters of shape {t.Shape}");
-        Tensor normalized;
         if (training || runningMean is null || runningVar is null)
         {
             int count = x.Length / c;
             if (count <= 1 && training)
                 throw new ArgumentException($"{where}: expected more than 1 value per channel when training, got input {x.Shape}");
-            var (xHat, mean, variance) = Standardize(x, statShape, eps);
-            normalized = xHat;
+            // y = (x - mean) * (weight / sqrt(var + eps)) + bias: the weight folds into the per-channel factor, so
+            // the full-size tensor sees one multiply and one add (and as few in the backward pass)
+            float inverseCount = statShape.Size / (float)x.Length;
+            var mean = Scale(SumTo(x, statShape), inverseCount);
+            var centered = Subtract(x, mean);
+            var variance = Scale(SumTo(Square(centered), statShape), inverseCount);
+            var normalized = Multiply(centered, ChannelScale(variance, weight, statShape, eps));
             if (training && runningMean is not null && runningVar is not null)
             {
                 using var _ = Autograd.NoGrad();
@@ -37,14 +41,21 @@ public static partial class Ops
                 Blend(be, runningMean, Reshape(mean.Detach(), runningMean.Shape), momentum, 1f);
                 Blend(be, runningVar, Reshape(variance.Detach(), runningVar.Shape), momentum, unbias);
             }
+            return bias is null ? normalized : Add(normalized, Reshape(bias, statShape));
         }
-        else
-        {
-            var mean = Reshape(runningMean, statShape);
-            var inv = Rsqrt(AddScalar(Reshape(runningVar, statShape), eps));
-            normalized = Multiply(Subtract(x, mean), inv);
-        }
-        return Affine(normalized, weight, bias, statShape);
+        // eval, folded as PyTorch folds it: y = x * scale + shift, scale = weight / sqrt(running_var + eps) and
+        // shift = bias - running_mean * scale per channel, so the full-size tensor is read twice
+        var scale = ChannelScale(Reshape(runningVar, statShape), weight, statShape, eps);
+        var meanScaled = Multiply(Reshape(runningMean, statShape), scale);
+        var shift = bias is null ? Scale(meanScaled, -1f) : Subtract(Reshape(bias, statShape), meanScaled);
+        return Add(Multiply(x, scale), shift);
+    }
+
+    /// <summary>weight / sqrt(variance + eps) per channel (1 / sqrt(variance + eps) without a weight), in statShape.</summary>
+    private static Tensor ChannelScale(Tensor variance, Tensor? weight, Shape statShape, float eps)
+    {
+        var inverse = Rsqrt(AddScalar(variance, eps));
+        return weight is null ? inverse : Multiply(inverse, Reshape(weight, statShape));
     }
 
     /// <summary>running = (1 - momentum) * running + momentum * scale * batch, in place.</summary>

@@ -72,4 +72,26 @@ public sealed class ThreadCountTests
             var softmax = new SoftmaxGeometry(c.m, c.n, 1);
             AssertSameBits($"softmax {softmax}", c.m * c.n, (be, up, y) => be.Softmax(softmax, false, up(big[..(c.m * c.n)]), y));
         }, runs: 20);
+
+    /// <summary>The vector paths: gathered max pooling, per-channel sums and broadcasts (batch norm's), ReLU's gradient.</summary>
+    [Test]
+    public void PoolingAndPerChannelOpsAreBitwiseIndependentOfThreads() => Properties.Check(
+        from n in Gen.Choose(1, 3) from c in Gen.Choose(1, 40) from hw in Gen.Choose(2, 30)
+        from kernel in Gen.Choose(2, 3) from stride in Gen.Choose(1, 2) from seed in Properties.DataSeed
+        select (n, c, hw, kernel, stride, seed),
+        k =>
+        {
+            var random = new Random(k.seed);
+            var shape = new Shape(k.n, k.c, k.hw, k.hw);
+            var stat = new Shape(1, k.c, 1, 1);
+            var x = Numerics.Uniform(random, shape.Size);
+            var s = Numerics.Uniform(random, k.c);
+            var pool = new Pool2dGeometry(k.n, k.c, k.hw, k.hw, k.kernel, k.stride, k.kernel / 2, 1);
+            int pooled = pool.OutputShape.Size;
+            AssertSameBits($"max pool {pool}", pooled, (be, up, y) => be.MaxPool2d(pool, up(x), y, be.Allocate(pooled)));
+            AssertSameBits($"max pool indices {pool}", pooled, (be, up, indices) => be.MaxPool2d(pool, up(x), be.Allocate(pooled), indices));
+            AssertSameBits($"per-channel sum of {shape}", k.c, (be, up, y) => be.ReduceSum(up(x), shape, y, stat));
+            AssertSameBits($"per-channel product of {shape}", shape.Size, (be, up, y) => be.Binary(BinaryOp.Multiply, up(x), shape, up(s), stat, y, shape));
+            AssertSameBits($"ReLU gradient of {shape}", shape.Size, (be, up, dX) => be.UnaryBackward(UnaryOp.Relu, 0f, up(x), up(x), up(x.Reverse().ToArray()), dX, shape.Size));
+        }, runs: 20);
 }
