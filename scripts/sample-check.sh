@@ -16,10 +16,10 @@ mkdir -p "$feed"
 rm -f "$feed"/Engine.*.nupkg
 rm -rf "$out" samples/Predict/bin samples/Predict/obj
 
-for project in Engine.Core Engine.Cpu Engine.Models Engine.Cuda Engine.Onnx; do
-    dotnet pack "$project" -c Release -warnaserror --version-suffix "$suffix" -o "$feed" --nologo -v quiet
-done
-echo "sample-check: packed $(ls "$feed"/Engine.*"$version".nupkg | xargs -n1 basename | tr '\n' ' ')"
+started=$SECONDS
+# Engine.Packages.slnf: the five libraries, packed in one build.
+dotnet pack Engine.Packages.slnf -c Release -warnaserror --version-suffix "$suffix" -o "$feed" --nologo -v quiet
+echo "sample-check: packed in $((SECONDS - started)) s: $(ls "$feed"/Engine.*"$version".nupkg | xargs -n1 basename | tr '\n' ' ')"
 
 if ! command -v unzip > /dev/null; then
     # CI runs as root on a fresh Debian machine.
@@ -38,6 +38,7 @@ for package in "$feed"/Engine.*"$version".nupkg; do
     done
 done
 
+started=$SECONDS
 publish=(-c Release -r linux-x64 --self-contained -p:PublishTrimmed=true -p:EngineVersion="$version" -warnaserror)
 dotnet publish samples/Predict "${publish[@]}" -o "$out" --nologo 2>&1 | tee artifacts/sample-publish.log
 if grep -E "warning (IL|NU)[0-9]+" artifacts/sample-publish.log; then
@@ -45,6 +46,7 @@ if grep -E "warning (IL|NU)[0-9]+" artifacts/sample-publish.log; then
     exit 1
 fi
 
+echo "sample-check: published in $((SECONDS - started)) s"
 # The publish must hold no native library of ours: only the .NET runtime's own.
 native=$(find "$out" -name '*.so' -printf '%f\n' | sort)
 runtime_native=$(find "$out" -name '*.so' -printf '%f\n' | grep -vE '^(libSystem\..*|libclrjit|libcoreclr|libhostfxr|libhostpolicy|libclrgc|libclrgcexp|libmscordaccore|libmscordbi|libcoreclrtraceptprovider|libmicrosoft-dotnet-.*)\.so$' || true)
