@@ -17,8 +17,8 @@ rm -f "$feed"/Engine.*.nupkg
 rm -rf "$out" samples/Predict/bin samples/Predict/obj
 
 started=$SECONDS
-# Engine.Packages.slnf: the five libraries, packed in one build.
-dotnet pack Engine.Packages.slnf -c Release -warnaserror --version-suffix "$suffix" -o "$feed" --nologo -v quiet
+# samples/Engine.Packages.slnf: the five libraries, packed in one build.
+dotnet pack samples/Engine.Packages.slnf -c Release -warnaserror --version-suffix "$suffix" -o "$feed" --nologo -v quiet
 echo "sample-check: packed in $((SECONDS - started)) s: $(ls "$feed"/Engine.*"$version".nupkg | xargs -n1 basename | tr '\n' ' ')"
 
 if ! command -v unzip > /dev/null; then
