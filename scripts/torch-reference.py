@@ -6,7 +6,7 @@ and writes into OUT (default artifacts/torch-reference, kept out of git):
   NAME.safetensors      the state_dict, every tensor as float32 (batch norm's num_batches_tracked counters too)
   NAME.io.safetensors   'input' (seeded normal, batch 2) and 'output' (torchvision, eval mode), with metadata
                         num_classes, seed and torch/torchvision versions
-and, for the first model only, NAME.pth: the full state_dict as torch.save writes it (zip format).
+and, for resnet18 only, resnet18.pth: the same state_dict as torch.save writes it (zip format, int64 counters).
 safetensors is written here (8-byte little-endian header length, JSON header, raw little-endian data), so the
 'safetensors' Python module is not needed.
 
