@@ -67,6 +67,10 @@ public sealed class Vgg : Module
     };
 
     /// <param name="depth">11, 13, 16 or 19 weight layers.</param>
+    /// <param name="batchNorm">Batch norm after every convolution (torchvision's vgg*_bn).</param>
+    /// <param name="numClasses">Outputs of the last linear layer.</param>
+    /// <param name="inChannels">Channels of the input image.</param>
+    /// <param name="dropout">Dropout probability before the first two linear layers.</param>
     public Vgg(int depth, bool batchNorm, int numClasses = 1000, int inChannels = 3, float dropout = 0.5f)
     {
         if (!Configs.TryGetValue(depth, out var config))

@@ -13,6 +13,7 @@ public static class ImageFolder
     /// <summary>
     /// Loads every image as C x H x W floats in [0, 1], then normalizes per channel.
     /// </summary>
+    /// <param name="root">The folder holding one subfolder of images per class (classes in ordinal name order).</param>
     /// <param name="size">Resize every image to (width, height) bilinearly; when null all must have the first image's size.</param>
     /// <param name="channels">1 (grey) or 3 (RGB); when null, 3 if the first image has colour, else 1. Alpha is dropped.</param>
     /// <param name="normalization">When null, the data set's own per-channel mean and standard deviation.</param>

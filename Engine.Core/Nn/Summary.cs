@@ -10,7 +10,7 @@ public sealed record LayerSummary(string Name, string Type, Shape OutputShape, l
 
 /// <summary>
 /// The layers a model runs, in execution order, with their output shapes and parameter counts, found by running
-/// the model once on a zero input (no gradients, eval mode) while <see cref="Module.Observe"/> watches.
+/// the model once on a zero input (no gradients, eval mode) while <see cref="Module.Observe(Action{Module, Tensor}, Action)"/> watches.
 /// Rows are the leaf modules and any module owning parameters directly, so the rows' parameters sum to
 /// <see cref="TotalParams"/>; a module that runs twice appears twice but counts its parameters once.
 /// </summary>

@@ -9,7 +9,7 @@ internal enum ThreadState : byte { Ready, AtBarrier, AtCollective, Exited }
 /// bar.sync, a warp collective (shfl.sync, vote.sync) or exit. A barrier releases when every thread that has not
 /// exited waits at it; a collective runs when every lane of its member mask waits at it. Threads waiting at
 /// different barriers, a collective whose lanes exited, or nothing left runnable are reported with every thread's
-/// position. Memory accesses are bounds-, alignment- and race-checked (<see cref="PtxInterpreter"/>).
+/// position. Memory accesses are bounds-, alignment- and race-checked (PtxInterpreter.cs).
 /// </summary>
 internal sealed partial class PtxEmulator(DeviceMemory memory)
 {
