@@ -13,10 +13,32 @@ public sealed partial class CpuBackend : IBackend, IDisposable
     private readonly object _poolGate = new();
     private readonly WorkerPool _workers;
 
-    public CpuBackend(int threads = 0)
+    /// <summary>Released buffers kept for reuse by default, at most: 1 GiB of floats (more are left to the GC).</summary>
+    public const long DefaultMaxPooledBytes = 1L << 30;
+
+    private readonly long _maxPooledBytes;
+    private long _pooledBytes;
+
+    /// <param name="threads">worker threads (0: one per core).</param>
+    /// <param name="maxPooledBytes">
+    /// how many bytes of released buffers the pool keeps for reuse; a release beyond it drops the buffer to the GC,
+    /// so a long-lived backend that sees many different sizes does not hold every one of them forever.
+    /// </param>
+    public CpuBackend(int threads = 0, long maxPooledBytes = DefaultMaxPooledBytes)
     {
         if (threads < 0) throw new ArgumentException($"expected a thread count of at least 1 (or 0 for all cores), got {threads}");
+        if (maxPooledBytes < 0) throw new ArgumentException($"expected a non-negative pool size in bytes, got {maxPooledBytes}");
+        _maxPooledBytes = maxPooledBytes;
         _workers = new WorkerPool(threads == 0 ? Environment.ProcessorCount : threads);
+    }
+
+    /// <summary>Bytes of released buffers the pool holds now (at most the constructor's maxPooledBytes).</summary>
+    public long PooledBytes
+    {
+        get
+        {
+            lock (_poolGate) return _pooledBytes;
+        }
     }
 
     public string Name => $"cpu ({Threads} threads)";
@@ -35,7 +57,11 @@ public sealed partial class CpuBackend : IBackend, IDisposable
         float[]? array = null;
         lock (_poolGate)
         {
-            if (_pool.TryGetValue(length, out var stack) && stack.Count > 0) array = stack.Pop();
+            if (_pool.TryGetValue(length, out var stack) && stack.Count > 0)
+            {
+                array = stack.Pop();
+                _pooledBytes -= (long)array.Length * sizeof(float);
+            }
         }
         if (array is null) Interlocked.Increment(ref _poolMisses);
         return new CpuBuffer(this, array ?? GC.AllocateUninitializedArray<float>(length), length);
@@ -49,10 +75,13 @@ public sealed partial class CpuBackend : IBackend, IDisposable
     public void Release(DeviceBuffer buffer)
     {
         var array = Cpu(buffer).Array;
+        long bytes = (long)array.Length * sizeof(float);
         lock (_poolGate)
         {
+            if (_pooledBytes + bytes > _maxPooledBytes) return;
             if (!_pool.TryGetValue(array.Length, out var stack)) _pool[array.Length] = stack = new Stack<float[]>();
             stack.Push(array);
+            _pooledBytes += bytes;
         }
     }
 
@@ -92,5 +121,14 @@ public sealed partial class CpuBackend : IBackend, IDisposable
         });
     }
 
-    public void Dispose() => _workers.Dispose();
+    /// <summary>Stops the worker threads and lets the GC have the pooled buffers.</summary>
+    public void Dispose()
+    {
+        _workers.Dispose();
+        lock (_poolGate)
+        {
+            _pool.Clear();
+            _pooledBytes = 0;
+        }
+    }
 }
