@@ -108,10 +108,7 @@ public static class SegmentationTrain
         string model = options.String("model", DefaultModel);
         ModelZoo.Find(model);
         string optimizer = options.Choice("optimizer", "adam", "sgd", "adam", "adamw");
-        string output = options.String("out") ?? $"{model}.safetensors";
-        var directory = Path.GetDirectoryName(Path.GetFullPath(output));
-        if (directory is not null && !Directory.Exists(directory))
-            throw new UsageException($"train: the directory of --out '{output}' does not exist");
+        string output = TrainCommand.OutputPath(options, model);
         var loss = options.Choice("loss", DefaultLoss, "bce", "dice", "bce+dice") switch
         {
             "bce" => SegmentationLoss.Bce,

@@ -99,10 +99,7 @@ public static partial class TrainCommand
         string model = options.String("model", DefaultModel);
         ModelZoo.Find(model);
         string optimizer = options.Choice("optimizer", "sgd", "sgd", "adam", "adamw");
-        string output = options.String("out") ?? $"{model}.safetensors";
-        var directory = Path.GetDirectoryName(Path.GetFullPath(output));
-        if (directory is not null && !Directory.Exists(directory))
-            throw new UsageException($"train: the directory of --out '{output}' does not exist");
+        string output = OutputPath(options, model);
         return new Settings(
             model,
             options.Int("batch-size", DefaultBatchSize, min: 1),
@@ -113,6 +110,16 @@ public static partial class TrainCommand
             options.Int("threads", 0, min: 0),
             output,
             options.Flag("json"));
+    }
+
+    /// <summary>--out, or MODEL.safetensors; its directory must exist (checked before any training).</summary>
+    internal static string OutputPath(ParsedOptions options, string model)
+    {
+        string output = options.String("out") ?? $"{model}.safetensors";
+        var directory = Path.GetDirectoryName(Path.GetFullPath(output));
+        if (directory is not null && !Directory.Exists(directory))
+            throw new UsageException($"train: the directory of --out '{output}' does not exist");
+        return output;
     }
 
     private static Optimizer CreateOptimizer(Settings s, Module model, float weightDecay) => s.Optimizer switch

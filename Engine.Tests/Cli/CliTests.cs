@@ -6,35 +6,10 @@ namespace Engine.Tests.Cli;
 
 /// <summary>The command-line program run in-process on small slices of the bundled digits.</summary>
 [TestFixture]
-public sealed class CliTests
+public sealed class CliTests : CliFixture
 {
     private static readonly string[] EpochFields =
         ["epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "test_top5_accuracy", "learning_rate", "images_per_second", "seconds"];
-
-    private DirectoryInfo _directory = null!;
-
-    [SetUp]
-    public void CreateDirectory() => _directory = Directory.CreateTempSubdirectory("engine-cli-");
-
-    [TearDown]
-    public void DeleteDirectory() => _directory.Delete(recursive: true);
-
-    private string PathOf(string name) => Path.Combine(_directory.FullName, name);
-
-    private sealed record Result(int ExitCode, string Out, string Error)
-    {
-        public string[] Lines => Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToArray();
-    }
-
-    private static Result Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = CommandLine.Run(args, output, error);
-        return new Result(code, output.ToString(), error.ToString());
-    }
-
-    private static JsonElement Parse(string line) => JsonDocument.Parse(line).RootElement;
 
     [Test]
     public void TrainJsonPrintsOneObjectPerEpochAndEvalAgreesWithTheLast()

@@ -8,32 +8,8 @@ namespace Engine.Tests.Cli;
 
 /// <summary>train's validation split, schedules, early stopping, best checkpoint and data formats; predict.</summary>
 [TestFixture]
-public sealed class TrainLoopCliTests
+public sealed class TrainLoopCliTests : CliFixture
 {
-    private DirectoryInfo _directory = null!;
-
-    [SetUp]
-    public void CreateDirectory() => _directory = Directory.CreateTempSubdirectory("engine-trainloop-");
-
-    [TearDown]
-    public void DeleteDirectory() => _directory.Delete(recursive: true);
-
-    private string PathOf(string name) => Path.Combine(_directory.FullName, name);
-
-    internal sealed record Result(int ExitCode, string Out, string Error)
-    {
-        public string[] Lines => Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToArray();
-    }
-
-    internal static Result Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = CommandLine.Run(args, output, error);
-        return new Result(code, output.ToString(), error.ToString());
-    }
-
-    private static JsonElement Parse(string line) => JsonDocument.Parse(line).RootElement;
 
     [Test]
     public void ValidationSplitWithPatienceSavesTheBestAndTheLastCheckpoint()
