@@ -1,7 +1,7 @@
 using System.Globalization;
-using System.Net;
 using System.Text;
 using Engine.Data;
+using Engine.Cli.Reports;
 using Engine.Imaging;
 using Engine.Nn;
 using Engine.Training;
@@ -69,8 +69,8 @@ public static class SegmentationReport
         var (bestThreshold, best) = last.Sweep.BestIoU();
         html.Append(Invariant($"<p id=\"summary\">Final test IoU {last.Test.Counts.IoU:F4} at threshold 0.5 (best {best.IoU:F4} at {bestThreshold:0.##}), F1 {last.Test.Counts.F1:F4}, pixel accuracy {last.Test.Counts.PixelAccuracy:P2}, after {last.ElapsedSeconds:F1} s.</p>\n"));
         html.Append("<h2>Curves</h2>\n");
-        html.Append(Chart("loss", "Loss per epoch", [("train loss", run.History.Select(e => e.Train.Loss).ToArray(), "#1f77b4"), ("test loss", run.History.Select(e => e.Test.Loss).ToArray(), "#d62728")]));
-        html.Append(Chart("iou", "IoU per epoch (threshold 0.5)", [("train IoU", run.History.Select(e => e.Train.Counts.IoU).ToArray(), "#1f77b4"), ("test IoU", run.History.Select(e => e.Test.Counts.IoU).ToArray(), "#d62728")]));
+        html.Append(Chart("loss", "Loss per epoch", "loss", ("train loss", run.History.Select(e => e.Train.Loss)), ("test loss", run.History.Select(e => e.Test.Loss))));
+        html.Append(Chart("iou", "IoU per epoch (threshold 0.5)", "IoU", ("train IoU", run.History.Select(e => e.Train.Counts.IoU)), ("test IoU", run.History.Select(e => e.Test.Counts.IoU))));
         html.Append("<h2>Epochs</h2>\n<table id=\"epochs\"><tr><th>epoch</th><th>train loss</th><th>train IoU</th><th>test loss</th><th>pixel accuracy</th><th>IoU</th><th>F1</th><th>seconds</th></tr>\n");
         foreach (var e in run.History)
             html.Append(Invariant($"<tr><td>{e.Epoch}</td><td>{e.Train.Loss:F4}</td><td>{e.Train.Counts.IoU:F4}</td><td>{e.Test.Loss:F4}</td><td>{e.Test.Counts.PixelAccuracy:P2}</td><td>{e.Test.Counts.IoU:F4}</td><td>{e.Test.Counts.F1:F4}</td><td>{e.ElapsedSeconds:F1}</td></tr>\n"));
@@ -85,40 +85,18 @@ public static class SegmentationReport
         {
             html.Append(Invariant($"<div class=\"example\"><b>test image {e.Index}: IoU {e.IoU:F3}</b><br>"));
             foreach (var (caption, image) in new[] { ("image", e.Input), ("true mask", e.Truth), ("probability", e.Probability), ("predicted mask", e.Predicted) })
-                html.Append("<figure><img alt=\"").Append(caption).Append("\" src=\"").Append(DataUri(image)).Append("\"><figcaption>").Append(caption).Append("</figcaption></figure>");
+                html.Append("<figure><img alt=\"").Append(caption).Append("\" src=\"").Append(Html.PngDataUri(image)).Append("\"><figcaption>").Append(caption).Append("</figcaption></figure>");
             html.Append("</div>\n");
         }
         return html.Append("</div>\n</body></html>\n").ToString();
     }
 
-    /// <summary>A PNG as a data: URI.</summary>
-    public static string DataUri(Image image) => "data:image/png;base64," + Convert.ToBase64String(Png.Encode(image));
+    /// <summary>A line chart over epochs 1..n of the given per-epoch values.</summary>
+    private static string Chart(string id, string title, string yLabel, params (string Name, IEnumerable<double> Values)[] series) =>
+        Svg.LineChart(id, title, "epoch", yLabel,
+            series.Select((s, i) => new Svg.Series(s.Name, Svg.Palette[i % Svg.Palette.Length], s.Values.Select((v, e) => ((double)(e + 1), v)).ToList())).ToList());
 
-    /// <summary>An inline SVG line chart of the series over epochs 1..n, the y axis from 0 to the largest value.</summary>
-    private static string Chart(string id, string title, (string Name, double[] Values, string Colour)[] series)
-    {
-        const int width = 480, height = 240, left = 50, right = 130, top = 25, bottom = 30;
-        int n = series.Max(s => s.Values.Length);
-        double yMax = Math.Max(series.SelectMany(s => s.Values).Where(double.IsFinite).DefaultIfEmpty(1).Max(), 1e-9);
-        double X(int i) => left + (n == 1 ? 0.5 : (double)i / (n - 1)) * (width - left - right);
-        double Y(double v) => top + (1 - Math.Clamp(v / yMax, 0, 1)) * (height - top - bottom);
-        var svg = new StringBuilder();
-        svg.Append(Invariant($"<svg id=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">"));
-        svg.Append(Invariant($"<text x=\"{left}\" y=\"15\" font-size=\"13\">{Encode(title)}</text>"));
-        svg.Append(Invariant($"<line x1=\"{left}\" y1=\"{height - bottom}\" x2=\"{width - right}\" y2=\"{height - bottom}\" stroke=\"#444\"/><line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{height - bottom}\" stroke=\"#444\"/>"));
-        svg.Append(Invariant($"<text x=\"{left - 5}\" y=\"{top + 4}\" font-size=\"11\" text-anchor=\"end\">{yMax:G3}</text><text x=\"{left - 5}\" y=\"{height - bottom}\" font-size=\"11\" text-anchor=\"end\">0</text>"));
-        svg.Append(Invariant($"<text x=\"{(left + width - right) / 2}\" y=\"{height - 8}\" font-size=\"11\" text-anchor=\"middle\">epoch 1 to {n}</text>"));
-        for (int s = 0; s < series.Length; s++)
-        {
-            var (name, values, colour) = series[s];
-            var points = string.Join(' ', values.Select((v, i) => Invariant($"{X(i):F1},{Y(v):F1}")));
-            svg.Append(Invariant($"<polyline class=\"series\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{points}\"/>"));
-            svg.Append(Invariant($"<text x=\"{width - right + 8}\" y=\"{top + 15 + 16 * s}\" font-size=\"12\" fill=\"{colour}\">{Encode(name)}</text>"));
-        }
-        return svg.Append("</svg>\n").ToString();
-    }
-
-    private static string Encode(string text) => WebUtility.HtmlEncode(text);
+    private static string Encode(string text) => Html.Escape(text);
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 
