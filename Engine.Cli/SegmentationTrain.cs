@@ -48,8 +48,28 @@ public static class SegmentationTrain
     private sealed record Settings(string Model, int Epochs, int BatchSize, string Optimizer, float LearningRate, SegmentationLoss Loss,
         ulong Seed, int Threads, int ImageSize, int TrainSize, int TestSize, string Out, string? Report, bool Json);
 
+    /// <summary>train's options that a segmentation run reads; any other given with --task segmentation is refused.</summary>
+    private static readonly HashSet<string> s_segmentationOptions = new(StringComparer.Ordinal)
+    {
+        "model", "data", "epochs", "batch-size", "optimizer", "lr", "momentum", "seed", "threads", "backend", "limit", "out", "json",
+        "task", "image-size", "train-size", "test-size", "loss", "report",
+    };
+
+    /// <summary>Refuses options that only one of the two tasks reads, naming them all, instead of ignoring them.</summary>
+    public static void CheckOptions(ParsedOptions options, bool segmentation)
+    {
+        var misplaced = segmentation
+            ? options.Names.Where(n => !s_segmentationOptions.Contains(n) && n != CommandSpec.Help.Name).ToList()
+            : options.Names.Where(n => n is "image-size" or "train-size" or "test-size" or "loss").ToList();
+        if (misplaced.Count > 0)
+            throw new UsageException(segmentation
+                ? $"train --task segmentation does not use {string.Join(", ", misplaced.Select(n => "--" + n))} (classification options)"
+                : $"train: {string.Join(", ", misplaced.Select(n => "--" + n))} only apply to --task segmentation");
+    }
+
     public static int Run(ParsedOptions options, CliContext context)
     {
+        CheckOptions(options, segmentation: true);
         var s = Read(options);
         var (description, train, test) = LoadData(options, s);
         var backend = BackendOptions.Create(options, s.Threads);

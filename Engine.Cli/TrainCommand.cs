@@ -56,6 +56,7 @@ public static partial class TrainCommand
     public static int Run(ParsedOptions options, CliContext context)
     {
         if (SegmentationTrain.Requested(options)) return SegmentationTrain.Run(options, context);
+        SegmentationTrain.CheckOptions(options, segmentation: false);
         options = Resumed(options, out var resume);
         var settings = Read(options);
         string? reportDirectory = TrainSession.ReportDirectory(options);

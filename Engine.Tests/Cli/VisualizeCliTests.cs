@@ -80,6 +80,17 @@ public sealed class VisualizeCliTests
     }
 
     [Test]
+    public void OptionsOfTheOtherTaskAreRefusedByName()
+    {
+        var segmentation = Run("train", "--task", "segmentation", "--resume", PathOf("run.safetensors"), "--schedule", "cosine", "--out", PathOf("s.safetensors"));
+        Assert.That(segmentation.Code, Is.EqualTo(2));
+        Assert.That(segmentation.Error, Does.Contain("train --task segmentation does not use --resume, --schedule"));
+        var classification = Run("train", "--loss", "dice", "--image-size", "32", "--out", PathOf("c.safetensors"));
+        Assert.That(classification.Code, Is.EqualTo(2));
+        Assert.That(classification.Error, Does.Contain("--loss, --image-size only apply to --task segmentation"));
+    }
+
+    [Test]
     public void SegmentationTrainingPrintsJsonSavesAndReports()
     {
         var model = PathOf("unet.safetensors");
