@@ -92,7 +92,7 @@ public sealed partial class CpuBackend
                         float* cols = pcols, dxGroup = dxg;
                         int first = j0;
                         var gg = geo;
-                        _workers.For(cg, c => Col2ImBlock(gg, cols, width, first, dxGroup, c));
+                        _workers.For(cg, (gg, (nint)cols, width, first, (nint)dxGroup), static (s, c) => Col2ImBlock(s.Item1, (float*)s.Item2, s.Item3, s.Item4, (float*)s.Item5, c));
                     }
                 }
             }
@@ -147,8 +147,10 @@ public sealed partial class CpuBackend
                         continue;
                     }
                     float* part = ppart;
-                    _workers.For(chunks, chunk =>
+                    _workers.For(chunks, ((nint)dyg, (nint)xg, (nint)part, gg, npq, chunks, pq, outImage, wg, crs, kg, pointwise, hw, inImage), static (s, chunk) =>
                     {
+                        var (dygAt, xgAt, partAt, gg, npq, chunks, pq, outImage, wg, crs, kg, pointwise, hw, inImage) = s;
+                        float* dyg = (float*)dygAt, xg = (float*)xgAt, part = (float*)partAt;
                         // partial_chunk (Kg x CRS) = dY_g[:, pixels of chunk] * columns^T[pixels of chunk, :]
                         int p0 = (int)((long)chunk * npq / chunks), p1 = (int)((long)(chunk + 1) * npq / chunks);
                         var gradients = new DenseSource(dyg, pq, kMajor: false, segment: pq, segmentStride: outImage, first: p0);
@@ -226,8 +228,9 @@ public sealed partial class CpuBackend
     private void BiasGradient(Conv2dGeometry g, float[] dY, float[] dBias)
     {
         int pq = g.OutHeight * g.OutWidth;
-        _workers.For(g.OutChannels, k =>
+        _workers.For(g.OutChannels, (g, dY, dBias, pq), static (s, k) =>
         {
+            var (g, dY, dBias, pq) = s;
             float sum = 0f;
             for (int n = 0; n < g.Batch; n++) sum += SumOrdered(dY.AsSpan((n * g.OutChannels + k) * pq, pq));
             dBias[k] = sum;
@@ -236,8 +239,9 @@ public sealed partial class CpuBackend
 
     /// <summary>y[n, k, :] = bias[k] for every image and channel (the forward GEMM then adds onto it).</summary>
     private void FillPlanes(float[] bias, float[] y, int batch, int channels, int pq) =>
-        _workers.For(batch, n =>
+        _workers.For(batch, (bias, y, channels, pq), static (s, n) =>
         {
+            var (bias, y, channels, pq) = s;
             for (int k = 0; k < channels; k++) y.AsSpan((n * channels + k) * pq, pq).Fill(bias[k]);
         });
 

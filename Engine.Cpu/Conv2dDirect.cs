@@ -63,8 +63,10 @@ public sealed partial class CpuBackend
         int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, blocks = (kg + DirectChannels - 1) / DirectChannels;
         int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW, taps = cg * g.Kernel.Height * g.Kernel.Width;
         var grid = DirectGrid.Of(g);
-        _workers.For(g.Batch * g.Groups * blocks, chunk =>
+        _workers.For(g.Batch * g.Groups * blocks, (g, grid, (nint)x, (nint)w, (nint)bias, (nint)y, kg, cg, blocks, outH, outW, pq, taps), static (s, chunk) =>
         {
+            var (g, grid, xAt, wAt, biasAt, yAt, kg, cg, blocks, outH, outW, pq, taps) = s;
+            float* x = (float*)xAt, w = (float*)wAt, bias = (float*)biasAt, y = (float*)yAt;
             int n = chunk / (g.Groups * blocks), grp = chunk / blocks % g.Groups, k0 = grp * kg + chunk % blocks * DirectChannels;
             int count = Math.Min(DirectChannels, grp * kg + kg - k0);
             float* xPad = DirectScratch((long)cg * grid.Plane + DirectChannels * (grid.T + taps));

@@ -16,8 +16,10 @@ public sealed partial class CpuBackend
         int taps = cg * g.Kernel.Height * g.Kernel.Width, inH = g.InHeight, inW = g.InWidth, hw = inH * inW;
         int top = g.Padding.Top, left = g.Padding.Left;
         var grid = DirectGrid.Of(g);
-        _workers.For(g.Batch * g.Groups, chunk =>
+        _workers.For(g.Batch * g.Groups, (g, grid, (nint)dY, (nint)w, (nint)dX, kg, cg, blocks, taps, inH, inW, hw, top, left), static (s, chunk) =>
         {
+            var (g, grid, dYAt, wAt, dXAt, kg, cg, blocks, taps, inH, inW, hw, top, left) = s;
+            float* dY = (float*)dYAt, w = (float*)wAt, dX = (float*)dXAt;
             int n = chunk / g.Groups, grp = chunk % g.Groups;
             float* dXPad = DirectScratch((long)cg * grid.Plane + DirectChannels * (grid.T + taps));
             float* dYGrid = dXPad + (nint)cg * grid.Plane, wTaps = dYGrid + (nint)DirectChannels * grid.T;
@@ -82,8 +84,10 @@ public sealed partial class CpuBackend
             fixed (float* part = partials)
             {
                 float* parts = part;
-                _workers.For(chunks, chunk =>
+                _workers.For(chunks, (g, grid, (nint)x, (nint)dY, (nint)parts, kg, cg, blocks, taps, wSize, chunks), static (s, chunk) =>
                 {
+                    var (g, grid, xAt, dYAt, partsAt, kg, cg, blocks, taps, wSize, chunks) = s;
+                    float* x = (float*)xAt, dY = (float*)dYAt, parts = (float*)partsAt;
                     float* sum = parts + (nint)chunk * wSize;
                     new Span<float>(sum, wSize).Clear();
                     float* xPad = DirectScratch((long)cg * grid.Plane + DirectChannels * grid.T);

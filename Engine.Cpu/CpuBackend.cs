@@ -9,7 +9,7 @@ namespace Engine.Cpu;
 /// </summary>
 public sealed partial class CpuBackend : IBackend, IDisposable
 {
-    private readonly Dictionary<int, Stack<float[]>> _pool = [];
+    private readonly Dictionary<int, Stack<CpuBuffer>> _pool = [];
     private readonly object _poolGate = new();
     private readonly WorkerPool _workers;
 
@@ -54,17 +54,18 @@ public sealed partial class CpuBackend : IBackend, IDisposable
     public DeviceBuffer Allocate(int length)
     {
         if (length < 0) throw new ArgumentException($"expected a non-negative length, got {length}");
-        float[]? array = null;
+        CpuBuffer? buffer = null;
         lock (_poolGate)
         {
             if (_pool.TryGetValue(length, out var stack) && stack.Count > 0)
             {
-                array = stack.Pop();
-                _pooledBytes -= (long)array.Length * sizeof(float);
+                buffer = stack.Pop();
+                _pooledBytes -= (long)buffer.Array.Length * sizeof(float);
             }
         }
-        if (array is null) Interlocked.Increment(ref _poolMisses);
-        return new CpuBuffer(this, array ?? GC.AllocateUninitializedArray<float>(length), length);
+        if (buffer is not null) return buffer.Reuse();
+        Interlocked.Increment(ref _poolMisses);
+        return new CpuBuffer(this, GC.AllocateUninitializedArray<float>(length), length);
     }
 
     private long _poolMisses;
@@ -72,15 +73,17 @@ public sealed partial class CpuBackend : IBackend, IDisposable
     /// <summary>Buffers allocated fresh because the pool held none of their length (steady-state training makes none).</summary>
     internal long PoolMisses => Interlocked.Read(ref _poolMisses);
 
+    /// <summary>Takes back a buffer whose last reference was released; the buffer object itself (with its array) is
+    /// what the pool keeps and hands out again, so a steady state allocates no buffer objects either.</summary>
     public void Release(DeviceBuffer buffer)
     {
-        var array = Cpu(buffer).Array;
-        long bytes = (long)array.Length * sizeof(float);
+        var cpu = Cpu(buffer);
+        long bytes = (long)cpu.Array.Length * sizeof(float);
         lock (_poolGate)
         {
             if (_pooledBytes + bytes > _maxPooledBytes) return;
-            if (!_pool.TryGetValue(array.Length, out var stack)) _pool[array.Length] = stack = new Stack<float[]>();
-            stack.Push(array);
+            if (!_pool.TryGetValue(cpu.Length, out var stack)) _pool[cpu.Length] = stack = new Stack<CpuBuffer>();
+            stack.Push(cpu);
             _pooledBytes += bytes;
         }
     }
@@ -105,19 +108,20 @@ public sealed partial class CpuBackend : IBackend, IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static float[] Array(DeviceBuffer buffer) => Cpu(buffer).Array;
 
-    /// <summary>Runs body(start, length) over [0, count) in fixed chunks of <see cref="ElementChunk"/>.</summary>
-    internal void ForRange(int count, Action<int, int> body)
+    /// <summary>Runs body(state, start, length) over [0, count) in fixed chunks of <see cref="ElementChunk"/>;
+    /// allocation-free with a static lambda (see <see cref="WorkerPool.For{TState}"/>).</summary>
+    internal void ForRange<TState>(int count, TState state, Action<TState, int, int> body)
     {
         int chunks = (count + ElementChunk - 1) / ElementChunk;
         if (chunks <= 1)
         {
-            if (count > 0) body(0, count);
+            if (count > 0) body(state, 0, count);
             return;
         }
-        _workers.For(chunks, c =>
+        _workers.For(chunks, (state, body, count), static (s, c) =>
         {
             int start = c * ElementChunk;
-            body(start, Math.Min(ElementChunk, count - start));
+            s.body(s.state, start, Math.Min(ElementChunk, s.count - start));
         });
     }
 

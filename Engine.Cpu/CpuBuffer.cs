@@ -7,5 +7,12 @@ public sealed class CpuBuffer : DeviceBuffer
 
     internal float[] Array { get; }
 
+    /// <summary>Hands this released buffer out again, with one reference (the backend's pool reuses buffer objects).</summary>
+    internal CpuBuffer Reuse()
+    {
+        Revive();
+        return this;
+    }
+
     public Span<float> Span => Array.AsSpan(0, Length);
 }

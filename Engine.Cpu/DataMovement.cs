@@ -7,8 +7,9 @@ public sealed partial class CpuBackend
         var src = Array(source);
         var dst = Array(destination);
         int blocksPerChunk = Math.Max(1, ElementChunk / Math.Max(blockLength, 1));
-        _workers.For((blockCount + blocksPerChunk - 1) / blocksPerChunk, chunk =>
+        _workers.For((blockCount + blocksPerChunk - 1) / blocksPerChunk, (src, dst, blockCount, blocksPerChunk, sourceOffset, sourceStride, destinationOffset, destinationStride, blockLength), static (s, chunk) =>
         {
+            var (src, dst, blockCount, blocksPerChunk, sourceOffset, sourceStride, destinationOffset, destinationStride, blockLength) = s;
             int b1 = Math.Min(blockCount, (chunk + 1) * blocksPerChunk);
             for (int b = chunk * blocksPerChunk; b < b1; b++)
                 src.AsSpan(sourceOffset + b * sourceStride, blockLength).CopyTo(dst.AsSpan(destinationOffset + b * destinationStride, blockLength));
@@ -25,16 +26,20 @@ public sealed partial class CpuBackend
         var ya = Array(y);
         int rank = g.Input.Rank;
         var outShape = g.OutputShape;
-        var xStride = new int[rank];
+        Span<int> xStride = stackalloc int[Shape.MaxRank];
         for (int a = rank - 1, s = 1; a >= 0; a--) { xStride[a] = s; s *= g.Input[a]; }
-        var stride = new int[rank];
-        var dims = outShape.ToArray();
-        for (int i = 0; i < rank; i++) stride[i] = xStride[g.Axes[i]];
+        AxisInts stride = default, dims = default;
+        for (int i = 0; i < rank; i++)
+        {
+            stride[i] = xStride[g.Axes[i]];
+            dims[i] = outShape[i];
+        }
         int inner = rank == 0 ? 1 : dims[rank - 1], innerStride = rank == 0 ? 0 : stride[rank - 1];
         int rows = inner == 0 ? 0 : outShape.Size / inner;
         int rowsPerChunk = Math.Max(1, ElementChunk / Math.Max(inner, 1));
-        _workers.For((rows + rowsPerChunk - 1) / rowsPerChunk, chunk =>
+        _workers.For((rows + rowsPerChunk - 1) / rowsPerChunk, (xa, ya, stride, dims, rank, rows, rowsPerChunk, inner, innerStride), static (s, chunk) =>
         {
+            var (xa, ya, stride, dims, rank, rows, rowsPerChunk, inner, innerStride) = s;
             int r1 = Math.Min(rows, (chunk + 1) * rowsPerChunk);
             for (int r = chunk * rowsPerChunk; r < r1; r++)
             {

@@ -10,8 +10,9 @@ public sealed partial class CpuBackend
     {
         var xa = Array(x);
         var ya = Array(y);
-        ForRange(count, (start, length) =>
+        ForRange(count, (op, alpha, xa, ya), static (s, start, length) =>
         {
+            var (op, alpha, xa, ya) = s;
             var xs = new ReadOnlySpan<float>(xa, start, length);
             var ys = new Span<float>(ya, start, length);
             switch (op)
@@ -44,8 +45,9 @@ public sealed partial class CpuBackend
         var ya = Array(y);
         var dya = Array(dY);
         var dxa = Array(dX);
-        ForRange(count, (start, length) =>
+        ForRange(count, (op, alpha, xa, ya, dya, dxa), static (s, start, length) =>
         {
+            var (op, alpha, xa, ya, dya, dxa) = s;
             var xs = new ReadOnlySpan<float>(xa, start, length);
             var ys = new ReadOnlySpan<float>(ya, start, length);
             var dys = new ReadOnlySpan<float>(dya, start, length);
@@ -104,8 +106,8 @@ public sealed partial class CpuBackend
         int total = yShape.Size;
         if (aShape == yShape && bShape == yShape)
         {
-            ForRange(total, (start, length) =>
-                BinaryRow(op, aa.AsSpan(start, length), 1, ba.AsSpan(start, length), 1, ya.AsSpan(start, length)));
+            ForRange(total, (op, aa, ba, ya), static (s, start, length) =>
+                BinaryRow(s.op, s.aa.AsSpan(start, length), 1, s.ba.AsSpan(start, length), 1, s.ya.AsSpan(start, length)));
             return;
         }
         Span<int> aStride = stackalloc int[Shape.MaxRank], bStride = stackalloc int[Shape.MaxRank];
@@ -116,10 +118,14 @@ public sealed partial class CpuBackend
         int inner = rank == 0 ? 1 : mergedDims[rank - 1];
         int rows = inner == 0 ? 0 : total / inner;
         int aInner = rank == 0 ? 0 : aStride[rank - 1], bInner = rank == 0 ? 0 : bStride[rank - 1];
-        int[] aS = aStride[..rank].ToArray(), bS = bStride[..rank].ToArray(), dims = mergedDims[..rank].ToArray();
+        AxisInts aS = default, bS = default, dims = default;
+        aStride[..rank].CopyTo(aS);
+        bStride[..rank].CopyTo(bS);
+        mergedDims[..rank].CopyTo(dims);
         int rowsPerChunk = Math.Max(1, ElementChunk / Math.Max(inner, 1));
-        _workers.For((rows + rowsPerChunk - 1) / rowsPerChunk, chunk =>
+        _workers.For((rows + rowsPerChunk - 1) / rowsPerChunk, (op, aa, ba, ya, aS, bS, dims, rank, rows, rowsPerChunk, aInner, bInner, inner), static (s, chunk) =>
         {
+            var (op, aa, ba, ya, aS, bS, dims, rank, rows, rowsPerChunk, aInner, bInner, inner) = s;
             int r0 = chunk * rowsPerChunk, r1 = Math.Min(rows, r0 + rowsPerChunk);
             for (int r = r0; r < r1; r++)
             {
@@ -276,7 +282,8 @@ public sealed partial class CpuBackend
             keptInner *= xShape[axis];
             split = axis;
         }
-        int[] yS = yStride[..rank].ToArray(), dims = xShape.ToArray();
+        Span<int> yS = yStride[..rank], dims = stackalloc int[rank];
+        for (int axis = 0; axis < rank; axis++) dims[axis] = xShape[axis];
         int rows = xSize / keptInner;
         ya.AsSpan(0, ySize).Clear();
         for (int r = 0; r < rows; r++)

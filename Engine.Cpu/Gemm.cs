@@ -21,7 +21,7 @@ public sealed partial class CpuBackend
         var ca = Array(c);
         if (geo.BatchCount > 1 && (long)geo.M * geo.N * geo.K < SmallGemm)
         {
-            _workers.For(geo.BatchCount, batch => GemmBatch(geo, batch, alpha, aa, ba, beta, ca, null));
+            _workers.For(geo.BatchCount, (geo, alpha, aa, ba, beta, ca), static (s, batch) => GemmBatch(s.geo, batch, s.alpha, s.aa, s.ba, s.beta, s.ca, null));
             return;
         }
         for (int batch = 0; batch < geo.BatchCount; batch++) GemmBatch(geo, batch, alpha, aa, ba, beta, ca, _workers);

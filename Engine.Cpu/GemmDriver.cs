@@ -66,8 +66,10 @@ internal static unsafe class GemmDriver
                     int bChunks = ic == 0 ? CeilDiv(bPanels, PackGroup) : 0, aChunks = CeilDiv(aPanels, PackGroup);
                     bool parallel = pool is not null && (long)mc * nc * kc >= ParallelThreshold;
                     int jc0 = jc, pc0 = pc, ic0 = ic;
-                    Each(parallel ? pool : null, bChunks + aChunks, chunk =>
+                    Each(parallel ? pool : null, bChunks + aChunks, (a, b, (nint)packA, (nint)packB, bChunks, nr, mr, kc, pc0, jc0, ic0, nc, mc), static (s, chunk) =>
                     {
+                        var (a, b, packAAt, packBAt, bChunks, nr, mr, kc, pc0, jc0, ic0, nc, mc) = s;
+                        float* packA = (float*)packAAt, packB = (float*)packBAt;
                         if (chunk < bChunks)
                         {
                             int p0 = chunk * PackGroup * nr;
@@ -81,10 +83,13 @@ internal static unsafe class GemmDriver
                     });
                     var (tileM, tileN) = TileShape(mc, nc, mr, nr, parallel ? pool!.Threads : 1);
                     int mTiles = CeilDiv(mc, tileM), nTiles = CeilDiv(nc, tileN);
-                    Each(parallel ? pool : null, mTiles * nTiles, tile =>
-                        Macro(wide, mr, nr, c, packA, packB, kc, add, m, n,
+                    Each(parallel ? pool : null, mTiles * nTiles, (wide, mr, nr, c, (nint)packA, (nint)packB, kc, add, m, n, ic0, jc0, mc, nc, tileM, tileN, nTiles), static (s, tile) =>
+                    {
+                        var (wide, mr, nr, c, packA, packB, kc, add, m, n, ic0, jc0, mc, nc, tileM, tileN, nTiles) = s;
+                        Macro(wide, mr, nr, c, (float*)packA, (float*)packB, kc, add, m, n,
                             ic0, ic0 + tile / nTiles * tileM, Math.Min(ic0 + mc, ic0 + (tile / nTiles + 1) * tileM),
-                            jc0, jc0 + tile % nTiles * tileN, Math.Min(jc0 + nc, jc0 + (tile % nTiles + 1) * tileN)));
+                            jc0, jc0 + tile % nTiles * tileN, Math.Min(jc0 + nc, jc0 + (tile % nTiles + 1) * tileN));
+                    });
                 }
             }
         }
@@ -161,15 +166,15 @@ internal static unsafe class GemmDriver
             for (int j = 0; j < n; j++) *c.At(i, j) = 0f;
     }
 
-    /// <summary>Runs body(0..count-1) on the pool, or in order on this thread when the pool is null.</summary>
-    internal static void Each(WorkerPool? pool, int count, Action<int> body)
+    /// <summary>Runs body(state, 0..count-1) on the pool, or in order on this thread when the pool is null.</summary>
+    internal static void Each<TState>(WorkerPool? pool, int count, TState state, Action<TState, int> body)
     {
         if (pool is null)
         {
-            for (int i = 0; i < count; i++) body(i);
+            for (int i = 0; i < count; i++) body(state, i);
             return;
         }
-        pool.For(count, body);
+        pool.For(count, state, body);
     }
 
     private static float* Scratch(ref AlignedScratch? slot, long length)

@@ -9,8 +9,9 @@ public sealed partial class CpuBackend
         var p = Array(param);
         var g = Array(grad);
         var m = momentum is null ? null : Array(momentum);
-        ForRange(count, (start, length) =>
+        ForRange(count, (st, p, g, m), static (s, start, length) =>
         {
+            var (st, p, g, m) = s;
             for (int i = start; i < start + length; i++)
             {
                 float d = g[i];
@@ -37,8 +38,9 @@ public sealed partial class CpuBackend
         float c1 = 1f - MathF.Pow(st.Beta1, st.Step), c2 = 1f - MathF.Pow(st.Beta2, st.Step);
         float stepSize = st.LearningRate / c1, rootC2 = MathF.Sqrt(c2);
         float decay = st.Decoupled ? 1f - st.LearningRate * st.WeightDecay : 1f;
-        ForRange(count, (start, length) =>
+        ForRange(count, (st, p, g, ma, va, stepSize, rootC2, decay), static (s, start, length) =>
         {
+            var (st, p, g, ma, va, stepSize, rootC2, decay) = s;
             for (int i = start; i < start + length; i++)
             {
                 float d = g[i];

@@ -9,8 +9,9 @@ public sealed partial class CpuBackend
         var xa = Array(x);
         var ya = Array(y);
         int H = geo.InHeight, W = geo.InWidth, OH = geo.OutHeight, OW = geo.OutWidth;
-        _workers.For(geo.Batch * geo.Channels, plane =>
+        _workers.For(geo.Batch * geo.Channels, (geo, xa, ya, H, W, OH, OW), static (s, plane) =>
         {
+            var (geo, xa, ya, H, W, OH, OW) = s;
             var src = xa.AsSpan(plane * H * W, H * W);
             var dst = ya.AsSpan(plane * OH * OW, OH * OW);
             for (int oh = 0; oh < OH; oh++)
@@ -32,8 +33,9 @@ public sealed partial class CpuBackend
         var dya = Array(dY);
         var dxa = Array(dX);
         int H = geo.InHeight, W = geo.InWidth, OH = geo.OutHeight, OW = geo.OutWidth;
-        _workers.For(geo.Batch * geo.Channels, plane =>
+        _workers.For(geo.Batch * geo.Channels, (geo, dya, dxa, H, W, OH, OW), static (s, plane) =>
         {
+            var (geo, dya, dxa, H, W, OH, OW) = s;
             var dst = dxa.AsSpan(plane * H * W, H * W);
             var src = dya.AsSpan(plane * OH * OW, OH * OW);
             dst.Clear();

@@ -17,8 +17,9 @@ public sealed partial class CpuBackend
         int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth;
         if (UseVectorMaxPool(geo))
         {
-            _workers.For(geo.Batch * geo.Channels, plane =>
+            _workers.For(geo.Batch * geo.Channels, (geo, xa, ya, ia, H, W, P, Q), static (s, plane) =>
             {
+                var (geo, xa, ya, ia, H, W, P, Q) = s;
                 unsafe
                 {
                     fixed (float* px = xa, py = ya, pi = ia)
@@ -27,8 +28,9 @@ public sealed partial class CpuBackend
             });
             return;
         }
-        _workers.For(geo.Batch * geo.Channels, plane =>
+        _workers.For(geo.Batch * geo.Channels, (geo, xa, ya, ia, H, W, P, Q), static (s, plane) =>
         {
+            var (geo, xa, ya, ia, H, W, P, Q) = s;
             var src = xa.AsSpan(plane * H * W, H * W);
             int o = plane * P * Q;
             for (int p = 0; p < P; p++)
@@ -70,8 +72,9 @@ public sealed partial class CpuBackend
         var ia = Array(indices);
         var dxa = Array(dX);
         int HW = geo.InHeight * geo.InWidth, PQ = geo.OutHeight * geo.OutWidth;
-        _workers.For(geo.Batch * geo.Channels, plane =>
+        _workers.For(geo.Batch * geo.Channels, (dya, ia, dxa, HW, PQ), static (s, plane) =>
         {
+            var (dya, ia, dxa, HW, PQ) = s;
             var dst = dxa.AsSpan(plane * HW, HW);
             dst.Clear();
             for (int o = plane * PQ; o < (plane + 1) * PQ; o++)
@@ -89,8 +92,9 @@ public sealed partial class CpuBackend
         var xa = Array(x);
         var ya = Array(y);
         int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth;
-        _workers.For(geo.Batch * geo.Channels, plane =>
+        _workers.For(geo.Batch * geo.Channels, (geo, xa, ya, H, W, P, Q), static (s, plane) =>
         {
+            var (geo, xa, ya, H, W, P, Q) = s;
             var src = xa.AsSpan(plane * H * W, H * W);
             int o = plane * P * Q;
             for (int p = 0; p < P; p++)
@@ -117,8 +121,9 @@ public sealed partial class CpuBackend
         var dya = Array(dY);
         var dxa = Array(dX);
         int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth;
-        _workers.For(geo.Batch * geo.Channels, plane =>
+        _workers.For(geo.Batch * geo.Channels, (geo, dya, dxa, H, W, P, Q), static (s, plane) =>
         {
+            var (geo, dya, dxa, H, W, P, Q) = s;
             var dst = dxa.AsSpan(plane * H * W, H * W);
             dst.Clear();
             int o = plane * P * Q;
@@ -149,8 +154,9 @@ public sealed partial class CpuBackend
         var ia = Array(indices);
         var ya = Array(y);
         int HW = geo.InHeight * geo.InWidth, PQ = geo.OutHeight * geo.OutWidth;
-        _workers.For(geo.Batch * geo.Channels, plane =>
+        _workers.For(geo.Batch * geo.Channels, (xa, ia, ya, HW, PQ), static (s, plane) =>
         {
+            var (xa, ia, ya, HW, PQ) = s;
             var dst = ya.AsSpan(plane * HW, HW);
             dst.Clear();
             for (int o = plane * PQ; o < (plane + 1) * PQ; o++) dst[(int)ia[o]] = xa[o];
@@ -165,8 +171,9 @@ public sealed partial class CpuBackend
         var ia = Array(indices);
         var dxa = Array(dX);
         int HW = geo.InHeight * geo.InWidth, PQ = geo.OutHeight * geo.OutWidth;
-        _workers.For(geo.Batch * geo.Channels, plane =>
+        _workers.For(geo.Batch * geo.Channels, (dya, ia, dxa, HW, PQ), static (s, plane) =>
         {
+            var (dya, ia, dxa, HW, PQ) = s;
             for (int o = plane * PQ; o < (plane + 1) * PQ; o++) dxa[o] = dya[plane * HW + (int)ia[o]];
         });
     }
@@ -184,8 +191,9 @@ public sealed partial class CpuBackend
         var ya = Array(y);
         var ia = Array(indices);
         int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth, kh = geo.Kernel.Height, kw = geo.Kernel.Width;
-        _workers.For(geo.Batch * geo.Channels, plane =>
+        _workers.For(geo.Batch * geo.Channels, (xa, ra, ca, ya, ia, H, W, P, Q, kh, kw), static (s, plane) =>
         {
+            var (xa, ra, ca, ya, ia, H, W, P, Q, kh, kw) = s;
             var src = xa.AsSpan(plane * H * W, H * W);
             for (int p = 0; p < P; p++)
             {

@@ -11,8 +11,9 @@ public sealed partial class CpuBackend
         var xa = Array(x);
         var ya = Array(y);
         int axis = g.Axis, inner = g.Inner;
-        _workers.For(g.Outer, o =>
+        _workers.For(g.Outer, (log, xa, ya, axis, inner), static (s, o) =>
         {
+            var (log, xa, ya, axis, inner) = s;
             int baseOffset = o * axis * inner;
             for (int j = 0; j < inner; j++)
             {
@@ -48,8 +49,9 @@ public sealed partial class CpuBackend
         var dya = Array(dY);
         var dxa = Array(dX);
         int axis = g.Axis, inner = g.Inner;
-        _workers.For(g.Outer, o =>
+        _workers.For(g.Outer, (log, ya, dya, dxa, axis, inner), static (s, o) =>
         {
+            var (log, ya, dya, dxa, axis, inner) = s;
             int baseOffset = o * axis * inner;
             for (int j = 0; j < inner; j++)
             {

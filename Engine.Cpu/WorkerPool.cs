@@ -1,25 +1,39 @@
+using System.Runtime.CompilerServices;
+
 namespace Engine.Cpu;
 
 /// <summary>
-/// A persistent pool of worker threads. <see cref="For"/> runs chunk indices 0..count-1, each exactly once, on the
-/// caller and the workers. Callers split work into chunks that depend only on the problem (never on the thread
-/// count) and write disjoint outputs, so results are bitwise identical for any number of threads.
+/// A persistent pool of worker threads. <see cref="For{TState}"/> runs chunk indices 0..count-1, each exactly once,
+/// on the caller and the workers. Callers split work into chunks that depend only on the problem (never on the
+/// thread count) and write disjoint outputs, so results are bitwise identical for any number of threads.
+/// <para>A call allocates nothing: the body is a static lambda (cached by the compiler) and its captured values
+/// travel in a state struct that stays on the caller's stack, which blocks until every thread that joined the call
+/// has left it; the job records are reused.</para>
 /// </summary>
-public sealed class WorkerPool : IDisposable
+public sealed unsafe class WorkerPool : IDisposable
 {
-    /// <summary>One call of <see cref="For"/>: a worker that wakes late finds its job's counter exhausted.</summary>
-    private sealed class Job(Action<int> body, int count)
+    /// <summary>
+    /// One call of For: the body, a pointer to the caller's state and the typed trampoline that joins them. Reused
+    /// once the caller saw <see cref="Pending"/> and <see cref="Active"/> both reach zero (no thread can touch it then).
+    /// </summary>
+    private sealed class Job
     {
-        public readonly Action<int> Body = body;
-        public readonly int Count = count;
+        public object? Body;
+        public void* State;
+        public delegate*<object, void*, int, void> Invoke;
+        public int Count;
         public int Next;
-        public int Pending = count;
+        public int Pending;
+        /// <summary>Workers that took this job and have not yet left it (changed under the pool's gate).</summary>
+        public int Active;
         public Exception? Error;
     }
 
     private readonly Thread[] _workers;
     private readonly object _gate = new();
+    private readonly Stack<Job> _spareJobs = new();
     private Job? _job;
+    private long _published;
     private bool _disposed;
 
     public WorkerPool(int threads)
@@ -36,37 +50,69 @@ public sealed class WorkerPool : IDisposable
 
     public int Threads { get; }
 
-    /// <summary>Runs body(i) for i in [0, count); returns when all are done. Not re-entrant.</summary>
-    public void For(int count, Action<int> body)
+    /// <summary>Runs body(i) for i in [0, count); returns when all are done. Not re-entrant. Allocates only if
+    /// <paramref name="body"/> is a capturing lambda: prefer <see cref="For{TState}"/> with a static lambda.</summary>
+    public void For(int count, Action<int> body) => For(count, body, static (b, i) => b(i));
+
+    /// <summary>
+    /// Runs body(state, i) for i in [0, count); returns when all are done. Not re-entrant. With a static lambda and
+    /// a struct state (a tuple of what the lambda would have captured), the call allocates nothing.
+    /// </summary>
+    public void For<TState>(int count, TState state, Action<TState, int> body)
     {
         if (count <= 0) return;
         if (Threads == 1 || count == 1)
         {
-            for (int i = 0; i < count; i++) body(i);
+            for (int i = 0; i < count; i++) body(state, i);
             return;
         }
-        var job = new Job(body, count);
-        lock (_gate)
-        {
-            _job = job;
-            Monitor.PulseAll(_gate);
-        }
-        Run(job);
-        lock (_gate)
-        {
-            while (job.Pending > 0) Monitor.Wait(_gate);
-            if (ReferenceEquals(_job, job)) _job = null;
-        }
-        if (job.Error is not null) throw new AggregateException("a CPU kernel failed", job.Error);
+        // state is a by-value parameter: it lives in this frame (never on the heap, so the GC does not move it), and
+        // this frame outlives every use of the pointer (Run below waits for all threads that joined).
+        Run(count, body, Unsafe.AsPointer(ref state), &Invoke<TState>);
     }
 
-    private void Run(Job job)
+    private static void Invoke<TState>(object body, void* state, int i) =>
+        Unsafe.As<Action<TState, int>>(body)(Unsafe.AsRef<TState>(state), i);
+
+    private void Run(int count, object body, void* state, delegate*<object, void*, int, void> invoke)
+    {
+        Job job;
+        lock (_gate)
+        {
+            job = _spareJobs.Count > 0 ? _spareJobs.Pop() : new Job();
+            job.Body = body;
+            job.State = state;
+            job.Invoke = invoke;
+            job.Count = count;
+            job.Next = 0;
+            job.Pending = count;
+            job.Error = null;
+            _job = job;
+            _published++;
+            Monitor.PulseAll(_gate);
+        }
+        Work(job);
+        Exception? error;
+        lock (_gate)
+        {
+            while (job.Pending > 0 || job.Active > 0) Monitor.Wait(_gate);
+            if (ReferenceEquals(_job, job)) _job = null;
+            error = job.Error;
+            job.Body = null;
+            job.State = null;
+            job.Error = null;
+            _spareJobs.Push(job);
+        }
+        if (error is not null) throw new AggregateException("a CPU kernel failed", error);
+    }
+
+    private void Work(Job job)
     {
         while (true)
         {
             int i = Interlocked.Increment(ref job.Next) - 1;
             if (i >= job.Count) return;
-            try { job.Body(i); }
+            try { job.Invoke(job.Body!, job.State, i); }
             catch (Exception e) { Interlocked.CompareExchange(ref job.Error, e, null); }
             if (Interlocked.Decrement(ref job.Pending) == 0)
                 lock (_gate) Monitor.PulseAll(_gate);
@@ -75,18 +121,23 @@ public sealed class WorkerPool : IDisposable
 
     private void WorkerLoop()
     {
-        Job? last = null;
+        long seen = 0;
         while (true)
         {
             Job job;
             lock (_gate)
             {
-                while (!_disposed && (_job is null || ReferenceEquals(_job, last))) Monitor.Wait(_gate);
+                while (!_disposed && (_job is null || _published == seen)) Monitor.Wait(_gate);
                 if (_disposed) return;
                 job = _job!;
+                seen = _published;
+                job.Active++;
             }
-            last = job;
-            Run(job);
+            Work(job);
+            lock (_gate)
+            {
+                if (--job.Active == 0) Monitor.PulseAll(_gate);
+            }
         }
     }
 

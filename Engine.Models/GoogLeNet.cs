@@ -80,7 +80,8 @@ public sealed class Inception : Module
         ];
     }
 
-    protected override Tensor ForwardCore(Tensor x) => Ops.Concat(_branches.Select(b => b.Forward(x)).ToArray(), 1);
+    protected override Tensor ForwardCore(Tensor x) =>
+        Ops.Concat([_branches[0].Forward(x), _branches[1].Forward(x), _branches[2].Forward(x), _branches[3].Forward(x)], 1);
 }
 
 /// <summary>Auxiliary classifier: adaptive average pool to 4x4, 1x1 conv to 128, fc 2048-1024, dropout, fc to classes.</summary>

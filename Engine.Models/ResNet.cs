@@ -164,7 +164,7 @@ public sealed class CifarResNet : Module
     protected override Tensor ForwardCore(Tensor x)
     {
         x = Ops.Relu(Bn1.Forward(Conv1.Forward(x)));
-        foreach (var layer in Layers) x = layer.Forward(x);
+        for (int i = 0; i < Layers.Count; i++) x = Layers[i].Forward(x);
         return Fc.Forward(Ops.Flatten(Ops.AvgPool2d(x, Pool2dGeometry.Adaptive(x.Shape, 1), Describe())));
     }
 }

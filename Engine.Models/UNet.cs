@@ -52,15 +52,19 @@ public sealed class UNet : Module
         int factor = 1 << Depth;
         if (x.Rank != 4 || x.Shape.Height % factor != 0 || x.Shape.Width % factor != 0)
             throw new ArgumentException($"{Describe()}: expected input (N,C,H,W) with H and W divisible by {factor}, got {x.Shape}");
-        var skips = new Tensor[Depth];
-        for (int i = 0; i < Depth; i++)
-        {
-            skips[i] = Down[i].Forward(x);
-            x = Ops.MaxPool2d(skips[i], Ops.PoolGeometry(skips[i].Shape, 2), Describe());
-        }
-        x = Bottleneck.Forward(x);
-        for (int i = 0; i < Depth; i++)
-            x = Up[i].Forward(Ops.Concat([skips[Depth - 1 - i], UpSample[i].Forward(x)], 1));
-        return Head.Forward(x);
+        return Head.Forward(Level(0, x));
+    }
+
+    /// <summary>
+    /// Level <paramref name="level"/> of the U, recursively (the skip stays a local, no array per call): down-convolve,
+    /// pool, run the levels below (the bottleneck under the last), upsample and convolve the concatenation.
+    /// </summary>
+    private Tensor Level(int level, Tensor x)
+    {
+        var skip = Down[level].Forward(x);
+        var pooled = Ops.MaxPool2d(skip, Ops.PoolGeometry(skip.Shape, 2), Describe());
+        var below = level == Depth - 1 ? Bottleneck.Forward(pooled) : Level(level + 1, pooled);
+        int up = Depth - 1 - level;
+        return Up[up].Forward(Ops.Concat([skip, UpSample[up].Forward(below)], 1));
     }
 }

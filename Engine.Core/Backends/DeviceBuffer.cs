@@ -19,6 +19,10 @@ public abstract class DeviceBuffer
     /// <summary>Number of float elements.</summary>
     public int Length { get; }
 
+    /// <summary>For a backend that reuses released buffer objects: the reused buffer starts with one reference again.
+    /// Only for a buffer the backend took back (nothing refers to it any more).</summary>
+    protected void Revive() => Volatile.Write(ref _references, 1);
+
     internal void AddReference() => Interlocked.Increment(ref _references);
 
     internal void ReleaseReference()

@@ -25,7 +25,10 @@ public static partial class Ops
         be.Conv2d(g, x.Buffer, w.Buffer, bias?.Buffer, y.Buffer);
         Inspection.Window(y, x, g.Kernel, g.Stride, g.Dilation);
         Inspection.AddMacs(g.Macs);
-        if (Autograd.Needs(x, w, bias))
+        if (Autograd.Needs(x, w, bias)) Record(x, w, bias, be, g, y);
+        return y;
+
+        static void Record(Tensor x, Tensor w, Tensor? bias, IBackend be, Conv2dGeometry g, Tensor y)
         {
             Autograd.Record("Conv2d", y, [x, w, bias], dY =>
             {
@@ -46,7 +49,6 @@ public static partial class Ops
                 }
             });
         }
-        return y;
     }
 
     /// <summary>Pads the H and W axes of N x C x H x W. The gradient folds padded positions back onto their sources.</summary>
@@ -58,7 +60,10 @@ public static partial class Ops
         var be = x.Backend;
         var y = Tensor.Empty(be, g.OutputShape);
         be.Pad2d(g, x.Buffer, y.Buffer);
-        if (Autograd.Needs(x))
+        if (Autograd.Needs(x)) Record(x, be, g, y);
+        return y;
+
+        static void Record(Tensor x, IBackend be, Pad2dGeometry g, Tensor y)
         {
             Autograd.Record("Pad2d", y, [x], dY =>
             {
@@ -67,6 +72,5 @@ public static partial class Ops
                 Autograd.Accumulate(x, dX);
             });
         }
-        return y;
     }
 }

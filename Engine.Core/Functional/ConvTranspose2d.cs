@@ -48,7 +48,12 @@ public static partial class Ops
         Inspection.AddMacs(g.Macs);
         Inspection.Upsample(y, x, stride.Height, stride.Width,
             (dilation.Height * (w.Shape[2] - 1) + stride.Height) / stride.Height, (dilation.Width * (w.Shape[3] - 1) + stride.Width) / stride.Width);
-        if (Autograd.Needs(x, w))
+        if (Autograd.Needs(x, w)) Record(x, w, be, g, y);
+        if (cropH > 0 || cropW > 0) y = Pad2d(y, new Padding2d(0, 0, cropH, cropW), where: where);
+        if (bias is not null) y = Add(y, Reshape(bias, new Shape(1, outChannels, 1, 1)));
+        return y;
+
+        static void Record(Tensor x, Tensor w, IBackend be, Conv2dGeometry g, Tensor y)
         {
             Autograd.Record("ConvTranspose2d", y, [x, w], dY =>
             {
@@ -66,8 +71,5 @@ public static partial class Ops
                 }
             });
         }
-        if (cropH > 0 || cropW > 0) y = Pad2d(y, new Padding2d(0, 0, cropH, cropW), where: where);
-        if (bias is not null) y = Add(y, Reshape(bias, new Shape(1, outChannels, 1, 1)));
-        return y;
     }
 }

@@ -21,17 +21,19 @@ public static partial class Ops
     {
         var y = Tensor.Empty(x.Backend, x.Shape);
         x.Backend.Unary(op, alpha, x.Buffer, y.Buffer, x.Length);
-        if (Autograd.Needs(x))
+        if (Autograd.Needs(x)) Record(op, x, alpha, y);
+        return y;
+
+        static void Record(UnaryOp op, Tensor x, float alpha, Tensor y)
         {
             if (op == UnaryOp.DropoutMask) throw new InvalidOperationException("DropoutMask has no gradient");
-            Autograd.Record(op.ToString(), y, [x], dY =>
+            Autograd.Record(NameOf(op), y, [x], dY =>
             {
                 var dX = Tensor.Empty(x.Backend, x.Shape);
                 x.Backend.UnaryBackward(op, alpha, x.Buffer, y.Buffer, dY.Buffer, dX.Buffer, x.Length);
                 Autograd.Accumulate(x, dX);
             });
         }
-        return y;
     }
 
     public static Tensor Add(Tensor a, Tensor b) => Binary(BinaryOp.Add, a, b);
@@ -45,14 +47,17 @@ public static partial class Ops
     /// </summary>
     public static Tensor Binary(BinaryOp op, Tensor a, Tensor b)
     {
-        a.CheckSameBackend(b, op.ToString());
-        var shape = BroadcastShape(a.Shape, b.Shape, op.ToString());
+        a.CheckSameBackend(b, NameOf(op));
+        var shape = BroadcastShape(a.Shape, b.Shape, NameOf(op));
         var be = a.Backend;
         var y = Tensor.Empty(be, shape);
         be.Binary(op, a.Buffer, a.Shape, b.Buffer, b.Shape, y.Buffer, shape);
-        if (Autograd.Needs(a, b))
+        if (Autograd.Needs(a, b)) Record(op, a, b, y);
+        return y;
+
+        static void Record(BinaryOp op, Tensor a, Tensor b, Tensor y)
         {
-            Autograd.Record(op.ToString(), y, [a, b], dY =>
+            Autograd.Record(NameOf(op), y, [a, b], dY =>
             {
                 Tensor dA, dB;
                 switch (op)
@@ -66,8 +71,21 @@ public static partial class Ops
                 if (b.TracksGrad) Autograd.Accumulate(b, SumTo(dB, b.Shape));
             });
         }
-        return y;
     }
+
+    // The operations' names, made once (an enum's ToString allocates on every call).
+    private static readonly string[] s_unaryNames = Names<UnaryOp>(), s_binaryNames = Names<BinaryOp>();
+
+    private static string[] Names<T>() where T : struct, Enum
+    {
+        var values = Enum.GetValues<T>();
+        var names = new string[values.Max(v => Convert.ToInt32(v, System.Globalization.CultureInfo.InvariantCulture)) + 1];
+        foreach (var v in values) names[Convert.ToInt32(v, System.Globalization.CultureInfo.InvariantCulture)] = v.ToString();
+        return names;
+    }
+
+    private static string NameOf(UnaryOp op) => s_unaryNames[(int)op];
+    private static string NameOf(BinaryOp op) => s_binaryNames[(int)op];
 
     /// <summary>The NumPy broadcast of two shapes (right-aligned; sizes equal or 1).</summary>
     public static Shape BroadcastShape(Shape a, Shape b, string op = "broadcast")
@@ -93,9 +111,10 @@ public static partial class Ops
             throw new ArgumentException($"sum to shape: {shape} does not broadcast to {x.Shape}");
         var y = Tensor.Empty(x.Backend, shape);
         x.Backend.ReduceSum(x.Buffer, x.Shape, y.Buffer, shape);
-        if (Autograd.Needs(x))
-            Autograd.Record("SumTo", y, [x], dY => Autograd.Accumulate(x, BroadcastTo(dY, x.Shape)));
+        if (Autograd.Needs(x)) Record(x, y);
         return y;
+
+        static void Record(Tensor x, Tensor y) => Autograd.Record("SumTo", y, [x], dY => Autograd.Accumulate(x, BroadcastTo(dY, x.Shape)));
     }
 
     /// <summary>Repeats <paramref name="x"/> along broadcast axes to <paramref name="shape"/>.</summary>
@@ -107,9 +126,10 @@ public static partial class Ops
         if (BroadcastShape(x.Shape, shape, "broadcast to") != shape)
             throw new ArgumentException($"broadcast to: {x.Shape} does not broadcast to {shape}");
         x.Backend.Binary(BinaryOp.Add, x.Buffer, x.Shape, zero.Buffer, zero.Shape, y.Buffer, shape);
-        if (Autograd.Needs(x))
-            Autograd.Record("BroadcastTo", y, [x], dY => Autograd.Accumulate(x, SumTo(dY, x.Shape)));
+        if (Autograd.Needs(x)) Record(x, y);
         return y;
+
+        static void Record(Tensor x, Tensor y) => Autograd.Record("BroadcastTo", y, [x], dY => Autograd.Accumulate(x, SumTo(dY, x.Shape)));
     }
 
     /// <summary>Sum of all elements, a rank-0 tensor.</summary>

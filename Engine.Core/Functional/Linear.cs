@@ -19,7 +19,10 @@ public static partial class Ops
         Inspection.AddMacs((long)n * inF * outF);
         if (bias is not null)
             be.Binary(BinaryOp.Add, y.Buffer, y.Shape, bias.Buffer, bias.Shape, y.Buffer, y.Shape);
-        if (Autograd.Needs(x, w, bias))
+        if (Autograd.Needs(x, w, bias)) Record(x, w, bias, be, n, inF, outF, y);
+        return y;
+
+        static void Record(Tensor x, Tensor w, Tensor? bias, IBackend be, int n, int inF, int outF, Tensor y)
         {
             Autograd.Record("Linear", y, [x, w, bias], dY =>
             {
@@ -38,7 +41,6 @@ public static partial class Ops
                 if (bias is not null && bias.TracksGrad) Autograd.Accumulate(bias, SumTo(dY, bias.Shape));
             });
         }
-        return y;
     }
 
     /// <summary>

@@ -18,9 +18,10 @@ public static partial class Ops
         dims.Fill(1);
         dims[1] = c;
         var statShape = new Shape(dims);
-        foreach (var t in new[] { runningMean, runningVar, weight, bias })
-            if (t is not null && t.Length != c)
-                throw new ArgumentException($"{where}: expected {c} channels (N,{c},...), got input {x.Shape} for parameters of shape {t.Shape}");
+        CheckChannels(runningMean, c, x, where);
+        CheckChannels(runningVar, c, x, where);
+        CheckChannels(weight, c, x, where);
+        CheckChannels(bias, c, x, where);
         if (training || runningMean is null || runningVar is null)
         {
             int count = x.Length / c;
@@ -49,6 +50,12 @@ public static partial class Ops
         var meanScaled = Multiply(Reshape(runningMean, statShape), scale);
         var shift = bias is null ? Scale(meanScaled, -1f) : Subtract(Reshape(bias, statShape), meanScaled);
         return Add(Multiply(x, scale), shift);
+    }
+
+    private static void CheckChannels(Tensor? t, int c, Tensor x, string where)
+    {
+        if (t is not null && t.Length != c)
+            throw new ArgumentException($"{where}: expected {c} channels (N,{c},...), got input {x.Shape} for parameters of shape {t.Shape}");
     }
 
     /// <summary>weight / sqrt(variance + eps) per channel (1 / sqrt(variance + eps) without a weight), in statShape.</summary>

@@ -11,7 +11,10 @@ public static partial class Ops
         var indices = Tensor.Empty(be, g.OutputShape);
         be.MaxPool2d(g, x.Buffer, y.Buffer, indices.Buffer);
         InspectPool(y, x, g);
-        if (Autograd.Needs(x))
+        if (Autograd.Needs(x)) Record(x, be, g, indices, y);
+        return (y, indices);
+
+        static void Record(Tensor x, IBackend be, Pool2dGeometry g, Tensor indices, Tensor y)
         {
             Autograd.Record("MaxPool2d", y, [x], dY =>
             {
@@ -20,7 +23,6 @@ public static partial class Ops
                 Autograd.Accumulate(x, dX);
             });
         }
-        return (y, indices);
     }
 
     public static Tensor MaxPool2d(Tensor x, Pool2dGeometry g, string where = "MaxPool2d") => MaxPool2dWithIndices(x, g, where).Output;
@@ -33,7 +35,10 @@ public static partial class Ops
         var y = Tensor.Empty(be, g.OutputShape);
         be.AvgPool2d(g, x.Buffer, y.Buffer);
         InspectPool(y, x, g);
-        if (Autograd.Needs(x))
+        if (Autograd.Needs(x)) Record(x, be, g, y);
+        return y;
+
+        static void Record(Tensor x, IBackend be, Pool2dGeometry g, Tensor y)
         {
             Autograd.Record("AvgPool2d", y, [x], dY =>
             {
@@ -42,7 +47,6 @@ public static partial class Ops
                 Autograd.Accumulate(x, dX);
             });
         }
-        return y;
     }
 
     /// <summary>The pooling geometry of a fixed window over <paramref name="input"/>; stride defaults to the kernel.</summary>

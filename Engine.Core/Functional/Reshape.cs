@@ -32,10 +32,11 @@ public static partial class Ops
             throw new ArgumentException($"reshape: cannot view {x.Shape} ({x.Length} elements) as {shape} ({shape.Size} elements)");
         var buffer = x.Buffer;
         buffer.AddReference();
-        var y = new Tensor(x.Backend, shape, buffer);
-        if (Autograd.Needs(x))
-            Autograd.Record("Reshape", y, [x], dY => Autograd.Accumulate(x, Reshape(dY, x.Shape)));
+        var y = Tensor.Create(x.Backend, shape, buffer);
+        if (Autograd.Needs(x)) Record(x, y);
         return y;
+
+        static void Record(Tensor x, Tensor y) => Autograd.Record("Reshape", y, [x], dY => Autograd.Accumulate(x, Reshape(dY, x.Shape)));
     }
 
     /// <summary>Merges axes startAxis..end into one: (N,C,H,W) becomes (N, C*H*W) for startAxis 1.</summary>

@@ -16,7 +16,10 @@ public static partial class Ops
         var be = x.Backend;
         var y = Tensor.Empty(be, x.Shape);
         be.Softmax(g, log, x.Buffer, y.Buffer);
-        if (Autograd.Needs(x))
+        if (Autograd.Needs(x)) Record(x, log, be, g, y);
+        return y;
+
+        static void Record(Tensor x, bool log, IBackend be, SoftmaxGeometry g, Tensor y)
         {
             Autograd.Record(log ? "LogSoftmax" : "Softmax", y, [x], dY =>
             {
@@ -25,6 +28,5 @@ public static partial class Ops
                 Autograd.Accumulate(x, dX);
             });
         }
-        return y;
     }
 }

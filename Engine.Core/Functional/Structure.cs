@@ -6,44 +6,50 @@ public static partial class Ops
     /// Joins tensors along <paramref name="axis"/> (all other sizes equal). Viewing each as Outer x size_i x Inner,
     /// input i is copied as Outer blocks of size_i*Inner; its gradient is the matching slice of dY.
     /// </summary>
-    public static Tensor Concat(IReadOnlyList<Tensor> tensors, int axis = 1)
+    public static Tensor Concat(IReadOnlyList<Tensor> tensors, int axis = 1) =>
+        Concat(tensors is Tensor[] array ? array.AsSpan() : tensors.ToArray().AsSpan(), axis);
+
+    /// <summary>Concatenation of a span of tensors (a collection expression such as <c>[a, b]</c> allocates nothing).</summary>
+    public static Tensor Concat(ReadOnlySpan<Tensor> tensors, int axis = 1)
     {
-        if (tensors.Count == 0) throw new ArgumentException("concat: expected at least one tensor");
+        if (tensors.Length == 0) throw new ArgumentException("concat: expected at least one tensor");
         var first = tensors[0];
         int a = axis < 0 ? axis + first.Rank : axis;
         if (a < 0 || a >= first.Rank) throw new ArgumentException($"concat: axis {axis} is outside a tensor of shape {first.Shape}");
         int total = 0;
+        bool needsGrad = false;
         foreach (var t in tensors)
         {
             first.CheckSameBackend(t, "concat");
             if (t.Rank != first.Rank || t.Shape.With(a, 1) != first.Shape.With(a, 1))
                 throw new ArgumentException($"concat: all tensors must match except along axis {a}; got {first.Shape} and {t.Shape}");
             total += t.Shape[a];
+            needsGrad |= t.TracksGrad;
         }
         var shape = first.Shape.With(a, total);
         int outer = shape.Product(0, a), inner = shape.Product(a + 1, shape.Rank);
         var be = first.Backend;
         var y = Tensor.Empty(be, shape);
-        var offsets = new int[tensors.Count];
         int offset = 0;
-        for (int i = 0; i < tensors.Count; i++)
+        foreach (var t in tensors)
         {
-            var t = tensors[i];
-            offsets[i] = offset;
             int block = t.Shape[a] * inner;
             be.CopyBlocks(t.Buffer, 0, block, y.Buffer, offset * inner, total * inner, block, outer);
             offset += t.Shape[a];
         }
-        var inputs = tensors.ToArray();
-        if (IsEnabledFor(inputs))
+        if (needsGrad && Autograd.IsEnabled) Record(tensors.ToArray(), a, y);
+        return y;
+
+        static void Record(Tensor[] inputs, int a, Tensor y)
         {
+            var offsets = new int[inputs.Length];
+            for (int i = 1; i < inputs.Length; i++) offsets[i] = offsets[i - 1] + inputs[i - 1].Shape[a];
             Autograd.Record("Concat", y, inputs, dY =>
             {
                 for (int i = 0; i < inputs.Length; i++)
                     if (inputs[i].TracksGrad) Autograd.Accumulate(inputs[i], Narrow(dY, a, offsets[i], inputs[i].Shape[a]));
             });
         }
-        return y;
     }
 
     /// <summary>The slice [start, start + length) of <paramref name="x"/> along <paramref name="axis"/> (a copy).</summary>
@@ -59,7 +65,10 @@ public static partial class Ops
         var be = x.Backend;
         var y = Tensor.Empty(be, shape);
         be.CopyBlocks(x.Buffer, start * inner, size * inner, y.Buffer, 0, length * inner, length * inner, outer);
-        if (Autograd.Needs(x))
+        if (Autograd.Needs(x)) Record(x, be, start, length, size, inner, outer, y);
+        return y;
+
+        static void Record(Tensor x, IBackend be, int start, int length, int size, int inner, int outer, Tensor y)
         {
             Autograd.Record("Narrow", y, [x], dY =>
             {
@@ -68,7 +77,6 @@ public static partial class Ops
                 Autograd.Accumulate(x, dX);
             });
         }
-        return y;
     }
 
     /// <summary>Reorders axes: output axis i is input axis axes[i]. The gradient applies the inverse order.</summary>
@@ -116,7 +124,10 @@ public static partial class Ops
         be.Resize2d(g, x.Buffer, y.Buffer);
         int taps = mode == ResizeMode.Bilinear ? 2 : 1;
         Inspection.Upsample(y, x, (double)outHeight / x.Shape.Height, (double)outWidth / x.Shape.Width, taps, taps);
-        if (Autograd.Needs(x))
+        if (Autograd.Needs(x)) Record(x, be, g, y);
+        return y;
+
+        static void Record(Tensor x, IBackend be, Resize2dGeometry g, Tensor y)
         {
             Autograd.Record("Resize2d", y, [x], dY =>
             {
@@ -125,7 +136,6 @@ public static partial class Ops
                 Autograd.Accumulate(x, dX);
             });
         }
-        return y;
     }
 
     /// <summary>

@@ -17,8 +17,13 @@ public abstract class Module
     public bool Training { get; private set; } = true;
     public virtual string TypeName => GetType().Name;
 
-    /// <summary>"Conv2d 'features.0'": how errors name this layer.</summary>
-    public string Describe() => Path.Length == 0 ? TypeName : $"{TypeName} '{Path}'";
+    private string? _description;
+
+    /// <summary>"Conv2d 'features.0'": how errors name this layer (made once; forward passes pass it to every op).</summary>
+    public string Describe() => _description ??= Path.Length == 0 ? TypeName : $"{TypeName} '{Path}'";
+
+    /// <summary>True while an observer of <see cref="Observe(Action{Module, Tensor, long}, Action)"/> runs on this thread.</summary>
+    internal static bool IsObserved => t_observer is not null;
 
     public Tensor Forward(Tensor x)
     {
@@ -37,7 +42,7 @@ public abstract class Module
     /// </summary>
     private Tensor ForwardReleasingIntermediates(Tensor x)
     {
-        using var scope = Scope.Begin();
+        using var scope = Scope.BeginInternal();
         var y = ForwardCore(x);
         scope.Promote(y);
         return y;
@@ -95,6 +100,7 @@ public abstract class Module
     private void SetPath(string path)
     {
         Path = path;
+        _description = null;
         foreach (var (name, child) in _children) child.SetPath($"{path}.{name}");
     }
 

@@ -15,16 +15,56 @@ public sealed class Scope : IDisposable
     [ThreadStatic] private static Stack<List<Tensor>>? t_spareLists;
     private const int MaxSpareLists = 64;
 
-    private readonly Scope? _parent;
-    private List<Tensor>? _owned;
+    // Scope objects of the engine's own (internal) scopes, reused on this thread: they never reach user code, so no
+    // stale reference to a reused one can exist.
+    [ThreadStatic] private static Stack<Scope>? t_spareScopes;
 
-    private Scope(Scope? parent)
+    private Scope? _parent;
+    private List<Tensor>? _owned;
+    private bool _internal;
+
+    /// <summary>
+    /// Whether the tensor handles this scope releases go back to the thread's free list for reuse (see
+    /// <see cref="BeginRecycling"/>); nested internal scopes inherit it.
+    /// </summary>
+    internal bool Recycles { get; private set; }
+
+    private Scope(Scope? parent) => Open(parent, recycles: false, isInternal: false);
+
+    private void Open(Scope? parent, bool recycles, bool isInternal)
     {
         _parent = parent;
+        _internal = isInternal;
+        Recycles = recycles;
         _owned = t_spareLists is { Count: > 0 } spare ? spare.Pop() : new List<Tensor>(16);
     }
 
     public static Scope Begin() => t_current = new Scope(t_current);
+
+    /// <summary>
+    /// An engine-internal scope (a module's forward in inference, a predictor call): its object is reused, and it
+    /// recycles tensor handles when its parent does.
+    /// </summary>
+    internal static Scope BeginInternal() => BeginPooled(t_current?.Recycles ?? false);
+
+    /// <summary>
+    /// An engine-internal scope whose released tensor handles are reused by later tensors of this thread, so a
+    /// steady-state call allocates no handles. Only for code where nothing made inside escapes (kept tensors
+    /// excepted, they are never recycled): the predictor, whose model runs without autograd. Module observers and
+    /// inspections keep tensors, so recycling is off while one is active. A recycled handle used after its scope
+    /// ended throws until it is reused.
+    /// </summary>
+    internal static Scope BeginRecycling() => BeginPooled(!Nn.Module.IsObserved && Inspection.Current is null);
+
+    private static Scope BeginPooled(bool recycles)
+    {
+        var scope = t_spareScopes is { Count: > 0 } spare ? spare.Pop() : new Scope(null);
+        scope.Open(t_current, recycles, isInternal: true);
+        return t_current = scope;
+    }
+
+    /// <summary>The innermost open scope of this thread, if any.</summary>
+    internal static Scope? Current => t_current;
 
     internal static void Register(Tensor t) => t_current?._owned?.Add(t);
 
@@ -51,9 +91,17 @@ public sealed class Scope : IDisposable
         _owned = null;
         t_current = _parent;
         foreach (var t in owned)
-            if (!t.IsKept) t.ReleaseStorage();
+        {
+            if (t.IsKept) continue;
+            if (Recycles) t.Recycle();
+            else t.ReleaseStorage();
+        }
         owned.Clear();
         var spare = t_spareLists ??= new Stack<List<Tensor>>();
         if (spare.Count < MaxSpareLists) spare.Push(owned);
+        if (!_internal) return;
+        _parent = null;
+        var scopes = t_spareScopes ??= new Stack<Scope>();
+        if (scopes.Count < MaxSpareLists) scopes.Push(this);
     }
 }

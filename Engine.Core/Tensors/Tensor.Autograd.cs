@@ -57,6 +57,6 @@ public sealed partial class Tensor
     public Tensor Detach()
     {
         Buffer.AddReference();
-        return new Tensor(Backend, Shape, Buffer);
+        return Create(Backend, Shape, Buffer);
     }
 }

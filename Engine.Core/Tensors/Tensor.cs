@@ -9,16 +9,56 @@ public sealed partial class Tensor : IDisposable
 {
     private DeviceBuffer? _buffer;
 
-    internal Tensor(IBackend backend, Shape shape, DeviceBuffer buffer)
+    // Released handles of recycling scopes (Scope.BeginRecycling), reused by tensors made inside such scopes.
+    [ThreadStatic] private static Stack<Tensor>? t_spareHandles;
+    private const int MaxSpareHandles = 4096;
+
+    /// <summary>True while this handle sits in a recycling scope's free list (released, not yet reused).</summary>
+    private bool _recycled;
+
+    private Tensor(IBackend backend, Shape shape, DeviceBuffer buffer)
     {
         Backend = backend;
         Shape = shape;
         _buffer = buffer;
-        Scope.Register(this);
     }
 
-    public Shape Shape { get; }
-    public IBackend Backend { get; }
+    /// <summary>A tensor over <paramref name="buffer"/> (whose reference it takes), owned by the current scope; inside a
+    /// recycling scope the handle comes from the thread's free list when one is there.</summary>
+    internal static Tensor Create(IBackend backend, Shape shape, DeviceBuffer buffer)
+    {
+        Tensor t;
+        if (Scope.Current is { Recycles: true } && t_spareHandles is { Count: > 0 } spare)
+        {
+            t = spare.Pop();
+            t._recycled = false;
+            t.Backend = backend;
+            t.Shape = shape;
+            t._buffer = buffer;
+        }
+        else t = new Tensor(backend, shape, buffer);
+        Scope.Register(t);
+        return t;
+    }
+
+    /// <summary>
+    /// Releases the storage and puts this handle on the thread's free list. Only recycling scopes call it, for
+    /// handles nothing outside the scope refers to; until reused, any use throws.
+    /// </summary>
+    internal void Recycle()
+    {
+        if (_recycled) return;
+        ReleaseStorage();
+        if (GradFn is not null || _requiresGrad || Grad is not null) return;
+        var spare = t_spareHandles ??= new Stack<Tensor>();
+        if (spare.Count >= MaxSpareHandles) return;
+        _recycled = true;
+        RetainsGrad = false;
+        spare.Push(this);
+    }
+
+    public Shape Shape { get; private set; }
+    public IBackend Backend { get; private set; }
     public int Length => Shape.Size;
     public int Rank => Shape.Rank;
 
@@ -27,13 +67,16 @@ public sealed partial class Tensor : IDisposable
 
     internal bool IsReleased => _buffer is null;
 
-    internal DeviceBuffer Buffer =>
-        _buffer ?? throw new ObjectDisposedException(nameof(Tensor), $"a tensor of shape {Shape} was used after it was released (its scope ended or it was disposed); call Keep() on tensors that must outlive their scope");
+    internal DeviceBuffer Buffer => _buffer ?? throw Released();
+
+    private ObjectDisposedException Released() => new(nameof(Tensor), _recycled
+        ? $"a tensor of shape {Shape} was used after the predictor call (recycling scope) that made it ended; its handle is reused by later calls, so nothing made inside a predictor call may be kept beyond it"
+        : $"a tensor of shape {Shape} was used after it was released (its scope ended or it was disposed); call Keep() on tensors that must outlive their scope");
 
     // ---- creation ----
 
     /// <summary>A tensor with unspecified contents.</summary>
-    public static Tensor Empty(IBackend backend, Shape shape) => new(backend, shape, backend.Allocate(shape.Size));
+    public static Tensor Empty(IBackend backend, Shape shape) => Create(backend, shape, backend.Allocate(shape.Size));
 
     public static Tensor Zeros(IBackend backend, Shape shape) => Full(backend, shape, 0f);
 
