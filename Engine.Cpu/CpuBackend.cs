@@ -49,6 +49,9 @@ public sealed partial class CpuBackend : IBackend, IDisposable
 
     internal WorkerPool Workers => _workers;
 
+    /// <summary>GC bytes allocated so far by this backend's worker threads (not the callers').</summary>
+    internal long WorkerAllocatedBytes => _workers.WorkerAllocatedBytes;
+
     // ---- memory ----
 
     public DeviceBuffer Allocate(int length)

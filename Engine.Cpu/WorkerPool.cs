@@ -30,6 +30,8 @@ public sealed unsafe class WorkerPool : IDisposable
     }
 
     private readonly Thread[] _workers;
+    // GC bytes each worker thread had allocated when it last left a job (what the allocation tests read).
+    private readonly long[] _workerAllocated;
     private readonly object _gate = new();
     private readonly Stack<Job> _spareJobs = new();
     private Job? _job;
@@ -41,14 +43,27 @@ public sealed unsafe class WorkerPool : IDisposable
         if (threads < 1) throw new ArgumentException($"expected at least one thread, got {threads}");
         Threads = threads;
         _workers = new Thread[threads - 1];
+        _workerAllocated = new long[threads - 1];
         for (int i = 0; i < _workers.Length; i++)
         {
-            _workers[i] = new Thread(WorkerLoop) { IsBackground = true, Name = $"engine-cpu-{i + 1}" };
+            int worker = i;
+            _workers[i] = new Thread(() => WorkerLoop(worker)) { IsBackground = true, Name = $"engine-cpu-{i + 1}" };
             _workers[i].Start();
         }
     }
 
     public int Threads { get; }
+
+    /// <summary>GC bytes the worker threads (the caller excluded) have allocated, as of the last job each ran.</summary>
+    internal long WorkerAllocatedBytes
+    {
+        get
+        {
+            long sum = 0;
+            for (int i = 0; i < _workerAllocated.Length; i++) sum += Volatile.Read(ref _workerAllocated[i]);
+            return sum;
+        }
+    }
 
     /// <summary>Runs body(i) for i in [0, count); returns when all are done. Not re-entrant. Allocates only if
     /// <paramref name="body"/> is a capturing lambda: prefer <see cref="For{TState}"/> with a static lambda.</summary>
@@ -119,7 +134,7 @@ public sealed unsafe class WorkerPool : IDisposable
         }
     }
 
-    private void WorkerLoop()
+    private void WorkerLoop(int worker)
     {
         long seen = 0;
         while (true)
@@ -134,6 +149,7 @@ public sealed unsafe class WorkerPool : IDisposable
                 job.Active++;
             }
             Work(job);
+            Volatile.Write(ref _workerAllocated[worker], GC.GetAllocatedBytesForCurrentThread());
             lock (_gate)
             {
                 if (--job.Active == 0) Monitor.PulseAll(_gate);

@@ -5,7 +5,7 @@ using NUnit.Framework;
 
 namespace Engine.Tests.Inference;
 
-/// <summary>One predictor, many threads: the same answers as one thread, and no per-call allocation of data.</summary>
+/// <summary>One predictor, many threads: the same answers as one thread (allocations: <see cref="PredictorAllocationTests"/>).</summary>
 [TestFixture]
 public sealed class PredictorTests
 {
@@ -44,38 +44,6 @@ public sealed class PredictorTests
         workers.ForEach(w => w.Start());
         workers.ForEach(w => w.Join());
         Assert.That(mismatches, Is.All.Zero, "calls per thread whose output differed from the sequential one");
-    }
-
-    private static long AllocatedPerCall(Predictor predictor, float[] input, Action<Predictor, float[]> call, int calls = 50)
-    {
-        for (int i = 0; i < 5; i++) call(predictor, input);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < calls; i++) call(predictor, input);
-        return (GC.GetAllocatedBytesForCurrentThread() - before) / calls;
-    }
-
-    /// <summary>
-    /// Per call, the GC heap sees only the output array and small handles (one tensor and buffer object per op),
-    /// never image-sized data: one thread (so every kernel runs on the measured thread), LeNet-5 at batch 1 and 32.
-    /// </summary>
-    [Test]
-    public void ACallAllocatesOnlyTheOutputAndSmallHandles()
-    {
-        const long SmallConstant = 12 * 1024;
-        using var backend = new CpuBackend(1);
-        var model = ModelZoo.Create("lenet5", generator: new Generator(1));
-        foreach (int batch in new[] { 1, 32 })
-        {
-            var predictor = new Predictor(model, backend, new Shape(batch, 1, 28, 28));
-            var input = RandomInputs(1, predictor.InputShape, 5)[0];
-            var output = new float[predictor.OutputShape.Size];
-            long intoSpan = AllocatedPerCall(predictor, input, (p, x) => p.Predict(x, output));
-            long withArray = AllocatedPerCall(predictor, input, (p, x) => p.Predict(x));
-            long outputBytes = predictor.OutputShape.Size * sizeof(float);
-            TestContext.Out.WriteLine($"batch {batch}: {intoSpan} bytes per call into a span, {withArray} returning the array ({outputBytes} output bytes; input {input.Length * sizeof(float)} bytes)");
-            Assert.That(intoSpan, Is.LessThanOrEqualTo(SmallConstant), $"batch {batch}, output given");
-            Assert.That(withArray, Is.LessThanOrEqualTo(outputBytes + 64 + SmallConstant), $"batch {batch}, output returned");
-        }
     }
 
     [Test]
