@@ -44,9 +44,27 @@ public static class Autograd
     internal static void Record(string op, Tensor output, Tensor?[] inputs, Action<Tensor> backward)
     {
         Inspection.Propagate(output, inputs);
-        var tracked = Array.FindAll(inputs, t => t is not null && t.TracksGrad)!;
-        output.GradFn = new Node(Interlocked.Increment(ref s_sequence), output, tracked!, backward, op);
+        output.GradFn = new Node(Interlocked.Increment(ref s_sequence), output, Tracked(inputs), backward, op);
     }
+
+    /// <summary>The inputs that need gradients: <paramref name="inputs"/> itself when all do (no copy), else a new array of them.</summary>
+    private static Tensor[] Tracked(Tensor?[] inputs)
+    {
+        int count = 0;
+        foreach (var t in inputs)
+            if (t is not null && t.TracksGrad) count++;
+        if (count == inputs.Length) return inputs!;
+        var tracked = new Tensor[count];
+        count = 0;
+        foreach (var t in inputs)
+            if (t is not null && t.TracksGrad) tracked[count++] = t;
+        return tracked;
+    }
+
+    // The graph walk's collections, reused by the next backward on this thread (cleared after each).
+    [ThreadStatic] private static List<Node>? t_nodes;
+    [ThreadStatic] private static HashSet<Node>? t_seen;
+    [ThreadStatic] private static Stack<Tensor>? t_stack;
 
     /// <summary>
     /// Adds <paramref name="grad"/> into the gradient of <paramref name="t"/>: into <see cref="Tensor.Grad"/> for a
@@ -89,9 +107,30 @@ public static class Autograd
     {
         if (!root.TracksGrad)
             throw new InvalidOperationException("backward: the tensor does not require grad and has no recorded history (was it computed under NoGrad, or from inputs that need no gradient?)");
-        var nodes = new List<Node>();
-        var seen = new HashSet<Node>(ReferenceEqualityComparer.Instance);
-        var stack = new Stack<Tensor>();
+        // taken off the thread while in use, so a backward run from inside a backward gets its own
+        var nodes = t_nodes ?? [];
+        var seen = t_seen ?? new HashSet<Node>(ReferenceEqualityComparer.Instance);
+        var stack = t_stack ?? new Stack<Tensor>();
+        t_nodes = null;
+        t_seen = null;
+        t_stack = null;
+        try
+        {
+            BackwardThrough(root, seed, nodes, seen, stack);
+        }
+        finally
+        {
+            nodes.Clear();
+            seen.Clear();
+            stack.Clear();
+            t_nodes = nodes;
+            t_seen = seen;
+            t_stack = stack;
+        }
+    }
+
+    private static void BackwardThrough(Tensor root, Tensor seed, List<Node> nodes, HashSet<Node> seen, Stack<Tensor> stack)
+    {
         stack.Push(root);
         while (stack.Count > 0)
         {
@@ -102,7 +141,7 @@ public static class Autograd
             nodes.Add(node);
             foreach (var input in node.Inputs) stack.Push(input);
         }
-        nodes.Sort((a, b) => b.Sequence.CompareTo(a.Sequence));
+        nodes.Sort(static (a, b) => b.Sequence.CompareTo(a.Sequence));
 
         using var _ = NoGrad();
         Accumulate(root, seed);

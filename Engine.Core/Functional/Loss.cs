@@ -55,9 +55,16 @@ public static partial class Ops
     /// <summary>Cross-entropy against host labels (uploaded to the logits' backend).</summary>
     public static Tensor CrossEntropy(Tensor logits, ReadOnlySpan<int> labels, Reduction reduction = Reduction.Mean)
     {
-        var values = new float[labels.Length];
-        for (int i = 0; i < labels.Length; i++) values[i] = labels[i];
-        return CrossEntropy(logits, Tensor.FromArray(logits.Backend, values, new Shape(labels.Length)), reduction);
+        var values = System.Buffers.ArrayPool<float>.Shared.Rent(labels.Length);
+        try
+        {
+            for (int i = 0; i < labels.Length; i++) values[i] = labels[i];
+            return CrossEntropy(logits, Tensor.FromArray(logits.Backend, values.AsSpan(0, labels.Length), new Shape(labels.Length)), reduction);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<float>.Shared.Return(values);
+        }
     }
 
     /// <summary>Negative log-likelihood: loss[n] = -logProb[n, target[n]]. dLogProb[n, target[n]] = -dLoss[n].</summary>
@@ -139,12 +146,21 @@ public static partial class Ops
 
     private static void CheckClassIndices(Tensor targets, int classes, string where)
     {
-        var values = targets.ToArray();
-        for (int i = 0; i < values.Length; i++)
+        var rented = System.Buffers.ArrayPool<float>.Shared.Rent(targets.Length);
+        try
         {
-            float t = values[i];
-            if (!(t >= 0 && t < classes) || t != MathF.Floor(t))
-                throw new ArgumentException($"{where}: target {i} is {t}; expected a class index in [0, {classes})");
+            var values = rented.AsSpan(0, targets.Length);
+            targets.CopyTo(values);
+            for (int i = 0; i < values.Length; i++)
+            {
+                float t = values[i];
+                if (!(t >= 0 && t < classes) || t != MathF.Floor(t))
+                    throw new ArgumentException($"{where}: target {i} is {t}; expected a class index in [0, {classes})");
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<float>.Shared.Return(rented);
         }
     }
 }

@@ -42,8 +42,8 @@ public abstract partial class Optimizer
     /// <summary>Zeroes every gradient (keeping the buffers for the next step).</summary>
     public void ZeroGrad()
     {
-        foreach (var p in Parameters)
-            if (p.Grad is { } g) g.Backend.Fill(g.Buffer, 0f, g.Length);
+        for (int i = 0; i < Parameters.Count; i++)
+            if (Parameters[i].Grad is { } g) g.Backend.Fill(g.Buffer, 0f, g.Length);
     }
 
     protected static Tensor State(Tensor like) => Tensor.Zeros(like.Backend, like.Shape).Keep();
