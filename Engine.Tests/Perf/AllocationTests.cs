@@ -16,10 +16,10 @@ public sealed class AllocationTests
     private const int Batch = 64, WarmUpSteps = 4, MeasuredSteps = 5;
 
     /// <summary>
-    /// Managed bytes allocated per step (all threads) and buffers the backend had to allocate fresh. Tensor handles,
-    /// autograd nodes and the closures of each primitive are small objects made per op (about 32 KB per step when
-    /// measured); every float buffer comes from the backend's pool, so the bytes per step stay far below one
-    /// activation (64 x 6 x 28 x 28 floats = 1.2 MB).
+    /// Managed bytes allocated per step (all threads) and buffers the backend had to allocate fresh. Every float buffer
+    /// and buffer object comes from the backend's pool and the worker pool dispatches without allocating; what is left
+    /// is the autograd record of each op (the tensor handle, its node, the backward closure and the input array), about
+    /// 7.7 KB per step when measured (31.5 KB before the allocation work).
     /// </summary>
     public static (long Bytes, long FreshBuffers) PerTrainingStep(CpuBackend backend)
     {
@@ -51,7 +51,7 @@ public sealed class AllocationTests
         var (bytes, fresh) = PerTrainingStep(backend);
         TestContext.Out.WriteLine($"LeNet-5 training step, batch {Batch}: {bytes} bytes allocated per step (all threads), {fresh} fresh buffers in {MeasuredSteps} steps");
         Expect.That(fresh == 0, $"expected every buffer of a steady-state training step to come from the pool, got {fresh} fresh buffers in {MeasuredSteps} steps");
-        const long limit = 64 * 1024;
-        Expect.That(bytes < limit, $"expected a steady-state LeNet-5 training step to allocate under {limit} bytes (no float buffers), got {bytes}");
+        const long limit = 10 * 1024;
+        Expect.That(bytes < limit, $"expected a steady-state LeNet-5 training step to allocate under {limit} bytes (only the autograd records of its ops), got {bytes}");
     }
 }
