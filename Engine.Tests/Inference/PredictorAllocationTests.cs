@@ -29,13 +29,13 @@ public sealed class PredictorAllocationTests
     }
 
     /// <summary>
-    /// Bytes per call after warm-up calls: exact for the calling thread and the workers; process-wide, each round's
-    /// total less the total of an idle window of the same length, the least over the rounds.
+    /// Bytes per call after warm-up calls: exact for the calling thread and the workers; process-wide, the least total
+    /// of a round of calls less the least total of an idle window as long as the round.
     /// </summary>
     public static Bytes PerCall(CpuBackend backend, Action call)
     {
         for (int i = 0; i < WarmUpCalls; i++) call();
-        long process = long.MaxValue, threadBytes = 0, workerBytes = 0;
+        long leastBusy = long.MaxValue, leastIdle = long.MaxValue, threadBytes = 0, workerBytes = 0;
         for (int round = 0; round < Rounds; round++)
         {
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -48,11 +48,11 @@ public sealed class PredictorAllocationTests
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(start);
             long idleStart = GC.GetTotalAllocatedBytes(precise: true);
             Thread.Sleep(elapsed);
-            long idle = GC.GetTotalAllocatedBytes(precise: true) - idleStart;
-            process = Math.Min(process, (busy - idle) / MeasuredCalls);
+            leastIdle = Math.Min(leastIdle, GC.GetTotalAllocatedBytes(precise: true) - idleStart);
+            leastBusy = Math.Min(leastBusy, busy);
         }
         const int calls = Rounds * MeasuredCalls;
-        return new(threadBytes / calls, workerBytes / calls, process);
+        return new(threadBytes / calls, workerBytes / calls, (leastBusy - leastIdle) / MeasuredCalls);
     }
 
     [TestCase("lenet5", 1, 28, 1)]
