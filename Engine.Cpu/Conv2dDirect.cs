@@ -20,9 +20,16 @@ public sealed partial class CpuBackend
     /// <summary>Set false by tests to send every convolution through the implicit GEMM.</summary>
     internal static bool DirectConvEnabled { get; set; } = true;
 
-    /// <summary>The direct path: stride 1, at most 16 output channels per group, and a small padded plane.</summary>
+    /// <summary>Most taps (C/G*R*S) of a convolution the direct path takes whatever its output channels: a GEMM this shallow wastes its packing.</summary>
+    private const int DirectMaxShallowTaps = 27;
+
+    /// <summary>
+    /// The direct path: stride 1, a small padded plane, and at most 16 output channels per group or a depth of at
+    /// most <see cref="DirectMaxShallowTaps"/> taps (a first layer on 1 or 3 channels, e.g. 1 -> 32 channels 3x3).
+    /// </summary>
     private static bool UseDirect(in Conv2dGeometry g) =>
-        DirectConvEnabled && g.Stride is { Height: 1, Width: 1 } && g.OutChannelsPerGroup <= 2 * DirectChannels
+        DirectConvEnabled && g.Stride is { Height: 1, Width: 1 }
+        && (g.OutChannelsPerGroup <= 2 * DirectChannels || g.InChannelsPerGroup * g.Kernel.Height * g.Kernel.Width <= DirectMaxShallowTaps)
         && (long)(g.InHeight + g.Padding.Top + g.Padding.Bottom + 1) * (g.InWidth + g.Padding.Left + g.Padding.Right) * g.InChannelsPerGroup <= 1 << 18
         && g.Kernel.Height * g.Kernel.Width > 1;
 

@@ -17,7 +17,7 @@ public sealed partial class CpuBackend
         int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth;
         if (UseVectorMaxPool(geo))
         {
-            _workers.For(geo.Batch * geo.Channels, plane =>
+            ForPlanes(geo, plane =>
             {
                 unsafe
                 {
@@ -27,7 +27,7 @@ public sealed partial class CpuBackend
             });
             return;
         }
-        _workers.For(geo.Batch * geo.Channels, plane =>
+        ForPlanes(geo, plane =>
         {
             var src = xa.AsSpan(plane * H * W, H * W);
             int o = plane * P * Q;
@@ -70,7 +70,7 @@ public sealed partial class CpuBackend
         var ia = Array(indices);
         var dxa = Array(dX);
         int HW = geo.InHeight * geo.InWidth, PQ = geo.OutHeight * geo.OutWidth;
-        _workers.For(geo.Batch * geo.Channels, plane =>
+        ForPlanes(geo, plane =>
         {
             var dst = dxa.AsSpan(plane * HW, HW);
             dst.Clear();
@@ -82,14 +82,41 @@ public sealed partial class CpuBackend
         });
     }
 
-    /// <summary>y = sum over the window's in-input taps / divisor (see <see cref="Pool2dGeometry.AvgDivisor"/>).</summary>
+    /// <summary>
+    /// Runs body(plane) for the N*C planes of g's input, a chunk of whole planes per work item (about
+    /// <see cref="ElementChunk"/> input elements, a fixed count, so small planes do not cost a hand-off each).
+    /// </summary>
+    private void ForPlanes(in Pool2dGeometry g, Action<int> body)
+    {
+        int planes = g.Batch * g.Channels;
+        int planeSize = Math.Max(g.InHeight * g.InWidth, g.OutHeight * g.OutWidth);
+        int perChunk = Math.Max(1, ElementChunk / Math.Max(planeSize, 1));
+        _workers.For((planes + perChunk - 1) / perChunk, chunk =>
+        {
+            int end = Math.Min(planes, (chunk + 1) * perChunk);
+            for (int plane = chunk * perChunk; plane < end; plane++) body(plane);
+        });
+    }
+
+    /// <summary>Every window is the one pixel under it with divisor 1 (adaptive pooling to the input's size, or 1x1 stride 1).</summary>
+    private static bool IsIdentityAvgPool(in Pool2dGeometry g) =>
+        g.OutHeight == g.InHeight && g.OutWidth == g.InWidth && (g.IsAdaptive ||
+            g.Kernel == new Size2(1, 1) && g.Stride == new Size2(1, 1) && g.Padding == default && g.DivisorOverride is 0 or 1);
+
+    /// <summary>y = sum over the window's in-input taps / divisor (see <see cref="Pool2dGeometry.AvgDivisor"/>); a copy when every window is its own pixel.</summary>
     public void AvgPool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer y)
     {
         var geo = g;
         var xa = Array(x);
         var ya = Array(y);
+        if (IsIdentityAvgPool(geo))
+        {
+            int total = geo.InputShape.Size;
+            ForRange(total, (start, length) => xa.AsSpan(start, length).CopyTo(ya.AsSpan(start, length)));
+            return;
+        }
         int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth;
-        _workers.For(geo.Batch * geo.Channels, plane =>
+        ForPlanes(geo, plane =>
         {
             var src = xa.AsSpan(plane * H * W, H * W);
             int o = plane * P * Q;
@@ -110,14 +137,20 @@ public sealed partial class CpuBackend
         });
     }
 
-    /// <summary>dX[h, w] += dY / divisor for every window containing (h, w).</summary>
+    /// <summary>dX[h, w] += dY / divisor for every window containing (h, w); a copy when every window is its own pixel.</summary>
     public void AvgPool2dBackward(in Pool2dGeometry g, DeviceBuffer dY, DeviceBuffer dX)
     {
         var geo = g;
         var dya = Array(dY);
         var dxa = Array(dX);
+        if (IsIdentityAvgPool(geo))
+        {
+            int total = geo.InputShape.Size;
+            ForRange(total, (start, length) => dya.AsSpan(start, length).CopyTo(dxa.AsSpan(start, length)));
+            return;
+        }
         int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth;
-        _workers.For(geo.Batch * geo.Channels, plane =>
+        ForPlanes(geo, plane =>
         {
             var dst = dxa.AsSpan(plane * H * W, H * W);
             dst.Clear();
@@ -149,7 +182,7 @@ public sealed partial class CpuBackend
         var ia = Array(indices);
         var ya = Array(y);
         int HW = geo.InHeight * geo.InWidth, PQ = geo.OutHeight * geo.OutWidth;
-        _workers.For(geo.Batch * geo.Channels, plane =>
+        ForPlanes(geo, plane =>
         {
             var dst = ya.AsSpan(plane * HW, HW);
             dst.Clear();
@@ -165,7 +198,7 @@ public sealed partial class CpuBackend
         var ia = Array(indices);
         var dxa = Array(dX);
         int HW = geo.InHeight * geo.InWidth, PQ = geo.OutHeight * geo.OutWidth;
-        _workers.For(geo.Batch * geo.Channels, plane =>
+        ForPlanes(geo, plane =>
         {
             for (int o = plane * PQ; o < (plane + 1) * PQ; o++) dxa[o] = dya[plane * HW + (int)ia[o]];
         });
@@ -184,7 +217,7 @@ public sealed partial class CpuBackend
         var ya = Array(y);
         var ia = Array(indices);
         int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth, kh = geo.Kernel.Height, kw = geo.Kernel.Width;
-        _workers.For(geo.Batch * geo.Channels, plane =>
+        ForPlanes(geo, plane =>
         {
             var src = xa.AsSpan(plane * H * W, H * W);
             for (int p = 0; p < P; p++)
