@@ -15,6 +15,18 @@ public sealed partial class CpuBackend
         var ya = Array(y);
         var ia = Array(indices);
         int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth;
+        if (UsePairMaxPool(geo))
+        {
+            ForPlanes(geo, plane =>
+            {
+                unsafe
+                {
+                    fixed (float* px = xa, py = ya, pi = ia)
+                        MaxPoolPairsPlane(geo, px + (nint)plane * H * W, py + (nint)plane * P * Q, pi + (nint)plane * P * Q);
+                }
+            });
+            return;
+        }
         if (UseVectorMaxPool(geo))
         {
             ForPlanes(geo, plane =>
