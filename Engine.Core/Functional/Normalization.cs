@@ -46,45 +46,47 @@ public static partial class Ops
     }
 
     /// <summary>
-    /// Batch statistics normalization as one autograd node, M = values per channel, c = x - mean,
-    /// invStd = 1 / sqrt(var + eps) with the biased var = sum(c^2) / M, scale = weight * invStd (per channel):
-    /// y = c * scale + bias. Backward, with dBias = sum(dY) and dot = sum(dY * c) per channel:
-    /// dWeight = dot * invStd, dX = scale * (dY - dBias / M - c * dot * invStd^2 / M). Written by hand, the backward
-    /// makes five full-size passes and two reductions where the chain of composed ops made about twice as many.
-    /// Returns y and the (detached) batch mean and biased variance in statShape.
+    /// Batch statistics normalization as one autograd node over x viewed as N x C x I (M = N*I values per channel):
+    /// mean and biased variance from <see cref="IBackend.ChannelStatistics"/>, invStd = 1 / sqrt(var + eps),
+    /// scale = weight * invStd, y = (x - mean) * scale + bias in one <see cref="IBackend.ChannelAffine"/> pass.
+    /// Backward, with dBias = sum(dY) and dot = sum(dY * (x - mean)) per channel from one
+    /// <see cref="IBackend.ChannelGradientSums"/> pass: dWeight = dot * invStd and
+    /// dX = scale * (dY - dBias / M - (x - mean) * dot * invStd^2 / M)
+    ///    = (x - mean) * (-scale * k) + (dY * scale + (-scale * dBias / M)),  k = dot * invStd^2 / M,
+    /// one more pass. Returns y and the batch mean and biased variance in statShape.
     /// </summary>
     private static (Tensor Y, Tensor Mean, Tensor Variance) BatchNormTraining(Tensor x, Tensor? weight, Tensor? bias, Shape statShape, float eps)
     {
         var be = x.Backend;
-        float inverseCount = statShape.Size / (float)x.Length;
-        Tensor mean, centered, variance, invStd, scale, y;
+        var g = ChannelGeometry.Of(x.Shape);
+        float inverseCount = 1f / g.Count;
+        Tensor mean, variance, invStd, scale, y;
         using (Autograd.NoGrad())
         {
-            mean = Scale(SumTo(x, statShape), inverseCount);
-            centered = Subtract(x, mean);
-            variance = Scale(SumTo(Square(centered), statShape), inverseCount);
+            mean = Tensor.Empty(be, statShape);
+            variance = Tensor.Empty(be, statShape);
+            be.ChannelStatistics(g, x.Buffer, mean.Buffer, variance.Buffer);
             invStd = Rsqrt(AddScalar(variance, eps));
             scale = weight is null ? invStd : Multiply(invStd, Reshape(weight, statShape));
-            y = Multiply(centered, scale);
-            // y += bias in place (y is a fresh tensor of the full shape)
-            if (bias is not null) be.Binary(BinaryOp.Add, y.Buffer, y.Shape, bias.Buffer, statShape, y.Buffer, y.Shape);
+            var shift = bias is null ? Tensor.Zeros(be, statShape) : Reshape(bias, statShape);
+            y = Tensor.Empty(be, x.Shape);
+            be.ChannelAffine(g, x.Buffer, mean.Buffer, scale.Buffer, null, null, shift.Buffer, y.Buffer);
         }
         bool needs = Autograd.IsEnabled && (x.TracksGrad || weight is { TracksGrad: true } || bias is { TracksGrad: true });
         if (!needs) return (y, mean, variance);
         Autograd.Record("BatchNorm", y, [x, weight, bias], dY =>
         {
-            var dBias = SumTo(dY, statShape);
-            var dot = SumTo(Multiply(dY, centered), statShape);
+            var dBias = Tensor.Empty(be, statShape);
+            var dot = Tensor.Empty(be, statShape);
+            be.ChannelGradientSums(g, x.Buffer, dY.Buffer, mean.Buffer, dBias.Buffer, dot.Buffer);
             if (weight is not null) Autograd.Accumulate(weight, Reshape(Multiply(dot, invStd), weight.Shape));
             if (bias is not null) Autograd.Accumulate(bias, Reshape(dBias, bias.Shape));
             if (!x.TracksGrad) return;
-            // dX = (dY - (c * k + dBias / M)) * scale with k = dot * invStd^2 / M, in place in one full-size buffer
             var k = Scale(Multiply(dot, Square(invStd)), inverseCount);
-            var dX = Multiply(centered, k);
-            var meanDY = Scale(dBias, inverseCount);
-            be.Binary(BinaryOp.Add, dX.Buffer, dX.Shape, meanDY.Buffer, statShape, dX.Buffer, dX.Shape);
-            be.Binary(BinaryOp.Subtract, dY.Buffer, dY.Shape, dX.Buffer, dX.Shape, dX.Buffer, dX.Shape);
-            be.Binary(BinaryOp.Multiply, dX.Buffer, dX.Shape, scale.Buffer, statShape, dX.Buffer, dX.Shape);
+            var centeredScale = Scale(Multiply(scale, k), -1f);
+            var shift = Scale(Multiply(scale, dBias), -inverseCount);
+            var dX = Tensor.Empty(be, x.Shape);
+            be.ChannelAffine(g, x.Buffer, mean.Buffer, centeredScale.Buffer, dY.Buffer, scale.Buffer, shift.Buffer, dX.Buffer);
             Autograd.Accumulate(x, dX);
         });
         return (y, mean, variance);

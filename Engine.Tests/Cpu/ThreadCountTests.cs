@@ -111,6 +111,23 @@ public sealed class ThreadCountTests
             int paired = pairs.OutputShape.Size;
             AssertSameBits($"2x2 max pool {pairs}", paired, (be, up, y) => be.MaxPool2d(pairs, up(x), y, be.Allocate(paired)));
             AssertSameBits($"2x2 max pool indices {pairs}", paired, (be, up, indices) => be.MaxPool2d(pairs, up(x), be.Allocate(paired), indices));
+            var g = ChannelGeometry.Of(shape);
+            AssertSameBits($"channel statistics of {shape}", 2 * k.c, (be, up, y) =>
+            {
+                var (mean, variance) = (be.Allocate(k.c), be.Allocate(k.c));
+                be.ChannelStatistics(g, up(x), mean, variance);
+                be.Copy(mean, 0, y, 0, k.c);
+                be.Copy(variance, 0, y, k.c, k.c);
+            });
+            AssertSameBits($"channel gradient sums of {shape}", 2 * k.c, (be, up, y) =>
+            {
+                var (plain, centered) = (be.Allocate(k.c), be.Allocate(k.c));
+                be.ChannelGradientSums(g, up(x), up(x.Reverse().ToArray()), up(s), plain, centered);
+                be.Copy(plain, 0, y, 0, k.c);
+                be.Copy(centered, 0, y, k.c, k.c);
+            });
+            AssertSameBits($"channel affine of {shape}", shape.Size, (be, up, y) =>
+                be.ChannelAffine(g, up(x), up(s), up(s.Reverse().ToArray()), up(x.Reverse().ToArray()), up(s), up(s), y));
             var sgd = new SgdSettings(0.01f, 0.9f, 0f, 5e-4f, false, false);
             AssertSameBits($"SGD step over {shape.Size}", shape.Size, (be, up, p) =>
             {

@@ -189,4 +189,76 @@ public sealed class TrainingPathTests
         Numerics.AssertClose(Download(dW, g.WeightShape.Size), expectedW, 1e-4, 1e-4, $"backward weight {g}");
         Numerics.AssertClose(Download(dBias, g.OutChannels), expectedB, 1e-4, 1e-4, $"backward bias {g}");
     }, runs: 40);
+
+    private static readonly FsCheck.Gen<(ChannelGeometry G, int Seed)> ChannelCases =
+        from n in Gen.Choose(1, 5) from c in Gen.Choose(1, 7) from inner in Gen.Elements(1, 2, 15, 16, 17, 49, 100)
+        from seed in Properties.DataSeed
+        select (new ChannelGeometry(n, c, inner), seed);
+
+    /// <summary>The N*Inner values of channel c of x (N x C x Inner).</summary>
+    private static double[] Values(ChannelGeometry g, float[] x, int c) =>
+        Enumerable.Range(0, g.Count).Select(j => (double)x[(j / g.Inner * g.Channels + c) * g.Inner + j % g.Inner]).ToArray();
+
+    /// <summary>Mean and biased variance per channel against double sums (float sums of M terms: 1e-5 relative to the magnitudes).</summary>
+    [Test]
+    public void ChannelStatisticsMatchTheReference() => Properties.Check(ChannelCases, k =>
+    {
+        var g = k.G;
+        var x = Numerics.Uniform(new Random(k.Seed), g.Size, -1, 3).Select(v => (float)v).ToArray();
+        var (mean, variance) = (_backend.Allocate(g.Channels), _backend.Allocate(g.Channels));
+        _backend.ChannelStatistics(g, Upload(x), mean, variance);
+        var expectedMean = new double[g.Channels];
+        var expectedVariance = new double[g.Channels];
+        for (int c = 0; c < g.Channels; c++)
+        {
+            var v = Values(g, x, c);
+            expectedMean[c] = v.Average();
+            expectedVariance[c] = v.Sum(e => (e - expectedMean[c]) * (e - expectedMean[c])) / v.Length;
+        }
+        Numerics.AssertClose(Download(mean, g.Channels), expectedMean, 1e-5, 1e-5, $"channel mean {g}");
+        Numerics.AssertClose(Download(variance, g.Channels), expectedVariance, 1e-5, 1e-5, $"channel variance {g}");
+    }, runs: 60);
+
+    [Test]
+    public void ChannelGradientSumsMatchTheReference() => Properties.Check(ChannelCases, k =>
+    {
+        var g = k.G;
+        var random = new Random(k.Seed);
+        float[] Draw(int count) => Numerics.Uniform(random, count).Select(v => (float)v).ToArray();
+        var (x, dY, mean) = (Draw(g.Size), Draw(g.Size), Draw(g.Channels));
+        var (plain, centered) = (_backend.Allocate(g.Channels), _backend.Allocate(g.Channels));
+        _backend.ChannelGradientSums(g, Upload(x), Upload(dY), Upload(mean), plain, centered);
+        var expectedPlain = new double[g.Channels];
+        var expectedCentered = new double[g.Channels];
+        for (int c = 0; c < g.Channels; c++)
+        {
+            var (xs, ds) = (Values(g, x, c), Values(g, dY, c));
+            expectedPlain[c] = ds.Sum();
+            expectedCentered[c] = xs.Zip(ds, (v, d) => d * (v - mean[c])).Sum();
+        }
+        Numerics.AssertClose(Download(plain, g.Channels), expectedPlain, 1e-5, 1e-5, $"channel sum of dY {g}");
+        Numerics.AssertClose(Download(centered, g.Channels), expectedCentered, 1e-5, 1e-5, $"channel sum of dY (x - mean) {g}");
+    }, runs: 60);
+
+    /// <summary>The affine map is its scalar formula bit for bit: fma(x - center, scale, fma(z, zScale, shift) or shift).</summary>
+    [Test]
+    public void ChannelAffineIsItsFusedFormula() => Properties.Check(
+        from c in ChannelCases from withZ in Gen.Elements(false, true) select (c.G, c.Seed, withZ),
+        k =>
+        {
+            var g = k.G;
+            var random = new Random(k.Seed);
+            float[] Draw(int count) => Numerics.Uniform(random, count).Select(v => (float)v).ToArray();
+            var (x, z) = (Draw(g.Size), Draw(g.Size));
+            var (center, scale, zScale, shift) = (Draw(g.Channels), Draw(g.Channels), Draw(g.Channels), Draw(g.Channels));
+            var y = _backend.Allocate(g.Size);
+            _backend.ChannelAffine(g, Upload(x), Upload(center), Upload(scale), k.withZ ? Upload(z) : null, k.withZ ? Upload(zScale) : null, Upload(shift), y);
+            var expected = x.Select((v, i) =>
+            {
+                int c = i / g.Inner % g.Channels;
+                float t = k.withZ ? MathF.FusedMultiplyAdd(z[i], zScale[c], shift[c]) : shift[c];
+                return MathF.FusedMultiplyAdd(v - center[c], scale[c], t);
+            }).ToArray();
+            Expect.That(Bits(Download(y, g.Size)).SequenceEqual(Bits(expected)), $"channel affine {g}{(k.withZ ? " with z" : "")}: differs from its fused formula");
+        }, runs: 60);
 }
