@@ -136,14 +136,25 @@ public sealed partial class CpuBackend
         }
     }
 
-    /// <summary>plane[p, q] = grid[p*Wp + q] + bias for q &lt; Q (the real columns of an output grid).</summary>
+    /// <summary>
+    /// plane[p, q] = grid[p*Wp + q] + bias for q &lt; Q (the real columns of an output grid). A row's last partial
+    /// vector is one more 8-wide vector ending at column Q, rewriting a few columns with the same values.
+    /// </summary>
     private static unsafe void GridToPlane(float* grid, int wp, float* plane, int outH, int outW, float bias)
     {
+        var wide = Vector512.Create(bias);
+        var narrow = Vector256.Create(bias);
         for (int p = 0; p < outH; p++)
         {
             float* src = grid + (nint)p * wp, dst = plane + (nint)p * outW;
             int q = 0;
-            for (; q + 16 <= outW; q += 16) (Vector512.Load(src + q) + Vector512.Create(bias)).Store(dst + q);
+            for (; q + 16 <= outW; q += 16) (Vector512.Load(src + q) + wide).Store(dst + q);
+            for (; q + 8 <= outW; q += 8) (Vector256.Load(src + q) + narrow).Store(dst + q);
+            if (q < outW && outW >= 8)
+            {
+                (Vector256.Load(src + outW - 8) + narrow).Store(dst + outW - 8);
+                continue;
+            }
             for (; q < outW; q++) dst[q] = src[q] + bias;
         }
     }

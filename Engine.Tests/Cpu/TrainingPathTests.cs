@@ -53,6 +53,21 @@ public sealed class TrainingPathTests
         return (Download(y, outLength), Download(indices, outLength));
     }
 
+    private float[] MaxPoolBackward(Pool2dGeometry g, float[] dY, float[] indices, bool scalar)
+    {
+        var dX = _backend.Allocate(g.InputShape.Size);
+        CpuBackend.ForceScalarMaxPool = scalar;
+        try
+        {
+            _backend.MaxPool2dBackward(g, Upload(dY), Upload(indices), dX);
+        }
+        finally
+        {
+            CpuBackend.ForceScalarMaxPool = false;
+        }
+        return Download(dX, g.InputShape.Size);
+    }
+
     /// <summary>Planes of 2..40 rows and columns (odd sizes drop the last row or column; rows past 8 outputs and partial groups).</summary>
     [Test]
     public void PairMaxPoolIsTheScalarLoopBitForBit() => Properties.Check(
@@ -74,8 +89,15 @@ public sealed class TrainingPathTests
             var (scalarY, scalarIndices) = MaxPool(k.g, x, scalar: true);
             Expect.That(Bits(vectorY).SequenceEqual(Bits(scalarY)), $"{k.g} values {k.values}: 2x2 maxima differ in their bits from the scalar loop's");
             Expect.That(vectorIndices.SequenceEqual(scalarIndices), $"{k.g} values {k.values}: 2x2 indices differ from the scalar loop's");
+            // backward: each pixel written once in the pair path, cleared then added to in the general one (-0 included)
+            var dY = Enumerable.Range(0, scalarY.Length).Select(i => i % 7 == 0 ? -0f : (float)(random.NextDouble() * 2 - 1)).ToArray();
+            var pairDX = MaxPoolBackward(k.g, dY, scalarIndices, scalar: false);
+            var generalDX = MaxPoolBackward(k.g, dY, scalarIndices, scalar: true);
+            Expect.That(Bits(pairDX).SequenceEqual(Bits(generalDX)), $"{k.g}: 2x2 backward differs in its bits from the general scatter");
             if (special) return; // the reference has no NaN rule
-            var (expected, argMax) = Pool2dReference.MaxPool(k.g, x.Select(v => (double)v).ToArray());
+            var xd = x.Select(v => (double)v).ToArray();
+            Numerics.AssertClose(pairDX, Pool2dReference.MaxPoolBackward(k.g, xd, dY.Select(v => (double)v).ToArray()), 0, 0, $"{k.g} backward against the reference");
+            var (expected, argMax) = Pool2dReference.MaxPool(k.g, xd);
             Numerics.AssertClose(vectorY, expected, 0, 0, $"{k.g} against the reference");
             Numerics.AssertClose(vectorIndices, argMax.Select(i => (double)i).ToArray(), 0, 0, $"{k.g} indices against the reference");
         }, runs: 150);
