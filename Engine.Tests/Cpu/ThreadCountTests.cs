@@ -73,12 +73,13 @@ public sealed class ThreadCountTests
             AssertSameBits($"softmax {softmax}", c.m * c.n, (be, up, y) => be.Softmax(softmax, false, up(big[..(c.m * c.n)]), y));
         }, runs: 20);
 
-    /// <summary>The direct path of shallow layers with more than 16 output channels (1 to 3 input channels, 3x3).</summary>
+    /// <summary>The direct path beyond 16 output channels: shallow layers (1 to 3 input channels, 3x3), and 28 x 28 planes with up to 32.</summary>
     [Test]
     public void ShallowConvolutionIsBitwiseIndependentOfThreads() => Properties.Check(
         from n in Gen.Choose(1, 12) from c in Gen.Choose(1, 3) from k in Gen.Choose(17, 40) from hw in Gen.Choose(3, 20)
         from seed in Properties.DataSeed
-        select (g: new Conv2dGeometry(n, c, hw, hw, k, 3, 1, 1, 1), seed),
+        from wide in Gen.Elements(false, true)
+        select (g: wide ? new Conv2dGeometry(Math.Min(n, 3), 2 * c, 28, 28, Math.Min(k, 32), 3, 1, 1, 1) : new Conv2dGeometry(n, c, hw, hw, k, 3, 1, 1, 1), seed),
         t =>
         {
             var random = new Random(t.seed);

@@ -188,8 +188,20 @@ public sealed class TrainingPathTests
         from seed in Properties.DataSeed
         select (new Conv2dGeometry(n, c, h, w, k, kernel, 1, pad, 1), seed);
 
+    /// <summary>17 to 32 output channels on output planes of at least 28 x 28 (the direct path's wide case), up to 6 input channels.</summary>
+    private static readonly FsCheck.Gen<(Conv2dGeometry G, int Seed)> WidePlaneConvolutions =
+        from n in Gen.Choose(1, 2) from c in Gen.Choose(4, 6) from k in Gen.Choose(17, 32)
+        from h in Gen.Choose(28, 31) from w in Gen.Choose(28, 31) from seed in Properties.DataSeed
+        select (new Conv2dGeometry(n, c, h, w, k, 3, 1, 1, 1), seed);
+
     [Test]
-    public void ShallowConvolutionsWithManyChannelsMatchTheReference() => Properties.Check(ShallowConvolutions, k =>
+    public void WidePlaneConvolutionsMatchTheReference() => Properties.Check(WidePlaneConvolutions, CheckAgainstReference, runs: 6);
+
+    [Test]
+    public void ShallowConvolutionsWithManyChannelsMatchTheReference() => Properties.Check(ShallowConvolutions, CheckAgainstReference, runs: 40);
+
+    /// <summary>Forward, backward data and backward weight (and bias) against the double reference.</summary>
+    private void CheckAgainstReference((Conv2dGeometry G, int Seed) k)
     {
         var g = k.G;
         var random = new Random(k.Seed);
@@ -210,7 +222,7 @@ public sealed class TrainingPathTests
         var (expectedW, expectedB) = Conv2dReference.BackwardWeight(g, x, dY);
         Numerics.AssertClose(Download(dW, g.WeightShape.Size), expectedW, 1e-4, 1e-4, $"backward weight {g}");
         Numerics.AssertClose(Download(dBias, g.OutChannels), expectedB, 1e-4, 1e-4, $"backward bias {g}");
-    }, runs: 40);
+    }
 
     private static readonly FsCheck.Gen<(ChannelGeometry G, int Seed)> ChannelCases =
         from n in Gen.Choose(1, 5) from c in Gen.Choose(1, 7) from inner in Gen.Elements(1, 2, 15, 16, 17, 49, 100)
