@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Engine.Cuda;
 using Engine.Models;
+using Engine.Nn;
 using Engine.Optim;
 
 namespace Engine.Cli;
@@ -12,7 +13,7 @@ namespace Engine.Cli;
 /// per case; with --json one object per line: case, ms, gflops (where FLOPs are defined), images_per_second (models),
 /// cpu_ms (the median processor time of the whole process per run, which a loaded machine inflates far less than ms at 1 thread).
 /// FLOPs: 2*n^3 for GEMM, 2*N*K*P*Q*C/G*R*S per conv forward and 3x that for forward+backward (data and weight).
-/// Model cases (LeNet-5, ResNet-18) report images per second. On a CUDA backend each run ends with a device
+/// Model cases (LeNet-5, ResNet-18, the zoo's vgg_small) report images per second. On a CUDA backend each run ends with a device
 /// synchronisation, so the time is the kernels' and not their queueing. cuda-emulated runs the kernels on the PTX
 /// emulator, some thousand times slower than a GPU: only the small cases (<see cref="Case.Emulable"/>) run there.
 /// </summary>
@@ -122,6 +123,7 @@ public static class BenchCommand
         cases.Add(new Case("resnet18_infer_b1_224", 0, 1, be => ResNetCase(be, 1, 224, train: false)));
         cases.Add(new Case("resnet18_infer_b8_224", 0, 8, be => ResNetCase(be, 8, 224, train: false)));
         cases.Add(new Case("resnet18_train_b32_32px", 0, 32, be => ResNetCase(be, 32, 32, train: true)));
+        cases.Add(new Case("vgg_small_train_b128_28px", 0, 128, be => SmallVggCase(be, 128)));
         return cases;
     }
 
@@ -170,44 +172,46 @@ public static class BenchCommand
     private static Action LeNetCase(IBackend be, bool train)
     {
         const int batch = 64;
-        var model = new LeNet5(generator: new Generator(7));
-        model.To(be);
-        var optimizer = new Sgd(model.Parameters(), 0.01f, momentum: 0.9f);
-        var images = Random(batch * 28 * 28, 8);
         var labels = new int[batch];
         for (int i = 0; i < batch; i++) labels[i] = i % 10;
-        if (!train) model.Eval();
-        return () =>
-        {
-            using var scope = Scope.Begin();
-            var x = Tensor.FromArray(be, images, new Shape(batch, 1, 28, 28));
-            if (!train)
-            {
-                using (Autograd.NoGrad()) model.Forward(x).ToArray();
-                return;
-            }
-            optimizer.ZeroGrad();
-            var loss = Ops.CrossEntropy(model.Forward(x), labels);
-            loss.Backward();
-            optimizer.Step();
-            loss.Item();
-        };
+        return ModelStep(be, new LeNet5(generator: new Generator(7)), Random(batch * 28 * 28, 8), new Shape(batch, 1, 28, 28),
+            labels, train, weightDecay: 0f);
     }
 
     /// <summary>ResNet-18 (1000 classes): an inference pass in eval mode, or a training step with SGD and momentum.</summary>
     private static Action ResNetCase(IBackend be, int batch, int size, bool train)
     {
-        var model = new ResNet(18);
-        model.To(be);
-        var optimizer = new Sgd(model.Parameters(), 0.01f, momentum: 0.9f);
-        var images = Random(batch * 3 * size * size, 9);
         var labels = new int[batch];
         for (int i = 0; i < batch; i++) labels[i] = i * 37 % 1000;
+        return ModelStep(be, new ResNet(18), Random(batch * 3 * size * size, 9), new Shape(batch, 3, size, size),
+            labels, train, weightDecay: 0f);
+    }
+
+    /// <summary>
+    /// The zoo's vgg_small as <c>train --model vgg_small --weight-decay 5e-4</c> runs it on Fashion-MNIST: a training
+    /// step on 1 x 28 x 28 images with SGD, momentum 0.9 and weight decay 5e-4.
+    /// </summary>
+    private static Action SmallVggCase(IBackend be, int batch)
+    {
+        var labels = new int[batch];
+        for (int i = 0; i < batch; i++) labels[i] = i % 10;
+        return ModelStep(be, new SmallVgg(), Random(batch * 28 * 28, 10), new Shape(batch, 1, 28, 28),
+            labels, train: true, weightDecay: 5e-4f);
+    }
+
+    /// <summary>
+    /// One run of a model case: an inference pass in eval mode (reading the logits back), or a training step
+    /// (zero grad, cross-entropy forward and backward, SGD step with momentum 0.9, reading the loss back).
+    /// </summary>
+    private static Action ModelStep(IBackend be, Module model, float[] images, Shape inputShape, int[] labels, bool train, float weightDecay)
+    {
+        model.To(be);
+        var optimizer = new Sgd(model.Parameters(), 0.01f, momentum: 0.9f, weightDecay: weightDecay);
         if (!train) model.Eval();
         return () =>
         {
             using var scope = Scope.Begin();
-            var x = Tensor.FromArray(be, images, new Shape(batch, 3, size, size));
+            var x = Tensor.FromArray(be, images, inputShape);
             if (!train)
             {
                 using (Autograd.NoGrad()) model.Forward(x).ToArray();

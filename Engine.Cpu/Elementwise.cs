@@ -259,20 +259,9 @@ public sealed partial class CpuBackend
         }
         if (reducedInner > 1)
         {
-            ya.AsSpan(0, ySize).Clear();
-            for (int r = 0; r < xSize / reducedInner; r++)
-            {
-                int yo = 0, rest = r;
-                for (int axis = reducedSplit - 1; axis >= 0; axis--)
-                {
-                    yo += rest % xShape[axis] * yStride[axis];
-                    rest /= xShape[axis];
-                }
-                // one element at a time, in index order: the same bits as the general path (and the CUDA kernel)
-                float sum = ya[yo];
-                foreach (float v in xa.AsSpan(r * reducedInner, reducedInner)) sum += v;
-                ya[yo] = sum;
-            }
+            Span<int> outerDims = stackalloc int[reducedSplit];
+            for (int axis = 0; axis < reducedSplit; axis++) outerDims[axis] = xShape[axis];
+            ReduceTrailingRuns(xa, ya, ySize, xSize / reducedInner, reducedInner, outerDims, yStride[..reducedSplit]);
             return;
         }
         // Collapse x as [outer..., inner] where inner = trailing axes kept whole by y (contiguous in both).
@@ -297,6 +286,93 @@ public sealed partial class CpuBackend
             }
             var yRow = ya.AsSpan(yo, keptInner);
             TensorPrimitives.Add(yRow, xa.AsSpan(r * keptInner, keptInner), yRow);
+        }
+    }
+
+    /// <summary>Outputs per work item of <see cref="ReduceTrailingRuns"/> (any split gives the same bits).</summary>
+    private const int ReduceOutputsPerChunk = 8;
+
+    /// <summary>
+    /// y[yo(r)] = sum over rows r (runs of <paramref name="inner"/> consecutive x) mapping to it, each output adding
+    /// its rows one element at a time in increasing index order (the bits of the CUDA kernel). Work items own disjoint
+    /// ranges of outputs; inside one, up to eight rows of distinct outputs are summed side by side so eight dependency
+    /// chains overlap, which changes no output's order of additions.
+    /// </summary>
+    private void ReduceTrailingRuns(float[] xa, float[] ya, int ySize, int rows, int inner, ReadOnlySpan<int> outerDims, ReadOnlySpan<int> outerStrides)
+    {
+        // rowOutput[r] = the output row r adds into
+        var rowOutput = System.Buffers.ArrayPool<int>.Shared.Rent(rows);
+        for (int r = 0; r < rows; r++)
+        {
+            int yo = 0, rest = r;
+            for (int axis = outerDims.Length - 1; axis >= 0; axis--)
+            {
+                yo += rest % outerDims[axis] * outerStrides[axis];
+                rest /= outerDims[axis];
+            }
+            rowOutput[r] = yo;
+        }
+        _workers.For((ySize + ReduceOutputsPerChunk - 1) / ReduceOutputsPerChunk, (xa, ya, ySize, rows, inner, rowOutput), static (s, chunk) =>
+        {
+            var (xa, ya, ySize, rows, inner, rowOutput) = s;
+            int lo = chunk * ReduceOutputsPerChunk, hi = Math.Min(ySize, lo + ReduceOutputsPerChunk);
+            ya.AsSpan(lo, hi - lo).Clear();
+            Span<int> batchRows = stackalloc int[ReduceOutputsPerChunk];
+            Span<int> batchOutputs = stackalloc int[ReduceOutputsPerChunk];
+            int pending = 0;
+            for (int r = 0; r < rows; r++)
+            {
+                int yo = rowOutput[r];
+                if (yo < lo || yo >= hi) continue;
+                // an output already waiting must finish its earlier row first: its order of additions is fixed
+                if (batchOutputs[..pending].Contains(yo))
+                {
+                    SumRuns(xa, ya, inner, batchRows[..pending], batchOutputs[..pending]);
+                    pending = 0;
+                }
+                batchRows[pending] = r;
+                batchOutputs[pending++] = yo;
+                if (pending == ReduceOutputsPerChunk)
+                {
+                    SumRuns(xa, ya, inner, batchRows, batchOutputs);
+                    pending = 0;
+                }
+            }
+            SumRuns(xa, ya, inner, batchRows[..pending], batchOutputs[..pending]);
+        });
+        System.Buffers.ArrayPool<int>.Shared.Return(rowOutput);
+    }
+
+    /// <summary>y[outputs[k]] += x[rows[k]*inner ..] element by element in order, for distinct outputs, side by side.</summary>
+    private static unsafe void SumRuns(float[] xa, float[] ya, int inner, ReadOnlySpan<int> rows, ReadOnlySpan<int> outputs)
+    {
+        int k = 0;
+        fixed (float* x = xa)
+        {
+            for (; k + 4 <= rows.Length; k += 4)
+            {
+                float* x0 = x + (nint)rows[k] * inner, x1 = x + (nint)rows[k + 1] * inner;
+                float* x2 = x + (nint)rows[k + 2] * inner, x3 = x + (nint)rows[k + 3] * inner;
+                float s0 = ya[outputs[k]], s1 = ya[outputs[k + 1]], s2 = ya[outputs[k + 2]], s3 = ya[outputs[k + 3]];
+                for (int i = 0; i < inner; i++)
+                {
+                    s0 += x0[i];
+                    s1 += x1[i];
+                    s2 += x2[i];
+                    s3 += x3[i];
+                }
+                ya[outputs[k]] = s0;
+                ya[outputs[k + 1]] = s1;
+                ya[outputs[k + 2]] = s2;
+                ya[outputs[k + 3]] = s3;
+            }
+            for (; k < rows.Length; k++)
+            {
+                float* x0 = x + (nint)rows[k] * inner;
+                float s0 = ya[outputs[k]];
+                for (int i = 0; i < inner; i++) s0 += x0[i];
+                ya[outputs[k]] = s0;
+            }
         }
     }
 

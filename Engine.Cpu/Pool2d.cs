@@ -15,9 +15,22 @@ public sealed partial class CpuBackend
         var ya = Array(y);
         var ia = Array(indices);
         int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth;
+        if (UsePairMaxPool(geo))
+        {
+            ForPlanes(geo, (geo, xa, ya, ia, H, W, P, Q), static (s, plane) =>
+            {
+                var (geo, xa, ya, ia, H, W, P, Q) = s;
+                unsafe
+                {
+                    fixed (float* px = xa, py = ya, pi = ia)
+                        MaxPoolPairsPlane(geo, px + (nint)plane * H * W, py + (nint)plane * P * Q, pi + (nint)plane * P * Q);
+                }
+            });
+            return;
+        }
         if (UseVectorMaxPool(geo))
         {
-            _workers.For(geo.Batch * geo.Channels, (geo, xa, ya, ia, H, W, P, Q), static (s, plane) =>
+            ForPlanes(geo, (geo, xa, ya, ia, H, W, P, Q), static (s, plane) =>
             {
                 var (geo, xa, ya, ia, H, W, P, Q) = s;
                 unsafe
@@ -28,7 +41,7 @@ public sealed partial class CpuBackend
             });
             return;
         }
-        _workers.For(geo.Batch * geo.Channels, (geo, xa, ya, ia, H, W, P, Q), static (s, plane) =>
+        ForPlanes(geo, (geo, xa, ya, ia, H, W, P, Q), static (s, plane) =>
         {
             var (geo, xa, ya, ia, H, W, P, Q) = s;
             var src = xa.AsSpan(plane * H * W, H * W);
@@ -72,7 +85,16 @@ public sealed partial class CpuBackend
         var ia = Array(indices);
         var dxa = Array(dX);
         int HW = geo.InHeight * geo.InWidth, PQ = geo.OutHeight * geo.OutWidth;
-        _workers.For(geo.Batch * geo.Channels, (dya, ia, dxa, HW, PQ), static (s, plane) =>
+        if (UsePairMaxPool(geo))
+        {
+            ForPlanes(geo, (geo, dya, ia, dxa, HW, PQ), static (s, plane) =>
+            {
+                var (geo, dya, ia, dxa, HW, PQ) = s;
+                MaxPoolPairsBackwardPlane(geo, dya.AsSpan(plane * PQ, PQ), ia.AsSpan(plane * PQ, PQ), dxa.AsSpan(plane * HW, HW));
+            });
+            return;
+        }
+        ForPlanes(geo, (dya, ia, dxa, HW, PQ), static (s, plane) =>
         {
             var (dya, ia, dxa, HW, PQ) = s;
             var dst = dxa.AsSpan(plane * HW, HW);
@@ -85,14 +107,68 @@ public sealed partial class CpuBackend
         });
     }
 
-    /// <summary>y = sum over the window's in-input taps / divisor (see <see cref="Pool2dGeometry.AvgDivisor"/>).</summary>
+    /// <summary>
+    /// Runs body(state, plane) for the N*C planes of g's input, a chunk of whole planes per work item (about
+    /// <see cref="ElementChunk"/> input elements, a fixed count, so small planes do not cost a hand-off each).
+    /// </summary>
+    private void ForPlanes<TState>(in Pool2dGeometry g, TState state, Action<TState, int> body)
+    {
+        int planes = g.Batch * g.Channels;
+        int planeSize = Math.Max(g.InHeight * g.InWidth, g.OutHeight * g.OutWidth);
+        int perChunk = Math.Max(1, ElementChunk / Math.Max(planeSize, 1));
+        _workers.For((planes + perChunk - 1) / perChunk, (state, body, planes, perChunk), static (s, chunk) =>
+        {
+            int end = Math.Min(s.planes, (chunk + 1) * s.perChunk);
+            for (int plane = chunk * s.perChunk; plane < end; plane++) s.body(s.state, plane);
+        });
+    }
+
+    /// <summary>Every window is the one pixel under it with divisor 1 (adaptive pooling to the input's size, or 1x1 stride 1).</summary>
+    private static bool IsIdentityAvgPool(in Pool2dGeometry g) =>
+        g.OutHeight == g.InHeight && g.OutWidth == g.InWidth && (g.IsAdaptive ||
+            g.Kernel == new Size2(1, 1) && g.Stride == new Size2(1, 1) && g.Padding == default && g.DivisorOverride is 0 or 1);
+
+    /// <summary>
+    /// <see cref="MaxPool2dBackward"/> for 2x2 windows at stride 2 (they never overlap): each input pixel is written once,
+    /// 0 + dY where its window's index points at it and 0 elsewhere (the bits of clearing and adding), and the row and
+    /// column no window covers (odd sizes) are zero.
+    /// </summary>
+    private static void MaxPoolPairsBackwardPlane(in Pool2dGeometry g, ReadOnlySpan<float> dY, ReadOnlySpan<float> indices, Span<float> dX)
+    {
+        int W = g.InWidth, P = g.OutHeight, Q = g.OutWidth;
+        for (int p = 0; p < P; p++)
+        {
+            var top = dX.Slice(2 * p * W, W);
+            var bottom = dX.Slice((2 * p + 1) * W, W);
+            for (int q = 0; q < Q; q++)
+            {
+                int o = p * Q + q, at = (int)indices[o] - 2 * p * W - 2 * q;
+                float d = 0f + dY[o];
+                top[2 * q] = at == 0 ? d : 0f;
+                top[2 * q + 1] = at == 1 ? d : 0f;
+                bottom[2 * q] = at == W ? d : 0f;
+                bottom[2 * q + 1] = at == W + 1 ? d : 0f;
+            }
+            top[(2 * Q)..].Clear();
+            bottom[(2 * Q)..].Clear();
+        }
+        dX[(2 * P * W)..].Clear();
+    }
+
+    /// <summary>y = sum over the window's in-input taps / divisor (see <see cref="Pool2dGeometry.AvgDivisor"/>); a copy when every window is its own pixel.</summary>
     public void AvgPool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer y)
     {
         var geo = g;
         var xa = Array(x);
         var ya = Array(y);
+        if (IsIdentityAvgPool(geo))
+        {
+            int total = geo.InputShape.Size;
+            ForRange(total, (xa, ya), static (s, start, length) => s.xa.AsSpan(start, length).CopyTo(s.ya.AsSpan(start, length)));
+            return;
+        }
         int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth;
-        _workers.For(geo.Batch * geo.Channels, (geo, xa, ya, H, W, P, Q), static (s, plane) =>
+        ForPlanes(geo, (geo, xa, ya, H, W, P, Q), static (s, plane) =>
         {
             var (geo, xa, ya, H, W, P, Q) = s;
             var src = xa.AsSpan(plane * H * W, H * W);
@@ -114,14 +190,20 @@ public sealed partial class CpuBackend
         });
     }
 
-    /// <summary>dX[h, w] += dY / divisor for every window containing (h, w).</summary>
+    /// <summary>dX[h, w] += dY / divisor for every window containing (h, w); a copy when every window is its own pixel.</summary>
     public void AvgPool2dBackward(in Pool2dGeometry g, DeviceBuffer dY, DeviceBuffer dX)
     {
         var geo = g;
         var dya = Array(dY);
         var dxa = Array(dX);
+        if (IsIdentityAvgPool(geo))
+        {
+            int total = geo.InputShape.Size;
+            ForRange(total, (dya, dxa), static (s, start, length) => s.dya.AsSpan(start, length).CopyTo(s.dxa.AsSpan(start, length)));
+            return;
+        }
         int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth;
-        _workers.For(geo.Batch * geo.Channels, (geo, dya, dxa, H, W, P, Q), static (s, plane) =>
+        ForPlanes(geo, (geo, dya, dxa, H, W, P, Q), static (s, plane) =>
         {
             var (geo, dya, dxa, H, W, P, Q) = s;
             var dst = dxa.AsSpan(plane * H * W, H * W);
@@ -154,7 +236,7 @@ public sealed partial class CpuBackend
         var ia = Array(indices);
         var ya = Array(y);
         int HW = geo.InHeight * geo.InWidth, PQ = geo.OutHeight * geo.OutWidth;
-        _workers.For(geo.Batch * geo.Channels, (xa, ia, ya, HW, PQ), static (s, plane) =>
+        ForPlanes(geo, (xa, ia, ya, HW, PQ), static (s, plane) =>
         {
             var (xa, ia, ya, HW, PQ) = s;
             var dst = ya.AsSpan(plane * HW, HW);
@@ -171,7 +253,7 @@ public sealed partial class CpuBackend
         var ia = Array(indices);
         var dxa = Array(dX);
         int HW = geo.InHeight * geo.InWidth, PQ = geo.OutHeight * geo.OutWidth;
-        _workers.For(geo.Batch * geo.Channels, (dya, ia, dxa, HW, PQ), static (s, plane) =>
+        ForPlanes(geo, (dya, ia, dxa, HW, PQ), static (s, plane) =>
         {
             var (dya, ia, dxa, HW, PQ) = s;
             for (int o = plane * PQ; o < (plane + 1) * PQ; o++) dxa[o] = dya[plane * HW + (int)ia[o]];
@@ -191,7 +273,7 @@ public sealed partial class CpuBackend
         var ya = Array(y);
         var ia = Array(indices);
         int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth, kh = geo.Kernel.Height, kw = geo.Kernel.Width;
-        _workers.For(geo.Batch * geo.Channels, (xa, ra, ca, ya, ia, H, W, P, Q, kh, kw), static (s, plane) =>
+        ForPlanes(geo, (xa, ra, ca, ya, ia, H, W, P, Q, kh, kw), static (s, plane) =>
         {
             var (xa, ra, ca, ya, ia, H, W, P, Q, kh, kw) = s;
             var src = xa.AsSpan(plane * H * W, H * W);

@@ -90,4 +90,79 @@ public sealed partial class CpuBackend
     }
 
     private const int Lanes = 8;
+
+    /// <summary>2x2 windows at stride 2, no padding, dilation 1, every window inside the input (VGG's and LeNet's pools).</summary>
+    private static bool UsePairMaxPool(in Pool2dGeometry g) =>
+        Avx512F.IsSupported && !g.IsAdaptive && !ForceScalarMaxPool && g.Kernel == new Size2(2, 2) && g.Stride == new Size2(2, 2)
+        && g.Dilation == new Size2(1, 1) && g.Padding == default && 2 * g.OutHeight <= g.InHeight && 2 * g.OutWidth <= g.InWidth
+        && (long)g.InHeight * g.InWidth < 1 << 24;
+
+    /// <summary>
+    /// Max pooling of one plane with 2x2 windows at stride 2 (see <see cref="UsePairMaxPool"/>), 8 outputs of a row at a
+    /// time: 16 floats of input rows 2p and 2p+1 are split into even and odd columns, giving the taps (0,0), (0,1),
+    /// (1,0), (1,1) of 8 windows; each later tap is taken where it is greater or NaN, the scalar rule tap for tap, so
+    /// values and indices are the scalar loop's bits. A row's last partial group goes through a zero-padded copy.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void MaxPoolPairsPlane(in Pool2dGeometry g, float* src, float* y, float* indices)
+    {
+        int W = g.InWidth, P = g.OutHeight, Q = g.OutWidth;
+        var evenThenOdd = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+        var laneColumns = Vector256.Create(0f, 2f, 4f, 6f, 8f, 10f, 12f, 14f);
+        var nextColumn = Vector256.Create(1f);
+        var nextRow = Vector256.Create((float)W);
+        float* tailA = stackalloc float[2 * Lanes];
+        float* tailB = stackalloc float[2 * Lanes];
+        float* bestOut = stackalloc float[Lanes];
+        float* atOut = stackalloc float[Lanes];
+        new Span<float>(tailA, 2 * Lanes).Clear();
+        new Span<float>(tailB, 2 * Lanes).Clear();
+        for (int p = 0; p < P; p++)
+        {
+            float* rowA = src + (nint)2 * p * W, rowB = rowA + W;
+            for (int q = 0; q < Q; q += Lanes)
+            {
+                int lanes = Math.Min(Lanes, Q - q);
+                float* a = rowA + 2 * q, b = rowB + 2 * q;
+                if (lanes < Lanes)
+                {
+                    new Span<float>(a, 2 * lanes).CopyTo(new Span<float>(tailA, 2 * lanes));
+                    new Span<float>(b, 2 * lanes).CopyTo(new Span<float>(tailB, 2 * lanes));
+                    a = tailA;
+                    b = tailB;
+                }
+                var rowTop = Avx512F.PermuteVar16x32(Vector512.Load(a), evenThenOdd);
+                var rowBottom = Avx512F.PermuteVar16x32(Vector512.Load(b), evenThenOdd);
+                var first = Vector256.Create((float)(2 * p * W + 2 * q)) + laneColumns;
+                var best = rowTop.GetLower();
+                var at = first;
+                Take(rowTop.GetUpper(), first + nextColumn, ref best, ref at);
+                Take(rowBottom.GetLower(), first + nextRow, ref best, ref at);
+                Take(rowBottom.GetUpper(), first + nextRow + nextColumn, ref best, ref at);
+                int o = p * Q + q;
+                if (lanes == Lanes)
+                {
+                    best.Store(y + o);
+                    at.Store(indices + o);
+                    continue;
+                }
+                best.Store(bestOut);
+                at.Store(atOut);
+                for (int l = 0; l < lanes; l++)
+                {
+                    y[o + l] = bestOut[l];
+                    indices[o + l] = atOut[l];
+                }
+            }
+        }
+    }
+
+    /// <summary>best, at = v, index where v &gt; best or v is NaN (a later tap of the window).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Take(Vector256<float> v, Vector256<float> index, ref Vector256<float> best, ref Vector256<float> at)
+    {
+        var take = Vector256.GreaterThan(v, best) | ~Vector256.Equals(v, v);
+        best = Vector256.ConditionalSelect(take, v, best);
+        at = Vector256.ConditionalSelect(take, index, at);
+    }
 }

@@ -74,11 +74,9 @@ class LeNet5(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
-def lenet_case(train):
-    model = LeNet5()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    images = torch.rand(64, 1, 28, 28) * 2 - 1
-    labels = torch.arange(64) % 10
+def model_case(model, images, labels, train, weight_decay=0.0):
+    """One run of a model case: a training step (SGD, momentum 0.9) or an eval-mode inference pass."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=weight_decay)
 
     def step():
         optimizer.zero_grad()
@@ -93,7 +91,11 @@ def lenet_case(train):
 
     if not train:
         model.eval()
-    return (step if train else infer), 0, 64
+    return (step if train else infer), 0, images.shape[0]
+
+
+def lenet_case(train):
+    return model_case(LeNet5(), torch.rand(64, 1, 28, 28) * 2 - 1, torch.arange(64) % 10, train)
 
 
 class BasicBlock(nn.Module):
@@ -133,25 +135,32 @@ class ResNet18(nn.Module):
 
 
 def resnet_case(batch, size, train):
-    model = ResNet18()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    images = torch.rand(batch, 3, size, size) * 2 - 1
-    labels = torch.arange(batch) * 37 % 1000
+    return model_case(ResNet18(), torch.rand(batch, 3, size, size) * 2 - 1, torch.arange(batch) * 37 % 1000, train)
 
-    def step():
-        optimizer.zero_grad()
-        loss = F.cross_entropy(model(images), labels)
-        loss.backward()
-        optimizer.step()
-        loss.item()
 
-    def infer():
-        with torch.no_grad():
-            model(images).numpy()
+class SmallVgg(nn.Module):
+    """The engine zoo's vgg_small: two blocks of two 3x3 conv (no bias) + BN + ReLU and a 2x2 max-pool, widths 32
+    and 64; adaptive average pool to 7x7; dropout 0.3, linear 3136 -> 256, ReLU, dropout 0.3, linear 256 -> 10."""
 
-    if not train:
-        model.eval()
-    return (step if train else infer), 0, batch
+    def __init__(self, classes=10, channels=1, width=32, hidden=256, dropout=0.3):
+        super().__init__()
+
+        def block(inp, out):
+            return [nn.Conv2d(inp, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(),
+                    nn.Conv2d(out, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(), nn.MaxPool2d(2)]
+
+        self.features = nn.Sequential(*block(channels, width), *block(width, 2 * width))
+        self.avgpool = nn.AdaptiveAvgPool2d(7)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * width * 49, hidden), nn.ReLU(),
+                                        nn.Dropout(dropout), nn.Linear(hidden, classes))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+def vgg_small_case(batch):
+    """As `engine train --model vgg_small --weight-decay 5e-4` on Fashion-MNIST: SGD with momentum 0.9 and weight decay 5e-4."""
+    return model_case(SmallVgg(), torch.rand(batch, 1, 28, 28) * 2 - 1, torch.arange(batch) % 10, True, weight_decay=5e-4)
 
 
 def all_cases():
@@ -164,6 +173,7 @@ def all_cases():
     cases["resnet18_infer_b1_224"] = lambda: resnet_case(1, 224, False)
     cases["resnet18_infer_b8_224"] = lambda: resnet_case(8, 224, False)
     cases["resnet18_train_b32_32px"] = lambda: resnet_case(32, 32, True)
+    cases["vgg_small_train_b128_28px"] = lambda: vgg_small_case(128)
     return cases
 
 

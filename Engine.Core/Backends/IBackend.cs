@@ -154,6 +154,17 @@ public interface IBackend
     /// <summary>y[i] = uniform [0,1) from Philox4x32-10 keyed by seed at counter offset + i (see <see cref="Philox"/>).</summary>
     void RandomUniform(ulong seed, ulong offset, DeviceBuffer y, int count);
 
+    // ---- per-channel statistics and affine maps (batch normalization) ----
+    /// <summary>Per channel c of x (N x C x Inner), M = N*Inner: mean[c] = sum(x) / M, variance[c] = sum((x - mean)^2) / M (biased).</summary>
+    void ChannelStatistics(in ChannelGeometry g, DeviceBuffer x, DeviceBuffer mean, DeviceBuffer variance);
+    /// <summary>Per channel c: sumDY[c] = sum(dY), sumDYCentered[c] = sum(dY * (x - mean[c])) over its N*Inner values.</summary>
+    void ChannelGradientSums(in ChannelGeometry g, DeviceBuffer x, DeviceBuffer dY, DeviceBuffer mean, DeviceBuffer sumDY, DeviceBuffer sumDYCentered);
+    /// <summary>
+    /// y = fma(x - xCenter[c], xScale[c], t) with t = fma(z, zScale[c], shift[c]), or t = shift[c] when z is absent
+    /// (z and zScale come together); every tensor N x C x Inner, every parameter C long.
+    /// </summary>
+    void ChannelAffine(in ChannelGeometry g, DeviceBuffer x, DeviceBuffer xCenter, DeviceBuffer xScale, DeviceBuffer? z, DeviceBuffer? zScale, DeviceBuffer shift, DeviceBuffer y);
+
     // ---- optimizer updates (in place) ----
     void SgdStep(in SgdSettings s, DeviceBuffer param, DeviceBuffer grad, DeviceBuffer? momentum, int count);
     void AdamStep(in AdamSettings s, DeviceBuffer param, DeviceBuffer grad, DeviceBuffer m, DeviceBuffer v, int count);

@@ -3,8 +3,8 @@ namespace Engine;
 public static partial class Ops
 {
     /// <summary>
-    /// Batch normalization over every axis but 1 (channels) of (N,C), (N,C,L) or (N,C,H,W), composed from
-    /// differentiable ops, with the affine weight folded into the per-channel factor. Training:
+    /// Batch normalization over every axis but 1 (channels) of (N,C), (N,C,L) or (N,C,H,W), with the affine weight
+    /// folded into the per-channel factor; training is one autograd node (<see cref="BatchNormTraining"/>). Training:
     /// y = (x - mean) / sqrt(var + eps) * weight + bias with the batch's biased variance, and the running statistics
     /// move by momentum (running_var takes the unbiased variance, as in PyTorch). Eval: the running statistics are used.
     /// </summary>
@@ -27,22 +27,16 @@ public static partial class Ops
             int count = x.Length / c;
             if (count <= 1 && training)
                 throw new ArgumentException($"{where}: expected more than 1 value per channel when training, got input {x.Shape}");
-            // y = (x - mean) * (weight / sqrt(var + eps)) + bias: the weight folds into the per-channel factor, so
-            // the full-size tensor sees one multiply and one add (and as few in the backward pass)
-            float inverseCount = statShape.Size / (float)x.Length;
-            var mean = Scale(SumTo(x, statShape), inverseCount);
-            var centered = Subtract(x, mean);
-            var variance = Scale(SumTo(Square(centered), statShape), inverseCount);
-            var normalized = Multiply(centered, ChannelScale(variance, weight, statShape, eps));
+            var (y, mean, variance) = BatchNormTraining(x, weight, bias, statShape, eps);
             if (training && runningMean is not null && runningVar is not null)
             {
                 using var _ = Autograd.NoGrad();
                 var be = x.Backend;
                 float unbias = count / (float)Math.Max(count - 1, 1);
-                Blend(be, runningMean, Reshape(mean.Detach(), runningMean.Shape), momentum, 1f);
-                Blend(be, runningVar, Reshape(variance.Detach(), runningVar.Shape), momentum, unbias);
+                Blend(be, runningMean, Reshape(mean, runningMean.Shape), momentum, 1f);
+                Blend(be, runningVar, Reshape(variance, runningVar.Shape), momentum, unbias);
             }
-            return bias is null ? normalized : Add(normalized, Reshape(bias, statShape));
+            return y;
         }
         // eval, folded as PyTorch folds it: y = x * scale + shift, scale = weight / sqrt(running_var + eps) and
         // shift = bias - running_mean * scale per channel, so the full-size tensor is read twice
@@ -56,6 +50,53 @@ public static partial class Ops
     {
         if (t is not null && t.Length != c)
             throw new ArgumentException($"{where}: expected {c} channels (N,{c},...), got input {x.Shape} for parameters of shape {t.Shape}");
+    }
+
+    /// <summary>
+    /// Batch statistics normalization as one autograd node over x viewed as N x C x I (M = N*I values per channel):
+    /// mean and biased variance from <see cref="IBackend.ChannelStatistics"/>, invStd = 1 / sqrt(var + eps),
+    /// scale = weight * invStd, y = (x - mean) * scale + bias in one <see cref="IBackend.ChannelAffine"/> pass.
+    /// Backward, with dBias = sum(dY) and dot = sum(dY * (x - mean)) per channel from one
+    /// <see cref="IBackend.ChannelGradientSums"/> pass: dWeight = dot * invStd and
+    /// dX = scale * (dY - dBias / M - (x - mean) * dot * invStd^2 / M)
+    ///    = (x - mean) * (-scale * k) + (dY * scale + (-scale * dBias / M)),  k = dot * invStd^2 / M,
+    /// one more pass. Returns y and the batch mean and biased variance in statShape.
+    /// </summary>
+    private static (Tensor Y, Tensor Mean, Tensor Variance) BatchNormTraining(Tensor x, Tensor? weight, Tensor? bias, Shape statShape, float eps)
+    {
+        var be = x.Backend;
+        var g = ChannelGeometry.Of(x.Shape);
+        float inverseCount = 1f / g.Count;
+        Tensor mean, variance, invStd, scale, y;
+        using (Autograd.NoGrad())
+        {
+            mean = Tensor.Empty(be, statShape);
+            variance = Tensor.Empty(be, statShape);
+            be.ChannelStatistics(g, x.Buffer, mean.Buffer, variance.Buffer);
+            invStd = Rsqrt(AddScalar(variance, eps));
+            scale = weight is null ? invStd : Multiply(invStd, Reshape(weight, statShape));
+            var shift = bias is null ? Tensor.Zeros(be, statShape) : Reshape(bias, statShape);
+            y = Tensor.Empty(be, x.Shape);
+            be.ChannelAffine(g, x.Buffer, mean.Buffer, scale.Buffer, null, null, shift.Buffer, y.Buffer);
+        }
+        bool needs = Autograd.IsEnabled && (x.TracksGrad || weight is { TracksGrad: true } || bias is { TracksGrad: true });
+        if (!needs) return (y, mean, variance);
+        Autograd.Record("BatchNorm", y, [x, weight, bias], dY =>
+        {
+            var dBias = Tensor.Empty(be, statShape);
+            var dot = Tensor.Empty(be, statShape);
+            be.ChannelGradientSums(g, x.Buffer, dY.Buffer, mean.Buffer, dBias.Buffer, dot.Buffer);
+            if (weight is not null) Autograd.Accumulate(weight, Reshape(Multiply(dot, invStd), weight.Shape));
+            if (bias is not null) Autograd.Accumulate(bias, Reshape(dBias, bias.Shape));
+            if (!x.TracksGrad) return;
+            var k = Scale(Multiply(dot, Square(invStd)), inverseCount);
+            var centeredScale = Scale(Multiply(scale, k), -1f);
+            var shift = Scale(Multiply(scale, dBias), -inverseCount);
+            var dX = Tensor.Empty(be, x.Shape);
+            be.ChannelAffine(g, x.Buffer, mean.Buffer, centeredScale.Buffer, dY.Buffer, scale.Buffer, shift.Buffer, dX.Buffer);
+            Autograd.Accumulate(x, dX);
+        });
+        return (y, mean, variance);
     }
 
     /// <summary>weight / sqrt(variance + eps) per channel (1 / sqrt(variance + eps) without a weight), in statShape.</summary>

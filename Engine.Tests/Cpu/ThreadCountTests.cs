@@ -73,6 +73,24 @@ public sealed class ThreadCountTests
             AssertSameBits($"softmax {softmax}", c.m * c.n, (be, up, y) => be.Softmax(softmax, false, up(big[..(c.m * c.n)]), y));
         }, runs: 20);
 
+    /// <summary>The direct path beyond 16 output channels: shallow layers (1 to 3 input channels, 3x3), and 28 x 28 planes with up to 32.</summary>
+    [Test]
+    public void ShallowConvolutionIsBitwiseIndependentOfThreads() => Properties.Check(
+        from n in Gen.Choose(1, 12) from c in Gen.Choose(1, 3) from k in Gen.Choose(17, 40) from hw in Gen.Choose(3, 20)
+        from seed in Properties.DataSeed
+        from wide in Gen.Elements(false, true)
+        select (g: wide ? new Conv2dGeometry(Math.Min(n, 3), 2 * c, 28, 28, Math.Min(k, 32), 3, 1, 1, 1) : new Conv2dGeometry(n, c, hw, hw, k, 3, 1, 1, 1), seed),
+        t =>
+        {
+            var random = new Random(t.seed);
+            var x = Numerics.Uniform(random, t.g.InputShape.Size);
+            var w = Numerics.Uniform(random, t.g.WeightShape.Size);
+            var dY = Numerics.Uniform(random, t.g.OutputShape.Size);
+            AssertSameBits($"forward {t.g}", t.g.OutputShape.Size, (be, up, y) => be.Conv2d(t.g, up(x), up(w), null, y));
+            AssertSameBits($"backward data {t.g}", x.Length, (be, up, dX) => be.Conv2dBackwardData(t.g, up(dY), up(w), dX));
+            AssertSameBits($"backward weight {t.g}", w.Length, (be, up, dW) => be.Conv2dBackwardWeight(t.g, up(x), up(dY), dW, null));
+        }, runs: 10);
+
     /// <summary>The vector paths: gathered max pooling, per-channel sums and broadcasts (batch norm's), ReLU's gradient.</summary>
     [Test]
     public void PoolingAndPerChannelOpsAreBitwiseIndependentOfThreads() => Properties.Check(
@@ -90,6 +108,33 @@ public sealed class ThreadCountTests
             int pooled = pool.OutputShape.Size;
             AssertSameBits($"max pool {pool}", pooled, (be, up, y) => be.MaxPool2d(pool, up(x), y, be.Allocate(pooled)));
             AssertSameBits($"max pool indices {pool}", pooled, (be, up, indices) => be.MaxPool2d(pool, up(x), be.Allocate(pooled), indices));
+            var pairs = new Pool2dGeometry(k.n, k.c, k.hw, k.hw, 2, 2, 0, 1);
+            int paired = pairs.OutputShape.Size;
+            AssertSameBits($"2x2 max pool {pairs}", paired, (be, up, y) => be.MaxPool2d(pairs, up(x), y, be.Allocate(paired)));
+            AssertSameBits($"2x2 max pool indices {pairs}", paired, (be, up, indices) => be.MaxPool2d(pairs, up(x), be.Allocate(paired), indices));
+            var g = ChannelGeometry.Of(shape);
+            AssertSameBits($"channel statistics of {shape}", 2 * k.c, (be, up, y) =>
+            {
+                var (mean, variance) = (be.Allocate(k.c), be.Allocate(k.c));
+                be.ChannelStatistics(g, up(x), mean, variance);
+                be.Copy(mean, 0, y, 0, k.c);
+                be.Copy(variance, 0, y, k.c, k.c);
+            });
+            AssertSameBits($"channel gradient sums of {shape}", 2 * k.c, (be, up, y) =>
+            {
+                var (plain, centered) = (be.Allocate(k.c), be.Allocate(k.c));
+                be.ChannelGradientSums(g, up(x), up(x.Reverse().ToArray()), up(s), plain, centered);
+                be.Copy(plain, 0, y, 0, k.c);
+                be.Copy(centered, 0, y, k.c, k.c);
+            });
+            AssertSameBits($"channel affine of {shape}", shape.Size, (be, up, y) =>
+                be.ChannelAffine(g, up(x), up(s), up(s.Reverse().ToArray()), up(x.Reverse().ToArray()), up(s), up(s), y));
+            var sgd = new SgdSettings(0.01f, 0.9f, 0f, 5e-4f, false, false);
+            AssertSameBits($"SGD step over {shape.Size}", shape.Size, (be, up, p) =>
+            {
+                be.Copy(up(x), 0, p, 0, shape.Size);
+                be.SgdStep(sgd, p, up(x.Reverse().ToArray()), up(s.Concat(x).Take(shape.Size).ToArray()), shape.Size);
+            });
             AssertSameBits($"per-channel sum of {shape}", k.c, (be, up, y) => be.ReduceSum(up(x), shape, y, stat));
             AssertSameBits($"per-channel product of {shape}", shape.Size, (be, up, y) => be.Binary(BinaryOp.Multiply, up(x), shape, up(s), stat, y, shape));
             AssertSameBits($"ReLU gradient of {shape}", shape.Size, (be, up, dX) => be.UnaryBackward(UnaryOp.Relu, 0f, up(x), up(x), up(x.Reverse().ToArray()), dX, shape.Size));

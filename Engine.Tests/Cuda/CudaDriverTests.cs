@@ -56,7 +56,7 @@ public class CudaDriverTests
     [Test]
     public void EveryKernelFileIsEmbeddedAndParsesInTheEmulator()
     {
-        string[] modules = ["activations", "conv2d", "datamovement", "elementwise", "fractionalpool2d", "optimizers", "pad2d", "pool2d", "pow", "random", "resize2d", "softmax", "unpool2d"];
+        string[] modules = ["activations", "batchnorm", "conv2d", "datamovement", "elementwise", "fractionalpool2d", "optimizers", "pad2d", "pool2d", "pow", "random", "resize2d", "softmax", "unpool2d"];
         foreach (string module in modules)
         {
             string ptx = CudaBackend.KernelSource(module);

@@ -32,6 +32,20 @@ public class NormalizationTests
                 v => Standardize(v[0], i => i / hw % c, c, 1e-5).Select((z, i) => z * v[1][i / hw % c] + v[2][i / hw % c]).ToArray());
         });
 
+    /// <summary>Without affine parameters, on (N,C) and (N,C,L) inputs: the gradient of x alone.</summary>
+    [Test]
+    public void BatchNormTrainingWithoutAffineMatchesReference() =>
+        GradCheck.ForAllSeeds(10, seed =>
+        {
+            var rng = new Random(seed);
+            int n = rng.Next(2, 5), c = rng.Next(1, 4), l = rng.Next(1, 4);
+            var shape = seed % 2 == 0 ? new Shape(n, c) : new Shape(n, c, l);
+            int inner = shape.Size / (n * c);
+            GradCheck.Check(rng, [(GradCheck.Random(rng, shape.Size), shape)],
+                t => Ops.BatchNorm(t[0], null, null, null, null, training: true),
+                v => Standardize(v[0], i => i / inner % c, c, 1e-5));
+        });
+
     [Test]
     public void BatchNormUpdatesRunningStatisticsLikePyTorch()
     {
