@@ -24,6 +24,14 @@ internal static unsafe class PanelCopy
     {
         int i = 0;
         for (; i + 16 <= count; i += 16) Vector512.Store(Vector512.Load(source + i), destination + i);
+        if (i == count) return;
+        if (Avx512F.IsSupported)
+        {
+            // the last 1..15 floats: one masked load and store (masked-off lanes are neither read nor written)
+            var mask = Tail(count - i);
+            Avx512F.MaskStore(destination + i, mask, Avx512F.MaskLoad(source + i, mask, Vector512<float>.Zero));
+            return;
+        }
         for (; i < count; i++) destination[i] = source[i];
     }
 
@@ -32,8 +40,19 @@ internal static unsafe class PanelCopy
     {
         int i = 0;
         for (; i + 16 <= count; i += 16) Vector512<float>.Zero.Store(destination + i);
+        if (i == count) return;
+        if (Avx512F.IsSupported)
+        {
+            Avx512F.MaskStore(destination + i, Tail(count - i), Vector512<float>.Zero);
+            return;
+        }
         for (; i < count; i++) destination[i] = 0f;
     }
+
+    /// <summary>A lane mask with the first <paramref name="count"/> (0..16) lanes set.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Tail(int count) =>
+        Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
 
     /// <summary>
     /// destination[i] = source[i * stride] for i &lt; count, reading no further than source[available - 1]; stride 2
@@ -120,4 +139,18 @@ internal readonly unsafe struct DenseSource(float* p, nint ld, bool kMajor, floa
             }
         }
     }
+}
+
+/// <summary>
+/// An A operand packed ahead of time (<see cref="PackedWeights"/>): for each KC block starting at k0, all
+/// ceil(M / mr) micro-panels of the logical matrix, so the driver reads block (k0, i0) at
+/// packed + k0 * mPadded + i0 * kc without packing anything.
+/// </summary>
+internal readonly unsafe struct PrepackedSource(float* packed, int mPadded) : IPanelSource
+{
+    /// <summary>The packed block of rows [k0, k0 + kc) and columns from i0 (a multiple of the panel width).</summary>
+    public float* Block(int k0, int kc, int i0) => packed + (nint)k0 * mPadded + (nint)i0 * kc;
+
+    public void Pack(float* destination, int k0, int kc, int j0, int width, int panel) =>
+        throw new InvalidOperationException($"a prepacked operand is read in place: expected no packing call, got one for rows {k0}..{k0 + kc}");
 }
