@@ -76,10 +76,15 @@ public sealed partial class CpuBackend
                 Conv2dDirectBackwardData(geo, pdy, pw, pdx);
             return;
         }
+        bool pointwise = IsPointwise(geo);
+        if (!pointwise && AsForward(geo, out var forward))
+        {
+            BackwardDataAsForward(geo, forward, dY, w, dX);
+            return;
+        }
         int kg = geo.OutChannelsPerGroup, cg = geo.InChannelsPerGroup;
         int pq = geo.OutHeight * geo.OutWidth, crs = cg * geo.Kernel.Height * geo.Kernel.Width;
         int hw = geo.InHeight * geo.InWidth, npq = geo.Batch * pq;
-        bool pointwise = IsPointwise(geo);
         int block = pointwise ? npq : Math.Min(npq, Math.Max(32, ColumnScratchFloats / crs / 32 * 32));
         var scratch = pointwise ? null : Rent(crs * block);
         if (!pointwise) Span(dX).Clear();

@@ -69,13 +69,7 @@ internal readonly unsafe struct Im2ColSource(float* x, in Conv2dGeometry g) : IP
                     float* src = plane + runImage[u] + (nint)h * ix.W;
                     int w0 = runW[u] + tapW;
                     if (ix.StrideW == 1)
-                    {
-                        // valid t: 0 <= w0 + t < W
-                        int lo = Math.Clamp(-w0, 0, len), hi = Math.Clamp(ix.W - w0, lo, len);
-                        PanelCopy.Zero(d, lo);
-                        PanelCopy.Copy(d + lo, src + w0 + lo, hi - lo);
-                        PanelCopy.Zero(d + hi, len - hi);
-                    }
+                        PanelCopy.Window(d, src, w0, len, ix.W);
                     else
                     {
                         // valid i: 0 <= w0 + i*stride < W

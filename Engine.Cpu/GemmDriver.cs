@@ -27,7 +27,7 @@ internal readonly unsafe struct GemmTarget(float* c, nint ldc, int segment = int
 /// </summary>
 internal static unsafe class GemmDriver
 {
-    internal const int KcBlock = 384, McBlock = 960, NcBlock = 4096, TileM = 96, TileN = 512;
+    internal const int KcBlock = 384, McBlock = 960, NcBlock = 1024, TileM = 96, TileN = 512;
 
     /// <summary>Micro-panels per packing chunk.</summary>
     private const int PackGroup = 8;
