@@ -153,22 +153,37 @@ internal readonly unsafe struct DenseSource(float* p, nint ld, bool kMajor, floa
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PackColumns(float* dst, int k0, int kc, int j, int cols, int panel)
     {
-        int done = 0;
-        if (segment == int.MaxValue && Avx512F.IsSupported)
+        if (!Avx512F.IsSupported)
         {
-            // 16 k at a time: up to 16 columns of L (rows of p) transposed in registers
-            var factor = Vector512.Create(scale);
-            for (; done + 16 <= kc; done += 16)
-                for (int jj = 0; jj < cols; jj += 16)
-                    PanelTranspose.Block16(p + (nint)(j + jj) * ld + k0 + done, ld, Math.Min(16, cols - jj), factor, dst + (nint)done * panel + jj, panel);
+            PackColumnsScalar(dst, k0, 0, kc, j, cols, panel);
+            return;
         }
-        if (done == kc) return;
+        // 16 k at a time: up to 16 columns of L (rows of p) transposed in registers, where the 16 k lie in one segment
+        var factor = Vector512.Create(scale);
+        int k = 0;
+        for (; k + 16 <= kc; k += 16)
+        {
+            if (segment != int.MaxValue && (first + k0 + k) % segment + 16 > segment)
+            {
+                PackColumnsScalar(dst, k0, k, k + 16, j, cols, panel);
+                continue;
+            }
+            nint at = Seg(k0 + k);
+            for (int jj = 0; jj < cols; jj += 16)
+                PanelTranspose.Block16(p + (nint)(j + jj) * ld + at, ld, Math.Min(16, cols - jj), factor, dst + (nint)k * panel + jj, panel);
+        }
+        if (k < kc) PackColumnsScalar(dst, k0, k, kc, j, cols, panel);
+    }
+
+    /// <summary>Rows [from, to) of the block one element at a time, run by run of one segment.</summary>
+    private void PackColumnsScalar(float* dst, int k0, int from, int to, int j, int cols, int panel)
+    {
         for (int jj = 0; jj < cols; jj++)
         {
             float* column = p + (nint)(j + jj) * ld;
-            for (int k = done; k < kc;)
+            for (int k = from; k < to;)
             {
-                int len = Math.Min(kc - k, segment == int.MaxValue ? kc - k : segment - (first + k0 + k) % segment);
+                int len = Math.Min(to - k, segment == int.MaxValue ? to - k : segment - (first + k0 + k) % segment);
                 float* s = column + Seg(k0 + k);
                 float* d = dst + (nint)k * panel + jj;
                 for (int i = 0; i < len; i++) d[(nint)i * panel] = scale * s[i];
