@@ -33,21 +33,32 @@ public sealed partial class CpuBackend
         int pq = geo.OutHeight * geo.OutWidth, crs = cg * geo.Kernel.Height * geo.Kernel.Width;
         int hw = geo.InHeight * geo.InWidth, npq = geo.Batch * pq;
         if (bias is not null) FillPlanes(Array(bias), Array(y), geo.Batch, geo.OutChannels, pq);
-        fixed (float* px = Array(x), pw = Array(w), py = Array(y))
+        // the weights are only read here, so this forward leaves their version (and any packed copy) valid
+        var weightBuffer = Cpu(w);
+        var packed = PackedWeights.For(weightBuffer, geo.Groups, kg, crs, _workers);
+        fixed (float* px = Array(x), pw = weightBuffer.ReadArray, py = Array(y))
         {
             for (int grp = 0; grp < geo.Groups; grp++)
             {
                 // y_g (Kg x NPQ) (+)= W_g (Kg x CRS) * columns (CRS x NPQ)
-                var weights = new DenseSource(pw + (nint)grp * kg * crs, crs, kMajor: false);
                 var target = new GemmTarget(py + (nint)grp * kg * pq, pq, pq, (nint)geo.OutChannels * pq);
                 float* xg = px + (nint)grp * cg * hw;
-                if (IsPointwise(geo)) // the columns are x itself: C x (N*H*W), image after image
-                    GemmDriver.Run(weights, new DenseSource(xg, hw, kMajor: true, segment: hw, segmentStride: (nint)geo.InChannels * hw),
-                        target, kg, npq, crs, accumulate: bias is not null, _workers);
-                else
-                    GemmDriver.Run(weights, new Im2ColSource(xg, geo), target, kg, npq, crs, accumulate: bias is not null, _workers);
+                if (packed is not null) ForwardGemm(packed.Group(grp), geo, xg, target, kg, npq, crs, bias is not null);
+                else ForwardGemm(new DenseSource(pw + (nint)grp * kg * crs, crs, kMajor: false), geo, xg, target, kg, npq, crs, bias is not null);
             }
         }
+    }
+
+    /// <summary>y_g (Kg x NPQ) (+)= W_g (Kg x CRS) * columns (CRS x NPQ), the columns packed from x_g.</summary>
+    private unsafe void ForwardGemm<TW>(TW weights, in Conv2dGeometry geo, float* xg, GemmTarget target, int kg, int npq, int crs, bool accumulate)
+        where TW : struct, IPanelSource
+    {
+        int hw = geo.InHeight * geo.InWidth;
+        if (IsPointwise(geo)) // the columns are x itself: C x (N*H*W), image after image
+            GemmDriver.Run(weights, new DenseSource(xg, hw, kMajor: true, segment: hw, segmentStride: (nint)geo.InChannels * hw),
+                target, kg, npq, crs, accumulate, _workers);
+        else
+            GemmDriver.Run(weights, new Im2ColSource(xg, geo), target, kg, npq, crs, accumulate, _workers);
     }
 
     /// <summary>
@@ -65,10 +76,15 @@ public sealed partial class CpuBackend
                 Conv2dDirectBackwardData(geo, pdy, pw, pdx);
             return;
         }
+        bool pointwise = IsPointwise(geo);
+        if (!pointwise && AsForward(geo, out var forward))
+        {
+            BackwardDataAsForward(geo, forward, dY, w, dX);
+            return;
+        }
         int kg = geo.OutChannelsPerGroup, cg = geo.InChannelsPerGroup;
         int pq = geo.OutHeight * geo.OutWidth, crs = cg * geo.Kernel.Height * geo.Kernel.Width;
         int hw = geo.InHeight * geo.InWidth, npq = geo.Batch * pq;
-        bool pointwise = IsPointwise(geo);
         int block = pointwise ? npq : Math.Min(npq, Math.Max(32, ColumnScratchFloats / crs / 32 * 32));
         var scratch = pointwise ? null : Rent(crs * block);
         if (!pointwise) Span(dX).Clear();

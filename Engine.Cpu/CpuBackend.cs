@@ -81,7 +81,8 @@ public sealed partial class CpuBackend : IBackend, IDisposable
     public void Release(DeviceBuffer buffer)
     {
         var cpu = Cpu(buffer);
-        long bytes = (long)cpu.Array.Length * sizeof(float);
+        cpu.Packed = null;
+        long bytes = (long)cpu.ReadArray.Length * sizeof(float);
         lock (_poolGate)
         {
             if (_pooledBytes + bytes > _maxPooledBytes) return;

@@ -1,11 +1,17 @@
 namespace Engine.Cpu;
 
-/// <summary>CPU storage: a managed float array from the backend's pool (possibly longer than <see cref="DeviceBuffer.Length"/>).</summary>
+/// <summary>
+/// CPU storage: a managed float array from the backend's pool (possibly longer than <see cref="DeviceBuffer.Length"/>).
+/// Every accessor that can write (<see cref="Array"/>, <see cref="Span"/>) bumps <see cref="Version"/>, so a copy
+/// derived from the contents (the packed convolution weights, <see cref="Packed"/>) is valid only while the version
+/// it was made at is still current. Readers that never write use <see cref="ReadArray"/>, which leaves it alone.
+/// </summary>
 public sealed class CpuBuffer : DeviceBuffer
 {
-    internal CpuBuffer(CpuBackend backend, float[] array, int length) : base(backend, length) => Array = array;
+    private readonly float[] _array;
+    private long _version;
 
-    internal float[] Array { get; }
+    internal CpuBuffer(CpuBackend backend, float[] array, int length) : base(backend, length) => _array = array;
 
     /// <summary>Hands this released buffer out again, with one reference (the backend's pool reuses buffer objects).</summary>
     internal CpuBuffer Reuse()
@@ -14,5 +20,25 @@ public sealed class CpuBuffer : DeviceBuffer
         return this;
     }
 
+    /// <summary>The storage, for reading or writing: counts as a write (bumps <see cref="Version"/>).</summary>
+    internal float[] Array
+    {
+        get
+        {
+            Interlocked.Increment(ref _version);
+            return _array;
+        }
+    }
+
+    /// <summary>The storage for a reader that never writes through it (does not bump <see cref="Version"/>).</summary>
+    internal float[] ReadArray => _array;
+
+    /// <summary>Changes whenever the contents may have changed (any writable access).</summary>
+    internal long Version => Interlocked.Read(ref _version);
+
+    /// <summary>Weights packed for the GEMM at some <see cref="Version"/> (see <see cref="PackedWeights"/>), or null.</summary>
+    internal PackedWeights? Packed { get; set; }
+
+    /// <summary>The contents, writable: counts as a write (bumps <see cref="Version"/>).</summary>
     public Span<float> Span => Array.AsSpan(0, Length);
 }

@@ -27,7 +27,7 @@ internal readonly unsafe struct GemmTarget(float* c, nint ldc, int segment = int
 /// </summary>
 internal static unsafe class GemmDriver
 {
-    internal const int KcBlock = 384, McBlock = 960, NcBlock = 4096, TileM = 96, TileN = 512;
+    internal const int KcBlock = 384, McBlock = 960, NcBlock = 1024, TileM = 96, TileN = 512;
 
     /// <summary>Micro-panels per packing chunk.</summary>
     private const int PackGroup = 8;
@@ -52,7 +52,9 @@ internal static unsafe class GemmDriver
         int mr = wide ? GemmKernels.Mr512 : GemmKernels.Mr256, nr = wide ? GemmKernels.Nr512 : GemmKernels.Nr256;
         int kcMax = Math.Min(KcBlock, k);
         float* packB = Scratch(ref t_packB, (long)kcMax * RoundUp(Math.Min(NcBlock, n), nr));
-        float* packA = Scratch(ref t_packA, (long)kcMax * RoundUp(Math.Min(McBlock, m), mr));
+        // a prepacked A (cached weights) is read in place; the test folds away for every other operand type
+        bool prepacked = typeof(TA) == typeof(PrepackedSource);
+        float* packA = prepacked ? null : Scratch(ref t_packA, (long)kcMax * RoundUp(Math.Min(McBlock, m), mr));
         for (int jc = 0; jc < n; jc += NcBlock)
         {
             int nc = Math.Min(NcBlock, n - jc), bPanels = CeilDiv(nc, nr);
@@ -63,7 +65,8 @@ internal static unsafe class GemmDriver
                 for (int ic = 0; ic < m; ic += McBlock)
                 {
                     int mc = Math.Min(McBlock, m - ic), aPanels = CeilDiv(mc, mr);
-                    int bChunks = ic == 0 ? CeilDiv(bPanels, PackGroup) : 0, aChunks = CeilDiv(aPanels, PackGroup);
+                    int bChunks = ic == 0 ? CeilDiv(bPanels, PackGroup) : 0, aChunks = prepacked ? 0 : CeilDiv(aPanels, PackGroup);
+                    float* blockA = prepacked ? Unsafe.As<TA, PrepackedSource>(ref a).Block(pc, kc, ic) : packA;
                     bool parallel = pool is not null && (long)mc * nc * kc >= ParallelThreshold;
                     int jc0 = jc, pc0 = pc, ic0 = ic;
                     Each(parallel ? pool : null, bChunks + aChunks, (a, b, (nint)packA, (nint)packB, bChunks, nr, mr, kc, pc0, jc0, ic0, nc, mc), static (s, chunk) =>
@@ -83,10 +86,10 @@ internal static unsafe class GemmDriver
                     });
                     var (tileM, tileN) = TileShape(mc, nc, mr, nr, parallel ? pool!.Threads : 1);
                     int mTiles = CeilDiv(mc, tileM), nTiles = CeilDiv(nc, tileN);
-                    Each(parallel ? pool : null, mTiles * nTiles, (wide, mr, nr, c, (nint)packA, (nint)packB, kc, add, m, n, ic0, jc0, mc, nc, tileM, tileN, nTiles), static (s, tile) =>
+                    Each(parallel ? pool : null, mTiles * nTiles, (wide, mr, nr, c, (nint)blockA, (nint)packB, kc, add, m, n, ic0, jc0, mc, nc, tileM, tileN, nTiles), static (s, tile) =>
                     {
-                        var (wide, mr, nr, c, packA, packB, kc, add, m, n, ic0, jc0, mc, nc, tileM, tileN, nTiles) = s;
-                        Macro(wide, mr, nr, c, (float*)packA, (float*)packB, kc, add, m, n,
+                        var (wide, mr, nr, c, blockA, packB, kc, add, m, n, ic0, jc0, mc, nc, tileM, tileN, nTiles) = s;
+                        Macro(wide, mr, nr, c, (float*)blockA, (float*)packB, kc, add, m, n,
                             ic0, ic0 + tile / nTiles * tileM, Math.Min(ic0 + mc, ic0 + (tile / nTiles + 1) * tileM),
                             jc0, jc0 + tile % nTiles * tileN, Math.Min(jc0 + nc, jc0 + (tile % nTiles + 1) * tileN));
                     });

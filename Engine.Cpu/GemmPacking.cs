@@ -24,6 +24,14 @@ internal static unsafe class PanelCopy
     {
         int i = 0;
         for (; i + 16 <= count; i += 16) Vector512.Store(Vector512.Load(source + i), destination + i);
+        if (i == count) return;
+        if (Avx512F.IsSupported)
+        {
+            // the last 1..15 floats: one masked load and store (masked-off lanes are neither read nor written)
+            var mask = Tail(count - i);
+            Avx512F.MaskStore(destination + i, mask, Avx512F.MaskLoad(source + i, mask, Vector512<float>.Zero));
+            return;
+        }
         for (; i < count; i++) destination[i] = source[i];
     }
 
@@ -32,8 +40,46 @@ internal static unsafe class PanelCopy
     {
         int i = 0;
         for (; i + 16 <= count; i += 16) Vector512<float>.Zero.Store(destination + i);
+        if (i == count) return;
+        if (Avx512F.IsSupported)
+        {
+            Avx512F.MaskStore(destination + i, Tail(count - i), Vector512<float>.Zero);
+            return;
+        }
         for (; i < count; i++) destination[i] = 0f;
     }
+
+    /// <summary>
+    /// destination[t] = row[w0 + t] where 0 &lt;= w0 + t &lt; width, else 0, for t &lt; count (a stride-1 run of an im2col
+    /// row with its zero padding); reads nothing outside row[0, width). With AVX-512 each 16 floats are one masked
+    /// load (lanes outside the row are neither read nor faulted) and one masked store.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Window(float* destination, float* row, int w0, int count, int width)
+    {
+        if (Avx512F.IsSupported)
+        {
+            var lane = Vector512<int>.Indices;
+            for (int t = 0; t < count; t += 16)
+            {
+                // lane i is column w0 + t + i of the row, and panel entry t + i
+                var inside = Vector512.GreaterThanOrEqual(lane, Vector512.Create(-w0 - t)) & Vector512.LessThan(lane, Vector512.Create(width - w0 - t));
+                var stored = Tail(count - t);
+                var values = Avx512F.MaskLoad(row + w0 + t, (inside & stored.AsInt32()).AsSingle(), Vector512<float>.Zero);
+                Avx512F.MaskStore(destination + t, stored, values);
+            }
+            return;
+        }
+        int lo = Math.Clamp(-w0, 0, count), hi = Math.Clamp(width - w0, lo, count);
+        Zero(destination, lo);
+        Copy(destination + lo, row + w0 + lo, hi - lo);
+        Zero(destination + hi, count - hi);
+    }
+
+    /// <summary>A lane mask with the first <paramref name="count"/> lanes set (all 16 when count &gt;= 16).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Tail(int count) =>
+        Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
 
     /// <summary>
     /// destination[i] = source[i * stride] for i &lt; count, reading no further than source[available - 1]; stride 2
@@ -107,12 +153,37 @@ internal readonly unsafe struct DenseSource(float* p, nint ld, bool kMajor, floa
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PackColumns(float* dst, int k0, int kc, int j, int cols, int panel)
     {
+        if (!Avx512F.IsSupported)
+        {
+            PackColumnsScalar(dst, k0, 0, kc, j, cols, panel);
+            return;
+        }
+        // 16 k at a time: up to 16 columns of L (rows of p) transposed in registers, where the 16 k lie in one segment
+        var factor = Vector512.Create(scale);
+        int k = 0;
+        for (; k + 16 <= kc; k += 16)
+        {
+            if (segment != int.MaxValue && (first + k0 + k) % segment + 16 > segment)
+            {
+                PackColumnsScalar(dst, k0, k, k + 16, j, cols, panel);
+                continue;
+            }
+            nint at = Seg(k0 + k);
+            for (int jj = 0; jj < cols; jj += 16)
+                PanelTranspose.Block16(p + (nint)(j + jj) * ld + at, ld, Math.Min(16, cols - jj), factor, dst + (nint)k * panel + jj, panel);
+        }
+        if (k < kc) PackColumnsScalar(dst, k0, k, kc, j, cols, panel);
+    }
+
+    /// <summary>Rows [from, to) of the block one element at a time, run by run of one segment.</summary>
+    private void PackColumnsScalar(float* dst, int k0, int from, int to, int j, int cols, int panel)
+    {
         for (int jj = 0; jj < cols; jj++)
         {
             float* column = p + (nint)(j + jj) * ld;
-            for (int k = 0; k < kc;)
+            for (int k = from; k < to;)
             {
-                int len = Math.Min(kc - k, segment == int.MaxValue ? kc - k : segment - (first + k0 + k) % segment);
+                int len = Math.Min(to - k, segment == int.MaxValue ? to - k : segment - (first + k0 + k) % segment);
                 float* s = column + Seg(k0 + k);
                 float* d = dst + (nint)k * panel + jj;
                 for (int i = 0; i < len; i++) d[(nint)i * panel] = scale * s[i];
@@ -120,4 +191,73 @@ internal readonly unsafe struct DenseSource(float* p, nint ld, bool kMajor, floa
             }
         }
     }
+}
+
+/// <summary>
+/// An A operand packed ahead of time (<see cref="PackedWeights"/>): for each KC block starting at k0, all
+/// ceil(M / mr) micro-panels of the logical matrix, so the driver reads block (k0, i0) at
+/// packed + k0 * mPadded + i0 * kc without packing anything.
+/// </summary>
+internal readonly unsafe struct PrepackedSource(float* packed, int mPadded) : IPanelSource
+{
+    /// <summary>The packed block of rows [k0, k0 + kc) and columns from i0 (a multiple of the panel width).</summary>
+    public float* Block(int k0, int kc, int i0) => packed + (nint)k0 * mPadded + (nint)i0 * kc;
+
+    public void Pack(float* destination, int k0, int kc, int j0, int width, int panel) =>
+        throw new InvalidOperationException($"a prepacked operand is read in place: expected no packing call, got one for rows {k0}..{k0 + kc}");
+}
+
+/// <summary>A 16 x 16 transpose in AVX-512 registers, for packing panels from matrices stored the other way round.</summary>
+internal static unsafe class PanelTranspose
+{
+    /// <summary>
+    /// destination[k * stride + i] = factor * source[i * ld + k] for k &lt; 16 and i &lt; rows (rows &lt;= 16): 16 values
+    /// of each of <paramref name="rows"/> source rows become 16 destination rows of <paramref name="rows"/> values.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Block16(float* source, nint ld, int rows, Vector512<float> factor, float* destination, int stride)
+    {
+        var r0 = Row(source, ld, 0, rows, factor); var r1 = Row(source, ld, 1, rows, factor); var r2 = Row(source, ld, 2, rows, factor); var r3 = Row(source, ld, 3, rows, factor);
+        var r4 = Row(source, ld, 4, rows, factor); var r5 = Row(source, ld, 5, rows, factor); var r6 = Row(source, ld, 6, rows, factor); var r7 = Row(source, ld, 7, rows, factor);
+        var r8 = Row(source, ld, 8, rows, factor); var r9 = Row(source, ld, 9, rows, factor); var r10 = Row(source, ld, 10, rows, factor); var r11 = Row(source, ld, 11, rows, factor);
+        var r12 = Row(source, ld, 12, rows, factor); var r13 = Row(source, ld, 13, rows, factor); var r14 = Row(source, ld, 14, rows, factor); var r15 = Row(source, ld, 15, rows, factor);
+        // stage 1: interleave pairs of rows by single floats
+        var t0 = Avx512F.UnpackLow(r0, r1); var t1 = Avx512F.UnpackHigh(r0, r1); var t2 = Avx512F.UnpackLow(r2, r3); var t3 = Avx512F.UnpackHigh(r2, r3);
+        var t4 = Avx512F.UnpackLow(r4, r5); var t5 = Avx512F.UnpackHigh(r4, r5); var t6 = Avx512F.UnpackLow(r6, r7); var t7 = Avx512F.UnpackHigh(r6, r7);
+        var t8 = Avx512F.UnpackLow(r8, r9); var t9 = Avx512F.UnpackHigh(r8, r9); var t10 = Avx512F.UnpackLow(r10, r11); var t11 = Avx512F.UnpackHigh(r10, r11);
+        var t12 = Avx512F.UnpackLow(r12, r13); var t13 = Avx512F.UnpackHigh(r12, r13); var t14 = Avx512F.UnpackLow(r14, r15); var t15 = Avx512F.UnpackHigh(r14, r15);
+        // stage 2: interleave by pairs of floats, giving 4 x 4 blocks per 128-bit lane
+        r0 = Lo(t0, t2); r1 = Hi(t0, t2); r2 = Lo(t1, t3); r3 = Hi(t1, t3);
+        r4 = Lo(t4, t6); r5 = Hi(t4, t6); r6 = Lo(t5, t7); r7 = Hi(t5, t7);
+        r8 = Lo(t8, t10); r9 = Hi(t8, t10); r10 = Lo(t9, t11); r11 = Hi(t9, t11);
+        r12 = Lo(t12, t14); r13 = Hi(t12, t14); r14 = Lo(t13, t15); r15 = Hi(t13, t15);
+        // stages 3 and 4: move whole 128-bit lanes (0x88 takes lanes 0 and 2 of each source, 0xDD lanes 1 and 3)
+        t0 = Avx512F.Shuffle4x128(r0, r4, 0x88); t1 = Avx512F.Shuffle4x128(r1, r5, 0x88); t2 = Avx512F.Shuffle4x128(r2, r6, 0x88); t3 = Avx512F.Shuffle4x128(r3, r7, 0x88);
+        t4 = Avx512F.Shuffle4x128(r0, r4, 0xDD); t5 = Avx512F.Shuffle4x128(r1, r5, 0xDD); t6 = Avx512F.Shuffle4x128(r2, r6, 0xDD); t7 = Avx512F.Shuffle4x128(r3, r7, 0xDD);
+        t8 = Avx512F.Shuffle4x128(r8, r12, 0x88); t9 = Avx512F.Shuffle4x128(r9, r13, 0x88); t10 = Avx512F.Shuffle4x128(r10, r14, 0x88); t11 = Avx512F.Shuffle4x128(r11, r15, 0x88);
+        t12 = Avx512F.Shuffle4x128(r8, r12, 0xDD); t13 = Avx512F.Shuffle4x128(r9, r13, 0xDD); t14 = Avx512F.Shuffle4x128(r10, r14, 0xDD); t15 = Avx512F.Shuffle4x128(r11, r15, 0xDD);
+        var mask = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(rows)).AsSingle();
+        Store(destination, stride, 0, mask, Avx512F.Shuffle4x128(t0, t8, 0x88)); Store(destination, stride, 1, mask, Avx512F.Shuffle4x128(t1, t9, 0x88));
+        Store(destination, stride, 2, mask, Avx512F.Shuffle4x128(t2, t10, 0x88)); Store(destination, stride, 3, mask, Avx512F.Shuffle4x128(t3, t11, 0x88));
+        Store(destination, stride, 4, mask, Avx512F.Shuffle4x128(t4, t12, 0x88)); Store(destination, stride, 5, mask, Avx512F.Shuffle4x128(t5, t13, 0x88));
+        Store(destination, stride, 6, mask, Avx512F.Shuffle4x128(t6, t14, 0x88)); Store(destination, stride, 7, mask, Avx512F.Shuffle4x128(t7, t15, 0x88));
+        Store(destination, stride, 8, mask, Avx512F.Shuffle4x128(t0, t8, 0xDD)); Store(destination, stride, 9, mask, Avx512F.Shuffle4x128(t1, t9, 0xDD));
+        Store(destination, stride, 10, mask, Avx512F.Shuffle4x128(t2, t10, 0xDD)); Store(destination, stride, 11, mask, Avx512F.Shuffle4x128(t3, t11, 0xDD));
+        Store(destination, stride, 12, mask, Avx512F.Shuffle4x128(t4, t12, 0xDD)); Store(destination, stride, 13, mask, Avx512F.Shuffle4x128(t5, t13, 0xDD));
+        Store(destination, stride, 14, mask, Avx512F.Shuffle4x128(t6, t14, 0xDD)); Store(destination, stride, 15, mask, Avx512F.Shuffle4x128(t7, t15, 0xDD));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Row(float* source, nint ld, int i, int rows, Vector512<float> factor) =>
+        i < rows ? Vector512.Load(source + i * ld) * factor : Vector512<float>.Zero;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Lo(Vector512<float> a, Vector512<float> b) => Avx512F.UnpackLow(a.AsDouble(), b.AsDouble()).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Hi(Vector512<float> a, Vector512<float> b) => Avx512F.UnpackHigh(a.AsDouble(), b.AsDouble()).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(float* destination, int stride, int k, Vector512<float> mask, Vector512<float> row) =>
+        Avx512F.MaskStore(destination + (nint)k * stride, mask, row);
 }

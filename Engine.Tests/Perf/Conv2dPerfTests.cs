@@ -122,6 +122,33 @@ public sealed class Conv2dPerfTests
         WithoutDirect(() => CheckAll(Two, g, n + c + h + w + k, withBias: true));
     }
 
+    /// <summary>
+    /// Stride-1 data gradients run as the forward convolution of dY with flipped, transposed weights (padding at most the
+    /// kernel's extent minus one on each side), falling back to col2im below 128 input pixels.
+    /// </summary>
+    private static readonly Conv2dGeometry[] AsForwardCases =
+    [
+        new(2, 6, 11, 13, 34, (3, 2), 1, new Padding2d(2, 0, 1, 1), (2, 1), 2), // grouped, dilated, asymmetric padding
+        new(3, 24, 9, 9, 20, 5, 1, 4, 1), // padding equal to the extent: the forward pass is unpadded
+        new(2, 10, 8, 9, 30, 3, 1, 3, 1), // padding past the extent: col2im
+        new(1, 40, 7, 7, 40, 3, 1, 1, 1), // 49 pixels: col2im
+    ];
+
+    [TestCaseSource(nameof(AsForwardCases))]
+    public void Conv2d_BackwardDataAsForward_AgreesWithReference(Conv2dGeometry g)
+    {
+        CheckAll(Two, g, g.InChannels + g.OutChannels, withBias: false);
+        GemmKernels.ForceVector256 = true;
+        try
+        {
+            CheckAll(Two, g, g.InChannels + g.OutChannels + 1, withBias: false);
+        }
+        finally
+        {
+            GemmKernels.ForceVector256 = false;
+        }
+    }
+
     [TestCase(2, 30, 64, 66, 40, 3, 1, 1, 1)]
     [TestCase(2, 2, 64, 64, 3, 3, 1, 1, 1)]
     [TestCase(9, 6, 14, 14, 16, 5, 1, 0, 1)]

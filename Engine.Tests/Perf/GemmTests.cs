@@ -79,7 +79,7 @@ public sealed class GemmTests
     }
 
     [TestCase(1000, 40, 300, false, false)] // crosses the 960-row block and a K block
-    [TestCase(13, 4100, 20, false, true)] // crosses the 4096-column block
+    [TestCase(13, 4100, 20, false, true)] // crosses the 1024-column block four times
     [TestCase(100, 600, 900, true, false)] // several tiles in each direction, three K blocks
     [TestCase(5, 7, 0, false, false)] // K = 0: C = beta * C
     public void Gemm_LargeBlocks_AgreeWithReference(int m, int n, int k, bool transA, bool transB)
