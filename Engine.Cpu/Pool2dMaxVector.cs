@@ -29,8 +29,6 @@ public sealed partial class CpuBackend
         int sh = g.Stride.Height, sw = g.Stride.Width, top = g.Padding.Top, left = g.Padding.Left;
         int* rowStart = stackalloc int[Lanes];
         int* colStart = stackalloc int[Lanes];
-        float* bestOut = stackalloc float[Lanes];
-        float* atOut = stackalloc float[Lanes];
         var laneIndex = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
         var heightLimit = Vector256.Create(H);
         var widthLimit = Vector256.Create(W);
@@ -73,23 +71,27 @@ public sealed partial class CpuBackend
                     unset &= ~valid;
                 }
             }
-            if (lanes == Lanes)
-            {
-                best.Store(y + o);
-                at.Store(indices + o);
-                continue;
-            }
-            best.Store(bestOut);
-            at.Store(atOut);
-            for (int l = 0; l < lanes; l++)
-            {
-                y[o + l] = bestOut[l];
-                indices[o + l] = atOut[l];
-            }
+            StoreLanes(best, at, y + o, indices + o, lanes);
         }
     }
 
     private const int Lanes = 8;
+
+    /// <summary>The first <paramref name="lanes"/> maxima and their indices to y and indices (a whole vector when all 8 are outputs).</summary>
+    private static unsafe void StoreLanes(Vector256<float> best, Vector256<float> at, float* y, float* indices, int lanes)
+    {
+        if (lanes == Lanes)
+        {
+            best.Store(y);
+            at.Store(indices);
+            return;
+        }
+        for (int l = 0; l < lanes; l++)
+        {
+            y[l] = best.GetElement(l);
+            indices[l] = at.GetElement(l);
+        }
+    }
 
     /// <summary>2x2 windows at stride 2, no padding, dilation 1, every window inside the input (VGG's and LeNet's pools).</summary>
     private static bool UsePairMaxPool(in Pool2dGeometry g) =>
@@ -113,8 +115,6 @@ public sealed partial class CpuBackend
         var nextRow = Vector256.Create((float)W);
         float* tailA = stackalloc float[2 * Lanes];
         float* tailB = stackalloc float[2 * Lanes];
-        float* bestOut = stackalloc float[Lanes];
-        float* atOut = stackalloc float[Lanes];
         new Span<float>(tailA, 2 * Lanes).Clear();
         new Span<float>(tailB, 2 * Lanes).Clear();
         for (int p = 0; p < P; p++)
@@ -140,19 +140,7 @@ public sealed partial class CpuBackend
                 Take(rowBottom.GetLower(), first + nextRow, ref best, ref at);
                 Take(rowBottom.GetUpper(), first + nextRow + nextColumn, ref best, ref at);
                 int o = p * Q + q;
-                if (lanes == Lanes)
-                {
-                    best.Store(y + o);
-                    at.Store(indices + o);
-                    continue;
-                }
-                best.Store(bestOut);
-                at.Store(atOut);
-                for (int l = 0; l < lanes; l++)
-                {
-                    y[o + l] = bestOut[l];
-                    indices[o + l] = atOut[l];
-                }
+                StoreLanes(best, at, y + o, indices + o, lanes);
             }
         }
     }
