@@ -10,7 +10,8 @@ namespace Engine.Onnx;
 /// steps that allocate nothing; the others go through <see cref="OnnxOps.Run"/> as the interpreter does.
 /// <para>Host values that depend only on the shapes of the graph inputs (Shape, Size and the shape arithmetic fed
 /// by them, such as PyTorch's flatten-by-view export) are computed on the first call with given input shapes and
-/// reused by later calls with the same shapes.</para>
+/// reused by later calls with the same shapes, unless a node that ran through the interpreter's code earlier in the
+/// call may have made shapes depend on data (<see cref="OnnxFrame.ShapesMayDependOnData"/>).</para>
 /// <para>Graphs with an If node (which runs a subgraph in the enclosing scope) or with a node reading a name that
 /// no earlier node, initializer or input gives are not compiled: they keep the interpreter.</para>
 /// </summary>
@@ -172,6 +173,7 @@ internal sealed class OnnxPlan
         foreach (var (slot, value) in _constants) frame.Host[slot] = value;
         Array.Clear(frame.Scratch);
         frame.Memo = null;
+        frame.ShapesMayDependOnData = false;
         frame.Backend = null!;
         lock (_spareFrames)
             if (_spareFrames.Count < MaxSpareFrames) _spareFrames.Push(frame);
@@ -222,6 +224,13 @@ internal sealed class OnnxFrame(int slots, int scratch)
     public IBackend Backend { get; set; } = null!;
     public bool Training { get; set; }
     public ShapeMemo? Memo { get; set; }
+
+    /// <summary>
+    /// Set once a node ran through the interpreter's code in this call: it may have read backend data on the host
+    /// (a Reshape to a computed shape, say), so later shapes may depend on data and the memo is no longer used.
+    /// Prepared steps on their own path give shapes that follow from the input shapes and host shape values only.
+    /// </summary>
+    public bool ShapesMayDependOnData { get; set; }
 
     public void SetDevice(int slot, Tensor t)
     {

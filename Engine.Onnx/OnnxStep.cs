@@ -36,7 +36,11 @@ internal sealed class GenericStep(NodeProto node, int opset, int[] inputs, int[]
     /// <summary>The node's attributes, read once when a prepared step is made.</summary>
     public OnnxNode Attributes { get; } = new(node, opset, [], null);
 
-    protected override void Execute(OnnxFrame frame) => Interpret(frame);
+    protected override void Execute(OnnxFrame frame)
+    {
+        frame.ShapesMayDependOnData = true;
+        Interpret(frame);
+    }
 
     /// <summary>Runs the node as the interpreter does and stores its outputs; returns them.</summary>
     public OnnxValue[] Interpret(OnnxFrame frame)
@@ -71,7 +75,7 @@ internal sealed class ShapeStep(GenericStep generic, int index) : OnnxStep(gener
 
     protected override void Execute(OnnxFrame frame)
     {
-        if (frame.Memo is { } known && Volatile.Read(ref known.Outputs[_index]) is { } outputs)
+        if (frame.Memo is { } known && !frame.ShapesMayDependOnData && Volatile.Read(ref known.Outputs[_index]) is { } outputs)
         {
             for (int i = 0; i < Outputs.Length && i < outputs.Length; i++)
                 if (Outputs[i] >= 0) frame.SetHost(Outputs[i], outputs[i]);
@@ -86,7 +90,7 @@ internal sealed class ShapeStep(GenericStep generic, int index) : OnnxStep(gener
         // Shape and Size read only their input's dimensions; the others must read host values only.
         bool shapesOnly = Node.OpType is "Shape" or "Size" || Inputs.All(s => s < 0 || frame.Host[s] is not null);
         var computed = _generic.Interpret(frame);
-        if (frame.Memo is { } memo && shapesOnly && computed.All(o => o.Host is not null))
+        if (frame.Memo is { } memo && !frame.ShapesMayDependOnData && shapesOnly && computed.All(o => o.Host is not null))
             Volatile.Write(ref memo.Outputs[_index], computed.Select(o => o.Host!).ToArray());
     }
 }
@@ -96,7 +100,11 @@ internal abstract class PreparedStep(GenericStep generic) : OnnxStep(generic.Nod
 {
     protected GenericStep Generic { get; } = generic;
 
-    protected void Fallback(OnnxFrame frame) => Generic.Interpret(frame);
+    protected void Fallback(OnnxFrame frame)
+    {
+        frame.ShapesMayDependOnData = true;
+        Generic.Interpret(frame);
+    }
 
     protected void SetOutput(OnnxFrame frame, Tensor y)
     {

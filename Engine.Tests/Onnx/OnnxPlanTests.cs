@@ -41,6 +41,26 @@ public class OnnxPlanTests
         }
     }
 
+    /// <summary>
+    /// Shape arithmetic is remembered per input shape only while shapes follow from input shapes: after a Reshape to a
+    /// shape read from the data (a Cast of a backend input, run by the interpreter's code) a Shape op is computed anew.
+    /// </summary>
+    [Test]
+    public void ShapesThatDependOnDataAreNotRemembered()
+    {
+        using var backend = new CpuBackend(1);
+        var model = OnnxModel.Load(OnnxTestGraphs.DataShapedReshape(), "data-shaped");
+        Assert.That(model.IsCompiled, Is.True);
+        using var scope = Scope.Begin();
+        var x = Tensor.FromArray(backend, [1f, 2f, 3f, 4f, 5f, 6f], new Shape(6));
+        foreach (var target in new[] { new[] { 2f, 3f }, [3f, 2f], [6f, 1f] })
+        {
+            var s = Tensor.FromArray(backend, target, new Shape(2));
+            var shape = model.Evaluate([OnnxValue.Of(x), OnnxValue.Of(s)], backend).Single().Host!;
+            Assert.That(shape.Data, Is.EqualTo(target.Select(v => (double)v)), $"Shape after a reshape to ({string.Join(',', target)})");
+        }
+    }
+
     /// <summary>The input shape of the torch exports of scripts/onnx-torch-fixtures.sh (batch 2; their batch axis is dynamic).</summary>
     public static Shape TorchInputShape(string name, int batch = 2) =>
         name == "lenet_view" ? new Shape(batch, 1, 28, 28) : new Shape(batch, 3, 64, 64);

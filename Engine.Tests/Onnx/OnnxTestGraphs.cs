@@ -75,6 +75,19 @@ internal sealed class OnnxTestGraphs
         return g.Model();
     }
 
+    /// <summary>
+    /// Shapes that depend on data: x (6) reshaped to the float input s (2) cast to int64, then Shape of the result is
+    /// the output (a Shape op whose answer differs between calls with the same input shapes).
+    /// </summary>
+    public static byte[] DataShapedReshape()
+    {
+        var g = new OnnxTestGraphs(3);
+        g.Node("Cast", "cast", ["s"], ["si"], Int("to", (long)DataType.Int64));
+        g.Node("Reshape", "reshape", ["x", "si"], ["r"]);
+        g.Node("Shape", "shape", ["r"], ["y"]);
+        return g.Model("x", "s");
+    }
+
     private void Node(string op, string name, string[] inputs, string[] outputs, params AttributeProto[] attributes)
     {
         var n = new NodeProto { OpType = op, Name = name };
@@ -147,12 +160,12 @@ internal sealed class OnnxTestGraphs
     private static AttributeProto String(string name, string value) =>
         new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(value) };
 
-    private byte[] Model()
+    private byte[] Model(params string[] inputs)
     {
         var graph = new GraphProto { Name = "test" };
         graph.Node.AddRange(_nodes);
         graph.Initializer.AddRange(_initializers);
-        graph.Input.Add(new ValueInfoProto { Name = "x" });
+        foreach (var input in inputs.Length > 0 ? inputs : ["x"]) graph.Input.Add(new ValueInfoProto { Name = input });
         graph.Output.Add(new ValueInfoProto { Name = "y" });
         var model = new ModelProto { IrVersion = 8, Graph = graph };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 13 });
