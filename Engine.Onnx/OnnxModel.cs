@@ -10,6 +10,9 @@ namespace Engine.Onnx;
 /// in the file. Shape arithmetic (Shape, Gather, Slice, Cast, ConstantOfShape, Equal, Where, If on a known
 /// condition, ...) runs on the host: subgraphs of constants are folded once at load, and the ones that read a
 /// tensor's (static) shape are evaluated from it without touching the backend.
+/// <para>At load the graph is compiled into an <see cref="OnnxPlan"/> (value slots, nodes with their attributes
+/// parsed once), so a steady-state call on the common CNN operators allocates nothing and many threads can run
+/// one model at once (see Engine.Inference.Predictor).</para>
 /// </summary>
 public sealed class OnnxModel : Module
 {
@@ -19,6 +22,8 @@ public sealed class OnnxModel : Module
     private readonly Dictionary<string, Parameter> _weights = [];
     private readonly Dictionary<string, HostTensor> _constants = [];
     private readonly HashSet<NodeProto> _folded = [];
+    private readonly Parameter[] _state;
+    private readonly OnnxPlan? _plan;
 
     private OnnxModel(ModelProto model, string source)
     {
@@ -43,7 +48,12 @@ public sealed class OnnxModel : Module
         InputNames = _graph.Input.Select(i => i.Name).Where(n => !initializerNames.Contains(n)).ToArray();
         OutputNames = _graph.Output.Select(o => o.Name).ToArray();
         Fold();
+        _state = [.. _weights.Values];
+        _plan = OnnxPlan.Compile(_graph.Node.Where(n => !_folded.Contains(n)).ToList(), Opset, _constants, _weights, InputNames, OutputNames);
     }
+
+    /// <summary>Whether calls walk a compiled plan (see <see cref="OnnxPlan"/>) rather than interpret the graph.</summary>
+    internal bool IsCompiled => _plan is not null;
 
     public override string TypeName => "OnnxModel";
 
@@ -75,7 +85,12 @@ public sealed class OnnxModel : Module
     }
 
     /// <summary>Runs a single-input, single-output model; the parameters are placed on x's backend if needed.</summary>
-    protected override Tensor ForwardCore(Tensor x) => Run(x)[0];
+    protected override Tensor ForwardCore(Tensor x)
+    {
+        if (_plan is null || InputNames.Count != 1 || OutputNames.Count == 0) return Run(x)[0];
+        Place(x.Backend);
+        return _plan.RunSingle(x, x.Backend, Training);
+    }
 
     /// <summary>Runs the graph on tensors given in the order of <see cref="InputNames"/>; returns the graph outputs.</summary>
     public Tensor[] Run(params Tensor[] inputs)
@@ -90,8 +105,15 @@ public sealed class OnnxModel : Module
     {
         if (inputs.Count != InputNames.Count)
             throw new ArgumentException($"ONNX: expected {InputNames.Count} inputs ({string.Join(", ", InputNames)}), got {inputs.Count}");
-        foreach (var (_, p) in NamedState())
-            if (!p.IsPlaced || !ReferenceEquals(p.Value.Backend, backend)) { To(backend); break; }
+        Place(backend);
+        return _plan is not null ? _plan.Evaluate(inputs, backend, Training) : Interpret(inputs, backend);
+    }
+
+    /// <summary>Runs the graph node by node from its protobuf form (graphs that are not compiled; and the
+    /// reference the compiled plan is tested against).</summary>
+    internal OnnxValue[] Interpret(IReadOnlyList<OnnxValue> inputs, IBackend backend)
+    {
+        Place(backend);
         var values = new Dictionary<string, OnnxValue>();
         foreach (var (name, c) in _constants) values[name] = OnnxValue.Of(c);
         foreach (var (name, p) in _weights) values[name] = OnnxValue.Of(p.Value);
@@ -99,6 +121,13 @@ public sealed class OnnxModel : Module
         RunGraph(_graph, values, backend);
         return OutputNames.Select(n => values.TryGetValue(n, out var v) ? v
             : throw new InvalidDataException($"ONNX: graph output '{n}' is never produced")).ToArray();
+    }
+
+    /// <summary>Puts the parameters on <paramref name="backend"/> unless they are all there.</summary>
+    private void Place(IBackend backend)
+    {
+        foreach (var p in _state)
+            if (!p.IsPlaced || !ReferenceEquals(p.Value.Backend, backend)) { To(backend); break; }
     }
 
     internal void RunGraph(GraphProto graph, Dictionary<string, OnnxValue> values, IBackend? backend)

@@ -41,7 +41,7 @@ internal static partial class OnnxOps
         return spatial == 1 ? new Padding2d(0, (int)p[0], 0, (int)p[1]) : new Padding2d((int)p[0], (int)p[1], (int)p[2], (int)p[3]);
     }
 
-    private static (int Before, int After) Same(int size, int kernel, int stride, int dilation, bool upper)
+    internal static (int Before, int After) Same(int size, int kernel, int stride, int dilation, bool upper)
     {
         int outSize = (size + stride - 1) / stride;
         int total = Math.Max((outSize - 1) * stride + dilation * (kernel - 1) + 1 - size, 0);

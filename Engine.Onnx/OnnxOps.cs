@@ -128,7 +128,7 @@ internal static partial class OnnxOps
     }
 
     /// <summary>min(max(x, lo), hi) as relu(x - lo) + lo, then hi - relu(hi - y); infinite bounds are skipped.</summary>
-    private static Tensor Clamp(Tensor x, float lo, float hi)
+    internal static Tensor Clamp(Tensor x, float lo, float hi)
     {
         if (float.IsFinite(lo) && lo > float.MinValue) x = Ops.AddScalar(Ops.Relu(Ops.AddScalar(x, -lo)), lo);
         if (float.IsFinite(hi) && hi < float.MaxValue) x = Ops.AddScalar(Ops.Scale(Ops.Relu(Ops.AddScalar(Ops.Scale(x, -1f), hi)), -1f), hi);

@@ -8,6 +8,9 @@
 #   lenet5.json    its state_dict as in state.json (ModelZoo.Create(..., weights:) must load it exactly)
 #   expanded.pt    a 1-element storage viewed as 500,000,000 elements (stride 0): must be refused, not allocated
 #   empty-huge.pt  an empty tensor of size (0, 3000000000): a size above int's range must be refused
+#   NAME.onnx      torch.onnx.export (opset 13, dynamic batch) of random-weight CNNs for the compiled-plan tests:
+#                  lenet_view (flattened by x.view(x.size(0), -1)), resnet18 and squeezenet1_1 (torchvision);
+#   NAME.input.bin / NAME.output.bin  a batch-2 input and torch's output for it (float32, little-endian)
 # Usage: scripts/onnx-torch-fixtures.sh [DIR]   (default $TMPDIR/engine-torch-fixtures; keep it out of git)
 set -eu
 DIR="${1:-${TMPDIR:-/tmp}/engine-torch-fixtures}"
@@ -41,5 +44,31 @@ with open(os.path.join(out, "lenet5.json"), "w") as f:
     json.dump({k: {"shape": list(v.shape), "values": v.double().flatten().tolist()} for k, v in lenet.state_dict().items()}, f)
 torch.save({"big": torch.zeros(1).expand(500_000_000)}, os.path.join(out, "expanded.pt"))
 torch.save({"empty": torch.zeros(0, 3_000_000_000)}, os.path.join(out, "empty-huge.pt"))
+import torchvision
+class LeNetView(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(1, 6, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                                            torch.nn.Conv2d(6, 16, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2))
+        self.classifier = torch.nn.Sequential(torch.nn.Linear(400, 120), torch.nn.ReLU(), torch.nn.Linear(120, 10))
+    def forward(self, x):
+        x = self.features(x)
+        return self.classifier(x.view(x.size(0), -1))
+nets = {"lenet_view": (LeNetView(), (2, 1, 28, 28)),
+        "resnet18": (torchvision.models.resnet18(num_classes=10), (2, 3, 64, 64)),
+        "squeezenet1_1": (torchvision.models.squeezenet1_1(num_classes=10), (2, 3, 64, 64))}
+for name, (net, shape) in nets.items():
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.8, 1.2)
+    net.eval()
+    x = torch.rand(shape)
+    with torch.no_grad():
+        y = net(x)
+    torch.onnx.export(net, x, os.path.join(out, name + ".onnx"), opset_version=13, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    x.numpy().astype("<f4").tofile(os.path.join(out, name + ".input.bin"))
+    y.numpy().astype("<f4").tofile(os.path.join(out, name + ".output.bin"))
 print("wrote", out)
 PY

@@ -1,6 +1,7 @@
 using Engine.Cpu;
 using Engine.Inference;
 using Engine.Models;
+using Engine.Tests.Onnx;
 using NUnit.Framework;
 
 namespace Engine.Tests.Inference;
@@ -24,6 +25,21 @@ public sealed class PredictorTests
         using var backend = new CpuBackend(2);
         var entry = ModelZoo.Find(name);
         var predictor = new Predictor(ModelZoo.Create(name, generator: new Generator(1)), backend, new Shape(batch, entry.DefaultChannels, size, size));
+        AssertConcurrentEqualsSequential(predictor, callsPerThread);
+    }
+
+    /// <summary>The same for models loaded from ONNX (their compiled plans share one remembered shape arithmetic).</summary>
+    [TestCase("lenet", 2, 100)]
+    [TestCase("resnet", 2, 40)]
+    public void ConcurrentPredictionsOnAnOnnxModelEqualSequentialOnesBitwise(string graph, int batch, int callsPerThread)
+    {
+        using var backend = new CpuBackend(2);
+        var shape = graph == "lenet" ? new Shape(batch, 1, 28, 28) : new Shape(batch, 3, 16, 16);
+        AssertConcurrentEqualsSequential(new Predictor(OnnxPlanTests.Load(graph), backend, shape), callsPerThread);
+    }
+
+    private static void AssertConcurrentEqualsSequential(Predictor predictor, int callsPerThread)
+    {
         var inputs = RandomInputs(16, predictor.InputShape, 3);
         var expected = inputs.Select(x => predictor.Predict(x)).ToArray();
         Assert.That(expected.Distinct(new ArrayComparer()).Count(), Is.EqualTo(inputs.Length), "different inputs give different outputs");
