@@ -21,11 +21,11 @@ internal sealed unsafe class PackedWeights
         Data = data;
     }
 
-    public long Version { get; }
-    public int Mr { get; }
-    public int Groups { get; }
-    public int Kg { get; }
-    public int Crs { get; }
+    public long Version { get; private set; }
+    public int Mr { get; private set; }
+    public int Groups { get; private set; }
+    public int Kg { get; private set; }
+    public int Crs { get; private set; }
 
     /// <summary>The packed panels, or null while the version has been seen only once.</summary>
     private AlignedScratch? Data { get; }
@@ -56,6 +56,12 @@ internal sealed unsafe class PackedWeights
             var packed = Pack(w, version, mr, groups, kg, crs, pool);
             w.Packed = packed;
             return packed;
+        }
+        if (seen is { Data: null })
+        {
+            // a training step writes the weights every time: note the new version in the same marker, allocating nothing
+            (seen.Version, seen.Mr, seen.Groups, seen.Kg, seen.Crs) = (version, mr, groups, kg, crs);
+            return null;
         }
         w.Packed = new PackedWeights(version, mr, groups, kg, crs, null);
         return null;

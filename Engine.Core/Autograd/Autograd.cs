@@ -1,20 +1,11 @@
 namespace Engine;
 
 /// <summary>
-/// One recorded operation: the tensor it produced, the tensors it read that need gradients, and the closure that
-/// turns dOutput into their gradients (via <see cref="Autograd.Accumulate"/>). Sequence numbers grow with
-/// creation, so sorting by them in reverse is a topological order of the graph.
+/// Reverse-mode automatic differentiation over the graph recorded while the forward pass runs. An op records its
+/// backward as a small struct (<see cref="IBackward"/>) in a pooled node; the backward pass runs in its own scope,
+/// whose temporaries (gradients passed between nodes) go back to the thread's free lists when it ends, so a
+/// steady-state training step allocates no nodes, closures or gradient handles.
 /// </summary>
-internal sealed class Node(long sequence, Tensor output, Tensor[] inputs, Action<Tensor> backward, string op)
-{
-    public readonly long Sequence = sequence;
-    public readonly Tensor Output = output;
-    public readonly Tensor[] Inputs = inputs;
-    public Action<Tensor>? Backward = backward;
-    public readonly string Op = op;
-}
-
-/// <summary>Reverse-mode automatic differentiation over the graph recorded while the forward pass runs.</summary>
 public static class Autograd
 {
     [ThreadStatic] private static int t_noGradDepth;
@@ -40,20 +31,49 @@ public static class Autograd
     internal static bool Needs(Tensor a, Tensor b) => IsEnabled && (a.TracksGrad || b.TracksGrad);
     internal static bool Needs(Tensor a, Tensor b, Tensor? c) => IsEnabled && (a.TracksGrad || b.TracksGrad || (c?.TracksGrad ?? false));
 
-    /// <summary>Records that <paramref name="output"/> came from <paramref name="inputs"/>; backward gets dOutput.</summary>
-    internal static void Record(string op, Tensor output, Tensor?[] inputs, Action<Tensor> backward)
+    /// <summary>
+    /// Records that <paramref name="output"/> came from the given inputs (null, or ones that need no gradient, are
+    /// skipped); the backward pass runs <paramref name="step"/> with dOutput. Allocates nothing in steady state.
+    /// </summary>
+    internal static void Record<TBackward>(string op, Tensor output, in TBackward step, Tensor? input0, Tensor? input1 = null, Tensor? input2 = null)
+        where TBackward : struct, IBackward
     {
-        Inspection.Propagate(output, inputs);
-        output.GradFn = new Node(Interlocked.Increment(ref s_sequence), output, Tracked(inputs), backward, op);
+        Inspection.Propagate(output, input0, input1, input2);
+        output.GradFn = Node<TBackward>.Rent(Interlocked.Increment(ref s_sequence), output, op, step,
+            TrackedOrNull(input0), TrackedOrNull(input1), TrackedOrNull(input2), null);
     }
 
-    /// <summary>The inputs that need gradients: <paramref name="inputs"/> itself when all do (no copy), else a new array of them.</summary>
+    /// <summary>Records an op with any number of inputs (the tracked ones beyond three go in a new array).</summary>
+    internal static void Record<TBackward>(string op, Tensor output, in TBackward step, Tensor?[] inputs)
+        where TBackward : struct, IBackward
+    {
+        Inspection.Propagate(output, inputs);
+        Tensor? input0 = null, input1 = null, input2 = null;
+        int count = 0;
+        foreach (var t in inputs)
+        {
+            if (TrackedOrNull(t) is not { } tracked) continue;
+            if (count == 0) input0 = tracked;
+            else if (count == 1) input1 = tracked;
+            else if (count == 2) input2 = tracked;
+            count++;
+        }
+        output.GradFn = Node<TBackward>.Rent(Interlocked.Increment(ref s_sequence), output, op, step,
+            count > 3 ? null : input0, count > 3 ? null : input1, count > 3 ? null : input2, count > 3 ? Tracked(inputs) : null);
+    }
+
+    /// <summary>Records an op whose backward is a closure (the older form; it allocates the closure per op).</summary>
+    internal static void Record(string op, Tensor output, Tensor?[] inputs, Action<Tensor> backward) =>
+        Record(op, output, new ClosureBackward(backward), inputs);
+
+    private static Tensor? TrackedOrNull(Tensor? t) => t is not null && t.TracksGrad ? t : null;
+
+    /// <summary>The inputs that need gradients, as a new array.</summary>
     private static Tensor[] Tracked(Tensor?[] inputs)
     {
         int count = 0;
         foreach (var t in inputs)
             if (t is not null && t.TracksGrad) count++;
-        if (count == inputs.Length) return inputs!;
         var tracked = new Tensor[count];
         count = 0;
         foreach (var t in inputs)
@@ -100,13 +120,16 @@ public static class Autograd
     }
 
     /// <summary>
-    /// Back-propagates <paramref name="seed"/> (dRoot) from <paramref name="root"/> through every recorded node that
-    /// leads to it, iteratively (no recursion, so graphs of any depth work), in reverse creation order.
+    /// Back-propagates <paramref name="seed"/> (dRoot; ones when null) from <paramref name="root"/> through every
+    /// recorded node that leads to it, iteratively (no recursion, so graphs of any depth work), in reverse creation
+    /// order. Runs in an engine scope of its own: the gradients passed between nodes are dead once it returns (only
+    /// leaf gradients and retained ones, which are kept, survive), so their handles are recycled.
     /// </summary>
-    internal static void Backward(Tensor root, Tensor seed)
+    internal static void Backward(Tensor root, Tensor? seed)
     {
         if (!root.TracksGrad)
             throw new InvalidOperationException("backward: the tensor does not require grad and has no recorded history (was it computed under NoGrad, or from inputs that need no gradient?)");
+        _ = root.Buffer; // a released root fails here, naming the release, instead of deep inside the graph
         // taken off the thread while in use, so a backward run from inside a backward gets its own
         var nodes = t_nodes ?? [];
         var seen = t_seen ?? new HashSet<Node>(ReferenceEqualityComparer.Instance);
@@ -116,10 +139,15 @@ public static class Autograd
         t_stack = null;
         try
         {
-            BackwardThrough(root, seed, nodes, seen, stack);
+            using var scope = Scope.BeginBackward();
+            CollectNodes(root, nodes, seen, stack);
+            RunNodes(root, seed ?? Tensor.Ones(root.Backend, root.Shape), nodes);
         }
         finally
         {
+            // after a failure, gradients still pending point at the scope's released tensors
+            foreach (var node in nodes)
+                if (!node.IsConsumed) node.Output.PendingGrad = null;
             nodes.Clear();
             seen.Clear();
             stack.Clear();
@@ -129,32 +157,42 @@ public static class Autograd
         }
     }
 
-    private static void BackwardThrough(Tensor root, Tensor seed, List<Node> nodes, HashSet<Node> seen, Stack<Tensor> stack)
+    /// <summary>The nodes that lead to <paramref name="root"/>, newest first.</summary>
+    private static void CollectNodes(Tensor root, List<Node> nodes, HashSet<Node> seen, Stack<Tensor> stack)
     {
         stack.Push(root);
         while (stack.Count > 0)
         {
             var node = stack.Pop().GradFn;
             if (node is null || !seen.Add(node)) continue;
-            if (node.Backward is null)
+            if (node.IsConsumed)
                 throw new InvalidOperationException($"backward: the graph through '{node.Op}' was already used by an earlier backward; run the forward pass again");
             nodes.Add(node);
-            foreach (var input in node.Inputs) stack.Push(input);
+            node.PushInputs(stack);
         }
         nodes.Sort(static (a, b) => b.Sequence.CompareTo(a.Sequence));
+    }
 
+    /// <summary>Runs each node once its dOutput is complete, then gives the node back to its pool.</summary>
+    private static void RunNodes(Tensor root, Tensor seed, List<Node> nodes)
+    {
         using var _ = NoGrad();
         Accumulate(root, seed);
-        foreach (var node in nodes)
+        for (int i = 0; i < nodes.Count; i++)
         {
+            var node = nodes[i];
             var output = node.Output;
             var dOutput = output.PendingGrad;
             output.PendingGrad = null;
-            var backward = node.Backward!;
-            node.Backward = null;
-            if (dOutput is null) continue;
-            if (output.RetainsGrad) output.Grad = dOutput.Keep();
-            backward(dOutput);
+            output.GradFn = ConsumedNode.For(node.Op);
+            if (dOutput is not null)
+            {
+                if (output.RetainsGrad) output.Grad = dOutput.Keep();
+                node.Run(dOutput);
+            }
+            node.Release();
+            // the released node may be reused at once (even by a backward inside this one), so it leaves the list
+            nodes[i] = output.GradFn;
         }
     }
 }

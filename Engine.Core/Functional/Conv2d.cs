@@ -25,29 +25,30 @@ public static partial class Ops
         be.Conv2d(g, x.Buffer, w.Buffer, bias?.Buffer, y.Buffer);
         Inspection.Window(y, x, g.Kernel, g.Stride, g.Dilation);
         Inspection.AddMacs(g.Macs);
-        if (Autograd.Needs(x, w, bias)) Record(x, w, bias, be, g, y);
+        if (Autograd.Needs(x, w, bias)) Autograd.Record("Conv2d", y, new Conv2dBackward(x, w, bias, g), x, w, bias);
         return y;
+    }
 
-        static void Record(Tensor x, Tensor w, Tensor? bias, IBackend be, Conv2dGeometry g, Tensor y)
+    private readonly struct Conv2dBackward(Tensor x, Tensor w, Tensor? bias, Conv2dGeometry g) : IBackward
+    {
+        public void Backward(Tensor dY)
         {
-            Autograd.Record("Conv2d", y, [x, w, bias], dY =>
+            var be = x.Backend;
+            if (x.TracksGrad)
             {
-                if (x.TracksGrad)
-                {
-                    var dX = Tensor.Empty(be, x.Shape);
-                    be.Conv2dBackwardData(g, dY.Buffer, w.Buffer, dX.Buffer);
-                    Autograd.Accumulate(x, dX);
-                }
-                bool needBias = bias is not null && bias.TracksGrad;
-                if (w.TracksGrad || needBias)
-                {
-                    var dW = Tensor.Empty(be, w.Shape);
-                    var dBias = needBias ? Tensor.Empty(be, bias!.Shape) : null;
-                    be.Conv2dBackwardWeight(g, x.Buffer, dY.Buffer, dW.Buffer, dBias?.Buffer);
-                    if (w.TracksGrad) Autograd.Accumulate(w, dW);
-                    if (dBias is not null) Autograd.Accumulate(bias!, dBias);
-                }
-            });
+                var dX = Tensor.Empty(be, x.Shape);
+                be.Conv2dBackwardData(g, dY.Buffer, w.Buffer, dX.Buffer);
+                Autograd.Accumulate(x, dX);
+            }
+            bool needBias = bias is not null && bias.TracksGrad;
+            if (w.TracksGrad || needBias)
+            {
+                var dW = Tensor.Empty(be, w.Shape);
+                var dBias = needBias ? Tensor.Empty(be, bias!.Shape) : null;
+                be.Conv2dBackwardWeight(g, x.Buffer, dY.Buffer, dW.Buffer, dBias?.Buffer);
+                if (w.TracksGrad) Autograd.Accumulate(w, dW);
+                if (dBias is not null) Autograd.Accumulate(bias!, dBias);
+            }
         }
     }
 
@@ -60,17 +61,17 @@ public static partial class Ops
         var be = x.Backend;
         var y = Tensor.Empty(be, g.OutputShape);
         be.Pad2d(g, x.Buffer, y.Buffer);
-        if (Autograd.Needs(x)) Record(x, be, g, y);
+        if (Autograd.Needs(x)) Autograd.Record("Pad2d", y, new Pad2dBackward(x, g), x);
         return y;
+    }
 
-        static void Record(Tensor x, IBackend be, Pad2dGeometry g, Tensor y)
+    private readonly struct Pad2dBackward(Tensor x, Pad2dGeometry g) : IBackward
+    {
+        public void Backward(Tensor dY)
         {
-            Autograd.Record("Pad2d", y, [x], dY =>
-            {
-                var dX = Tensor.Empty(be, x.Shape);
-                be.Pad2dBackward(g, dY.Buffer, dX.Buffer);
-                Autograd.Accumulate(x, dX);
-            });
+            var dX = Tensor.Empty(x.Backend, x.Shape);
+            x.Backend.Pad2dBackward(g, dY.Buffer, dX.Buffer);
+            Autograd.Accumulate(x, dX);
         }
     }
 }

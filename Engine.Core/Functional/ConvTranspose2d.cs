@@ -48,28 +48,30 @@ public static partial class Ops
         Inspection.AddMacs(g.Macs);
         Inspection.Upsample(y, x, stride.Height, stride.Width,
             (dilation.Height * (w.Shape[2] - 1) + stride.Height) / stride.Height, (dilation.Width * (w.Shape[3] - 1) + stride.Width) / stride.Width);
-        if (Autograd.Needs(x, w)) Record(x, w, be, g, y);
+        if (Autograd.Needs(x, w)) Autograd.Record("ConvTranspose2d", y, new ConvTranspose2dBackward(x, w, g), x, w);
         if (cropH > 0 || cropW > 0) y = Pad2d(y, new Padding2d(0, 0, cropH, cropW), where: where);
         if (bias is not null) y = Add(y, Reshape(bias, new Shape(1, outChannels, 1, 1)));
         return y;
+    }
 
-        static void Record(Tensor x, Tensor w, IBackend be, Conv2dGeometry g, Tensor y)
+    /// <summary>The transpose of a convolution with geometry g (x as its output): dX = conv(dY, w); dW from dY and x.</summary>
+    private readonly struct ConvTranspose2dBackward(Tensor x, Tensor w, Conv2dGeometry g) : IBackward
+    {
+        public void Backward(Tensor dY)
         {
-            Autograd.Record("ConvTranspose2d", y, [x, w], dY =>
+            var be = x.Backend;
+            if (x.TracksGrad)
             {
-                if (x.TracksGrad)
-                {
-                    var dX = Tensor.Empty(be, x.Shape);
-                    be.Conv2d(g, dY.Buffer, w.Buffer, null, dX.Buffer);
-                    Autograd.Accumulate(x, dX);
-                }
-                if (w.TracksGrad)
-                {
-                    var dW = Tensor.Empty(be, w.Shape);
-                    be.Conv2dBackwardWeight(g, dY.Buffer, x.Buffer, dW.Buffer, null);
-                    Autograd.Accumulate(w, dW);
-                }
-            });
+                var dX = Tensor.Empty(be, x.Shape);
+                be.Conv2d(g, dY.Buffer, w.Buffer, null, dX.Buffer);
+                Autograd.Accumulate(x, dX);
+            }
+            if (w.TracksGrad)
+            {
+                var dW = Tensor.Empty(be, w.Shape);
+                be.Conv2dBackwardWeight(g, dY.Buffer, x.Buffer, dW.Buffer, null);
+                Autograd.Accumulate(w, dW);
+            }
         }
     }
 }

@@ -21,18 +21,21 @@ public static partial class Ops
     {
         var y = Tensor.Empty(x.Backend, x.Shape);
         x.Backend.Unary(op, alpha, x.Buffer, y.Buffer, x.Length);
-        if (Autograd.Needs(x)) Record(op, x, alpha, y);
-        return y;
-
-        static void Record(UnaryOp op, Tensor x, float alpha, Tensor y)
+        if (Autograd.Needs(x))
         {
             if (op == UnaryOp.DropoutMask) throw new InvalidOperationException("DropoutMask has no gradient");
-            Autograd.Record(NameOf(op), y, [x], dY =>
-            {
-                var dX = Tensor.Empty(x.Backend, x.Shape);
-                x.Backend.UnaryBackward(op, alpha, x.Buffer, y.Buffer, dY.Buffer, dX.Buffer, x.Length);
-                Autograd.Accumulate(x, dX);
-            });
+            Autograd.Record(NameOf(op), y, new UnaryBackward(op, alpha, x, y), x);
+        }
+        return y;
+    }
+
+    private readonly struct UnaryBackward(UnaryOp op, float alpha, Tensor x, Tensor y) : IBackward
+    {
+        public void Backward(Tensor dY)
+        {
+            var dX = Tensor.Empty(x.Backend, x.Shape);
+            x.Backend.UnaryBackward(op, alpha, x.Buffer, y.Buffer, dY.Buffer, dX.Buffer, x.Length);
+            Autograd.Accumulate(x, dX);
         }
     }
 
@@ -52,24 +55,24 @@ public static partial class Ops
         var be = a.Backend;
         var y = Tensor.Empty(be, shape);
         be.Binary(op, a.Buffer, a.Shape, b.Buffer, b.Shape, y.Buffer, shape);
-        if (Autograd.Needs(a, b)) Record(op, a, b, y);
+        if (Autograd.Needs(a, b)) Autograd.Record(NameOf(op), y, new BinaryBackward(op, a, b, y), a, b);
         return y;
+    }
 
-        static void Record(BinaryOp op, Tensor a, Tensor b, Tensor y)
+    private readonly struct BinaryBackward(BinaryOp op, Tensor a, Tensor b, Tensor y) : IBackward
+    {
+        public void Backward(Tensor dY)
         {
-            Autograd.Record(NameOf(op), y, [a, b], dY =>
+            Tensor dA, dB;
+            switch (op)
             {
-                Tensor dA, dB;
-                switch (op)
-                {
-                    case BinaryOp.Add: dA = dY; dB = dY; break;
-                    case BinaryOp.Subtract: dA = dY; dB = Scale(dY, -1f); break;
-                    case BinaryOp.Multiply: dA = Multiply(dY, b); dB = Multiply(dY, a); break;
-                    default: dA = Divide(dY, b); dB = Scale(Divide(Multiply(dY, y), b), -1f); break;
-                }
-                if (a.TracksGrad) Autograd.Accumulate(a, SumTo(dA, a.Shape));
-                if (b.TracksGrad) Autograd.Accumulate(b, SumTo(dB, b.Shape));
-            });
+                case BinaryOp.Add: dA = dY; dB = dY; break;
+                case BinaryOp.Subtract: dA = dY; dB = Scale(dY, -1f); break;
+                case BinaryOp.Multiply: dA = Multiply(dY, b); dB = Multiply(dY, a); break;
+                default: dA = Divide(dY, b); dB = Scale(Divide(Multiply(dY, y), b), -1f); break;
+            }
+            if (a.TracksGrad) Autograd.Accumulate(a, SumTo(dA, a.Shape));
+            if (b.TracksGrad) Autograd.Accumulate(b, SumTo(dB, b.Shape));
         }
     }
 
@@ -111,10 +114,14 @@ public static partial class Ops
             throw new ArgumentException($"sum to shape: {shape} does not broadcast to {x.Shape}");
         var y = Tensor.Empty(x.Backend, shape);
         x.Backend.ReduceSum(x.Buffer, x.Shape, y.Buffer, shape);
-        if (Autograd.Needs(x)) Record(x, y);
+        if (Autograd.Needs(x)) Autograd.Record("SumTo", y, new SumToBackward(x), x);
         return y;
+    }
 
-        static void Record(Tensor x, Tensor y) => Autograd.Record("SumTo", y, [x], dY => Autograd.Accumulate(x, BroadcastTo(dY, x.Shape)));
+    /// <summary>dX = dY repeated over the summed axes.</summary>
+    private readonly struct SumToBackward(Tensor x) : IBackward
+    {
+        public void Backward(Tensor dY) => Autograd.Accumulate(x, BroadcastTo(dY, x.Shape));
     }
 
     /// <summary>Repeats <paramref name="x"/> along broadcast axes to <paramref name="shape"/>.</summary>
@@ -126,10 +133,14 @@ public static partial class Ops
         if (BroadcastShape(x.Shape, shape, "broadcast to") != shape)
             throw new ArgumentException($"broadcast to: {x.Shape} does not broadcast to {shape}");
         x.Backend.Binary(BinaryOp.Add, x.Buffer, x.Shape, zero.Buffer, zero.Shape, y.Buffer, shape);
-        if (Autograd.Needs(x)) Record(x, y);
+        if (Autograd.Needs(x)) Autograd.Record("BroadcastTo", y, new BroadcastToBackward(x), x);
         return y;
+    }
 
-        static void Record(Tensor x, Tensor y) => Autograd.Record("BroadcastTo", y, [x], dY => Autograd.Accumulate(x, SumTo(dY, x.Shape)));
+    /// <summary>dX = dY summed over the broadcast axes.</summary>
+    private readonly struct BroadcastToBackward(Tensor x) : IBackward
+    {
+        public void Backward(Tensor dY) => Autograd.Accumulate(x, SumTo(dY, x.Shape));
     }
 
     /// <summary>Sum of all elements, a rank-0 tensor.</summary>

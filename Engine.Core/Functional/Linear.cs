@@ -19,27 +19,29 @@ public static partial class Ops
         Inspection.AddMacs((long)n * inF * outF);
         if (bias is not null)
             be.Binary(BinaryOp.Add, y.Buffer, y.Shape, bias.Buffer, bias.Shape, y.Buffer, y.Shape);
-        if (Autograd.Needs(x, w, bias)) Record(x, w, bias, be, n, inF, outF, y);
+        if (Autograd.Needs(x, w, bias)) Autograd.Record("Linear", y, new LinearBackward(x, w, bias), x, w, bias);
         return y;
+    }
 
-        static void Record(Tensor x, Tensor w, Tensor? bias, IBackend be, int n, int inF, int outF, Tensor y)
+    private readonly struct LinearBackward(Tensor x, Tensor w, Tensor? bias) : IBackward
+    {
+        public void Backward(Tensor dY)
         {
-            Autograd.Record("Linear", y, [x, w, bias], dY =>
+            var be = x.Backend;
+            int n = x.Shape[0], inF = w.Shape[1], outF = w.Shape[0];
+            if (x.TracksGrad)
             {
-                if (x.TracksGrad)
-                {
-                    var dX = Tensor.Empty(be, x.Shape);
-                    be.Gemm(new GemmGeometry(false, false, n, inF, outF), 1f, dY.Buffer, w.Buffer, 0f, dX.Buffer);
-                    Autograd.Accumulate(x, dX);
-                }
-                if (w.TracksGrad)
-                {
-                    var dW = Tensor.Empty(be, w.Shape);
-                    be.Gemm(new GemmGeometry(true, false, outF, inF, n), 1f, dY.Buffer, x.Buffer, 0f, dW.Buffer);
-                    Autograd.Accumulate(w, dW);
-                }
-                if (bias is not null && bias.TracksGrad) Autograd.Accumulate(bias, SumTo(dY, bias.Shape));
-            });
+                var dX = Tensor.Empty(be, x.Shape);
+                be.Gemm(new GemmGeometry(false, false, n, inF, outF), 1f, dY.Buffer, w.Buffer, 0f, dX.Buffer);
+                Autograd.Accumulate(x, dX);
+            }
+            if (w.TracksGrad)
+            {
+                var dW = Tensor.Empty(be, w.Shape);
+                be.Gemm(new GemmGeometry(true, false, outF, inF, n), 1f, dY.Buffer, x.Buffer, 0f, dW.Buffer);
+                Autograd.Accumulate(w, dW);
+            }
+            if (bias is not null && bias.TracksGrad) Autograd.Accumulate(bias, SumTo(dY, bias.Shape));
         }
     }
 
@@ -56,24 +58,28 @@ public static partial class Ops
         var c = Tensor.Empty(be, new Shape(m, n));
         be.Gemm(new GemmGeometry(false, false, m, n, k), 1f, a.Buffer, b.Buffer, 0f, c.Buffer);
         Inspection.AddMacs((long)m * n * k);
-        if (Autograd.Needs(a, b))
-        {
-            Autograd.Record("MatMul", c, [a, b], dC =>
-            {
-                if (a.TracksGrad)
-                {
-                    var dA = Tensor.Empty(be, a.Shape);
-                    be.Gemm(new GemmGeometry(false, true, m, k, n), 1f, dC.Buffer, b.Buffer, 0f, dA.Buffer);
-                    Autograd.Accumulate(a, dA);
-                }
-                if (b.TracksGrad)
-                {
-                    var dB = Tensor.Empty(be, b.Shape);
-                    be.Gemm(new GemmGeometry(true, false, k, n, m), 1f, a.Buffer, dC.Buffer, 0f, dB.Buffer);
-                    Autograd.Accumulate(b, dB);
-                }
-            });
-        }
+        if (Autograd.Needs(a, b)) Autograd.Record("MatMul", c, new MatMulBackward(a, b), a, b);
         return c;
+    }
+
+    private readonly struct MatMulBackward(Tensor a, Tensor b) : IBackward
+    {
+        public void Backward(Tensor dC)
+        {
+            var be = a.Backend;
+            int m = a.Shape[0], k = a.Shape[1], n = b.Shape[1];
+            if (a.TracksGrad)
+            {
+                var dA = Tensor.Empty(be, a.Shape);
+                be.Gemm(new GemmGeometry(false, true, m, k, n), 1f, dC.Buffer, b.Buffer, 0f, dA.Buffer);
+                Autograd.Accumulate(a, dA);
+            }
+            if (b.TracksGrad)
+            {
+                var dB = Tensor.Empty(be, b.Shape);
+                be.Gemm(new GemmGeometry(true, false, k, n, m), 1f, a.Buffer, dC.Buffer, 0f, dB.Buffer);
+                Autograd.Accumulate(b, dB);
+            }
+        }
     }
 }

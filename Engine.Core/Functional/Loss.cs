@@ -80,16 +80,20 @@ public static partial class Ops
         var be = logProb.Backend;
         var loss = Tensor.Empty(be, new Shape(n));
         be.NllLoss(n, classes, logProb.Buffer, targets.Buffer, loss.Buffer);
-        if (Autograd.Needs(logProb))
-        {
-            Autograd.Record("NllLoss", loss, [logProb], dLoss =>
-            {
-                var dLogProb = Tensor.Empty(be, logProb.Shape);
-                be.NllLossBackward(n, classes, targets.Buffer, dLoss.Buffer, dLogProb.Buffer);
-                Autograd.Accumulate(logProb, dLogProb);
-            });
-        }
+        if (Autograd.Needs(logProb)) Autograd.Record("NllLoss", loss, new NllLossBackward(logProb, targets), logProb);
         return Reduce(loss, reduction);
+    }
+
+    /// <summary>dLogProb[n, target[n]] = -dLoss[n], zero elsewhere.</summary>
+    private readonly struct NllLossBackward(Tensor logProb, Tensor targets) : IBackward
+    {
+        public void Backward(Tensor dLoss)
+        {
+            var be = logProb.Backend;
+            var dLogProb = Tensor.Empty(be, logProb.Shape);
+            be.NllLossBackward(logProb.Shape[0], logProb.Shape[1], targets.Buffer, dLoss.Buffer, dLogProb.Buffer);
+            Autograd.Accumulate(logProb, dLogProb);
+        }
     }
 
     /// <summary>Mean (or sum) of squared differences.</summary>

@@ -66,7 +66,6 @@ public static partial class Ops
     {
         var be = x.Backend;
         var g = ChannelGeometry.Of(x.Shape);
-        float inverseCount = 1f / g.Count;
         Tensor mean, variance, invStd, scale, y;
         using (Autograd.NoGrad())
         {
@@ -81,8 +80,19 @@ public static partial class Ops
         }
         bool needs = Autograd.IsEnabled && (x.TracksGrad || weight is { TracksGrad: true } || bias is { TracksGrad: true });
         if (!needs) return (y, mean, variance);
-        Autograd.Record("BatchNorm", y, [x, weight, bias], dY =>
+        Autograd.Record("BatchNorm", y, new BatchNormBackward(x, weight, bias, mean, invStd, scale), x, weight, bias);
+        return (y, mean, variance);
+    }
+
+    /// <summary>The backward of <see cref="BatchNormTraining"/> (its formulas), from the saved mean, invStd and scale.</summary>
+    private readonly struct BatchNormBackward(Tensor x, Tensor? weight, Tensor? bias, Tensor mean, Tensor invStd, Tensor scale) : IBackward
+    {
+        public void Backward(Tensor dY)
         {
+            var be = x.Backend;
+            var g = ChannelGeometry.Of(x.Shape);
+            var statShape = mean.Shape;
+            float inverseCount = 1f / g.Count;
             var dBias = Tensor.Empty(be, statShape);
             var dot = Tensor.Empty(be, statShape);
             be.ChannelGradientSums(g, x.Buffer, dY.Buffer, mean.Buffer, dBias.Buffer, dot.Buffer);
@@ -95,8 +105,7 @@ public static partial class Ops
             var dX = Tensor.Empty(be, x.Shape);
             be.ChannelAffine(g, x.Buffer, mean.Buffer, centeredScale.Buffer, dY.Buffer, scale.Buffer, shift.Buffer, dX.Buffer);
             Autograd.Accumulate(x, dX);
-        });
-        return (y, mean, variance);
+        }
     }
 
     /// <summary>weight / sqrt(variance + eps) per channel (1 / sqrt(variance + eps) without a weight), in statShape.</summary>

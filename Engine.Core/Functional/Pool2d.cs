@@ -11,17 +11,18 @@ public static partial class Ops
         var indices = Tensor.Empty(be, g.OutputShape);
         be.MaxPool2d(g, x.Buffer, y.Buffer, indices.Buffer);
         InspectPool(y, x, g);
-        if (Autograd.Needs(x)) Record(x, be, g, indices, y);
+        if (Autograd.Needs(x)) Autograd.Record("MaxPool2d", y, new MaxPool2dBackward(x, g, indices), x);
         return (y, indices);
+    }
 
-        static void Record(Tensor x, IBackend be, Pool2dGeometry g, Tensor indices, Tensor y)
+    /// <summary>dX gets each dY at its window's recorded maximum (max pooling, fractional included).</summary>
+    private readonly struct MaxPool2dBackward(Tensor x, Pool2dGeometry g, Tensor indices) : IBackward
+    {
+        public void Backward(Tensor dY)
         {
-            Autograd.Record("MaxPool2d", y, [x], dY =>
-            {
-                var dX = Tensor.Empty(be, x.Shape);
-                be.MaxPool2dBackward(g, dY.Buffer, indices.Buffer, dX.Buffer);
-                Autograd.Accumulate(x, dX);
-            });
+            var dX = Tensor.Empty(x.Backend, x.Shape);
+            x.Backend.MaxPool2dBackward(g, dY.Buffer, indices.Buffer, dX.Buffer);
+            Autograd.Accumulate(x, dX);
         }
     }
 
@@ -35,17 +36,17 @@ public static partial class Ops
         var y = Tensor.Empty(be, g.OutputShape);
         be.AvgPool2d(g, x.Buffer, y.Buffer);
         InspectPool(y, x, g);
-        if (Autograd.Needs(x)) Record(x, be, g, y);
+        if (Autograd.Needs(x)) Autograd.Record("AvgPool2d", y, new AvgPool2dBackward(x, g), x);
         return y;
+    }
 
-        static void Record(Tensor x, IBackend be, Pool2dGeometry g, Tensor y)
+    private readonly struct AvgPool2dBackward(Tensor x, Pool2dGeometry g) : IBackward
+    {
+        public void Backward(Tensor dY)
         {
-            Autograd.Record("AvgPool2d", y, [x], dY =>
-            {
-                var dX = Tensor.Empty(be, x.Shape);
-                be.AvgPool2dBackward(g, dY.Buffer, dX.Buffer);
-                Autograd.Accumulate(x, dX);
-            });
+            var dX = Tensor.Empty(x.Backend, x.Shape);
+            x.Backend.AvgPool2dBackward(g, dY.Buffer, dX.Buffer);
+            Autograd.Accumulate(x, dX);
         }
     }
 
@@ -103,15 +104,7 @@ public static partial class Ops
         var y = Tensor.Empty(be, g.OutputShape);
         var indices = Tensor.Empty(be, g.OutputShape);
         be.FractionalMaxPool2d(g, x.Buffer, rowStarts.Buffer, colStarts.Buffer, y.Buffer, indices.Buffer);
-        if (Autograd.Needs(x))
-        {
-            Autograd.Record("FractionalMaxPool2d", y, [x], dY =>
-            {
-                var dX = Tensor.Empty(be, x.Shape);
-                be.MaxPool2dBackward(g, dY.Buffer, indices.Buffer, dX.Buffer);
-                Autograd.Accumulate(x, dX);
-            });
-        }
+        if (Autograd.Needs(x)) Autograd.Record("FractionalMaxPool2d", y, new MaxPool2dBackward(x, g, indices), x);
         return (y, indices);
     }
 

@@ -33,10 +33,14 @@ public static partial class Ops
         var buffer = x.Buffer;
         buffer.AddReference();
         var y = Tensor.Create(x.Backend, shape, buffer);
-        if (Autograd.Needs(x)) Record(x, y);
+        if (Autograd.Needs(x)) Autograd.Record("Reshape", y, new ReshapeBackward(x), x);
         return y;
+    }
 
-        static void Record(Tensor x, Tensor y) => Autograd.Record("Reshape", y, [x], dY => Autograd.Accumulate(x, Reshape(dY, x.Shape)));
+    /// <summary>dX = dY seen in x's shape.</summary>
+    private readonly struct ReshapeBackward(Tensor x) : IBackward
+    {
+        public void Backward(Tensor dY) => Autograd.Accumulate(x, Reshape(dY, x.Shape));
     }
 
     /// <summary>Merges axes startAxis..end into one: (N,C,H,W) becomes (N, C*H*W) for startAxis 1.</summary>

@@ -16,17 +16,17 @@ public static partial class Ops
         var be = x.Backend;
         var y = Tensor.Empty(be, x.Shape);
         be.Softmax(g, log, x.Buffer, y.Buffer);
-        if (Autograd.Needs(x)) Record(x, log, be, g, y);
+        if (Autograd.Needs(x)) Autograd.Record(log ? "LogSoftmax" : "Softmax", y, new SoftmaxBackward(x, log, g, y), x);
         return y;
+    }
 
-        static void Record(Tensor x, bool log, IBackend be, SoftmaxGeometry g, Tensor y)
+    private readonly struct SoftmaxBackward(Tensor x, bool log, SoftmaxGeometry g, Tensor y) : IBackward
+    {
+        public void Backward(Tensor dY)
         {
-            Autograd.Record(log ? "LogSoftmax" : "Softmax", y, [x], dY =>
-            {
-                var dX = Tensor.Empty(be, x.Shape);
-                be.SoftmaxBackward(g, log, y.Buffer, dY.Buffer, dX.Buffer);
-                Autograd.Accumulate(x, dX);
-            });
+            var dX = Tensor.Empty(x.Backend, x.Shape);
+            x.Backend.SoftmaxBackward(g, log, y.Buffer, dY.Buffer, dX.Buffer);
+            Autograd.Accumulate(x, dX);
         }
     }
 }

@@ -37,18 +37,54 @@ public static partial class Ops
             be.CopyBlocks(t.Buffer, 0, block, y.Buffer, offset * inner, total * inner, block, outer);
             offset += t.Shape[a];
         }
-        if (needsGrad && Autograd.IsEnabled) Record(tensors.ToArray(), a, y);
-        return y;
-
-        static void Record(Tensor[] inputs, int a, Tensor y)
+        if (needsGrad && Autograd.IsEnabled)
         {
-            var offsets = new int[inputs.Length];
-            for (int i = 1; i < inputs.Length; i++) offsets[i] = offsets[i - 1] + inputs[i - 1].Shape[a];
-            Autograd.Record("Concat", y, inputs, dY =>
+            var step = new ConcatBackward(tensors, a);
+            if (tensors.Length <= 3) Autograd.Record("Concat", y, step, tensors[0], tensors.Length > 1 ? tensors[1] : null, tensors.Length > 2 ? tensors[2] : null);
+            else Autograd.Record("Concat", y, step, step.Many!);
+        }
+        return y;
+    }
+
+    /// <summary>Input i's gradient is the slice of dY along the axis where input i was copied. Up to three inputs inline.</summary>
+    private readonly struct ConcatBackward : IBackward
+    {
+        private readonly Tensor? _input0, _input1, _input2;
+        private readonly int _axis;
+
+        public ConcatBackward(ReadOnlySpan<Tensor> inputs, int axis)
+        {
+            _axis = axis;
+            if (inputs.Length > 3) Many = inputs.ToArray();
+            else
             {
-                for (int i = 0; i < inputs.Length; i++)
-                    if (inputs[i].TracksGrad) Autograd.Accumulate(inputs[i], Narrow(dY, a, offsets[i], inputs[i].Shape[a]));
-            });
+                _input0 = inputs[0];
+                _input1 = inputs.Length > 1 ? inputs[1] : null;
+                _input2 = inputs.Length > 2 ? inputs[2] : null;
+            }
+        }
+
+        /// <summary>The inputs when there are more than three.</summary>
+        public Tensor[]? Many { get; }
+
+        public void Backward(Tensor dY)
+        {
+            int offset = 0;
+            if (Many is not null)
+                foreach (var t in Many) offset = Slice(dY, t, offset);
+            else
+            {
+                offset = Slice(dY, _input0!, offset);
+                if (_input1 is not null) offset = Slice(dY, _input1, offset);
+                if (_input2 is not null) Slice(dY, _input2, offset);
+            }
+        }
+
+        private int Slice(Tensor dY, Tensor input, int offset)
+        {
+            int size = input.Shape[_axis];
+            if (input.TracksGrad) Autograd.Accumulate(input, Narrow(dY, _axis, offset, size));
+            return offset + size;
         }
     }
 
@@ -65,17 +101,20 @@ public static partial class Ops
         var be = x.Backend;
         var y = Tensor.Empty(be, shape);
         be.CopyBlocks(x.Buffer, start * inner, size * inner, y.Buffer, 0, length * inner, length * inner, outer);
-        if (Autograd.Needs(x)) Record(x, be, start, length, size, inner, outer, y);
+        if (Autograd.Needs(x)) Autograd.Record("Narrow", y, new NarrowBackward(x, a, start, length), x);
         return y;
+    }
 
-        static void Record(Tensor x, IBackend be, int start, int length, int size, int inner, int outer, Tensor y)
+    /// <summary>dX is zero but for the slice, which is dY.</summary>
+    private readonly struct NarrowBackward(Tensor x, int axis, int start, int length) : IBackward
+    {
+        public void Backward(Tensor dY)
         {
-            Autograd.Record("Narrow", y, [x], dY =>
-            {
-                var dX = Tensor.Zeros(be, x.Shape);
-                be.CopyBlocks(dY.Buffer, 0, length * inner, dX.Buffer, start * inner, size * inner, length * inner, outer);
-                Autograd.Accumulate(x, dX);
-            });
+            int size = x.Shape[axis];
+            int outer = x.Shape.Product(0, axis), inner = x.Shape.Product(axis + 1, x.Rank);
+            var dX = Tensor.Zeros(x.Backend, x.Shape);
+            x.Backend.CopyBlocks(dY.Buffer, 0, length * inner, dX.Buffer, start * inner, size * inner, length * inner, outer);
+            Autograd.Accumulate(x, dX);
         }
     }
 
@@ -91,15 +130,20 @@ public static partial class Ops
         {
             Span<int> inverse = stackalloc int[axes.Length];
             for (int i = 0; i < axes.Length; i++) inverse[axes[i]] = i;
-            var inv = new Shape(inverse);
-            Autograd.Record("Permute", y, [x], dY =>
-            {
-                var dX = Tensor.Empty(be, x.Shape);
-                be.Permute(new PermuteGeometry(dY.Shape, inv), dY.Buffer, dX.Buffer);
-                Autograd.Accumulate(x, dX);
-            });
+            Autograd.Record("Permute", y, new PermuteBackward(x, new Shape(inverse)), x);
         }
         return y;
+    }
+
+    /// <summary>dX = dY permuted by the inverse order.</summary>
+    private readonly struct PermuteBackward(Tensor x, Shape inverse) : IBackward
+    {
+        public void Backward(Tensor dY)
+        {
+            var dX = Tensor.Empty(x.Backend, x.Shape);
+            x.Backend.Permute(new PermuteGeometry(dY.Shape, inverse), dY.Buffer, dX.Buffer);
+            Autograd.Accumulate(x, dX);
+        }
     }
 
     /// <summary>(N, C*r*r, H, W) to (N, C, H*r, W*r): out[n,c,h*r+i,w*r+j] = in[n, c*r*r + i*r + j, h, w].</summary>
@@ -124,17 +168,17 @@ public static partial class Ops
         be.Resize2d(g, x.Buffer, y.Buffer);
         int taps = mode == ResizeMode.Bilinear ? 2 : 1;
         Inspection.Upsample(y, x, (double)outHeight / x.Shape.Height, (double)outWidth / x.Shape.Width, taps, taps);
-        if (Autograd.Needs(x)) Record(x, be, g, y);
+        if (Autograd.Needs(x)) Autograd.Record("Resize2d", y, new Resize2dBackward(x, g), x);
         return y;
+    }
 
-        static void Record(Tensor x, IBackend be, Resize2dGeometry g, Tensor y)
+    private readonly struct Resize2dBackward(Tensor x, Resize2dGeometry g) : IBackward
+    {
+        public void Backward(Tensor dY)
         {
-            Autograd.Record("Resize2d", y, [x], dY =>
-            {
-                var dX = Tensor.Empty(be, x.Shape);
-                be.Resize2dBackward(g, dY.Buffer, dX.Buffer);
-                Autograd.Accumulate(x, dX);
-            });
+            var dX = Tensor.Empty(x.Backend, x.Shape);
+            x.Backend.Resize2dBackward(g, dY.Buffer, dX.Buffer);
+            Autograd.Accumulate(x, dX);
         }
     }
 
@@ -156,16 +200,19 @@ public static partial class Ops
         var be = x.Backend;
         var y = Tensor.Empty(be, g.InputShape);
         be.MaxUnpool2d(g, x.Buffer, indices.Buffer, y.Buffer);
-        if (Autograd.Needs(x))
-        {
-            Autograd.Record("MaxUnpool2d", y, [x], dY =>
-            {
-                var dX = Tensor.Empty(be, x.Shape);
-                be.MaxUnpool2dBackward(g, dY.Buffer, indices.Buffer, dX.Buffer);
-                Autograd.Accumulate(x, dX);
-            });
-        }
+        if (Autograd.Needs(x)) Autograd.Record("MaxUnpool2d", y, new MaxUnpool2dBackward(x, g, indices), x);
         return y;
+    }
+
+    /// <summary>dX is dY gathered at the indices.</summary>
+    private readonly struct MaxUnpool2dBackward(Tensor x, Pool2dGeometry g, Tensor indices) : IBackward
+    {
+        public void Backward(Tensor dY)
+        {
+            var dX = Tensor.Empty(x.Backend, x.Shape);
+            x.Backend.MaxUnpool2dBackward(g, dY.Buffer, indices.Buffer, dX.Buffer);
+            Autograd.Accumulate(x, dX);
+        }
     }
 
     private static bool IsEnabledFor(Tensor[] inputs)

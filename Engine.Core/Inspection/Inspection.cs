@@ -83,5 +83,16 @@ public sealed class Inspection : IDisposable
         if (widest is { } w) i._fields[y] = w;
     }
 
+    /// <summary>The same for an op with up to three inputs (no array needed).</summary>
+    internal static void Propagate(Tensor y, Tensor? a, Tensor? b, Tensor? c)
+    {
+        if (t_current is not { } i || i._fields.ContainsKey(y)) return;
+        ReceptiveField? widest = null;
+        foreach (var x in (ReadOnlySpan<Tensor?>)[a, b, c])
+            if (x is not null && i.FieldOf(x) is { } f && (widest is null || f.Height * f.Width > widest.Value.Height * widest.Value.Width))
+                widest = f;
+        if (widest is { } w) i._fields[y] = w;
+    }
+
     public void Dispose() => t_current = _previous;
 }

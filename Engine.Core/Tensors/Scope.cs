@@ -23,6 +23,9 @@ public sealed class Scope : IDisposable
     private List<Tensor>? _owned;
     private bool _internal;
 
+    // Set when a tensor with a graph backward has not run yet is promoted out: its graph may reach this scope's tensors.
+    private bool _graphEscaped;
+
     /// <summary>
     /// Whether the tensor handles this scope releases go back to the thread's free list for reuse (see
     /// <see cref="BeginRecycling"/>); nested internal scopes inherit it.
@@ -35,6 +38,7 @@ public sealed class Scope : IDisposable
     {
         _parent = parent;
         _internal = isInternal;
+        _graphEscaped = false;
         Recycles = recycles;
         _owned = t_spareLists is { Count: > 0 } spare ? spare.Pop() : new List<Tensor>(16);
     }
@@ -48,13 +52,23 @@ public sealed class Scope : IDisposable
     internal static Scope BeginInternal() => BeginPooled(t_current?.Recycles ?? false);
 
     /// <summary>
-    /// An engine-internal scope whose released tensor handles are reused by later tensors of this thread, so a
-    /// steady-state call allocates no handles. Only for code where nothing made inside escapes (kept tensors
-    /// excepted, they are never recycled): the predictor, whose model runs without autograd. Module observers and
-    /// inspections keep tensors, so recycling is off while one is active. A recycled handle used after its scope
-    /// ended throws until it is reused.
+    /// A scope whose released tensor handles (and the scope object itself) are reused by later tensors and scopes of
+    /// this thread, so a steady-state training step or predictor call allocates no handles:
+    /// <code>using (Scope.BeginRecycling()) { optimizer.ZeroGrad(); var loss = ...; loss.Backward(); optimizer.Step(); }</code>
+    /// The contract: nothing made inside is used after the scope ends, except tensors kept with <see cref="Tensor.Keep"/>
+    /// (never recycled), and the scope object is not touched after it is disposed. A tensor used after its scope ended
+    /// throws until its handle is reused, and then reads whatever reused it; with <see cref="Begin"/> it always throws.
+    /// Handles with a graph that backward has not run yet are not recycled, nor is anything of a scope that keeps or
+    /// promotes such a tensor (a later backward could reach the rest of its graph). Module observers and inspections
+    /// keep tensors, so recycling is off while one is active.
     /// </summary>
-    internal static Scope BeginRecycling() => BeginPooled(!Nn.Module.IsObserved && Inspection.Current is null);
+    public static Scope BeginRecycling() => BeginPooled(!Nn.Module.IsObserved && Inspection.Current is null);
+
+    /// <summary>
+    /// The scope of one backward pass: what it makes is dead when the pass returns (gradients passed between nodes)
+    /// except leaf and retained gradients, which are kept, so its handles are recycled whatever the enclosing scope.
+    /// </summary>
+    internal static Scope BeginBackward() => BeginPooled(!Nn.Module.IsObserved && Inspection.Current is null);
 
     private static Scope BeginPooled(bool recycles)
     {
@@ -78,6 +92,15 @@ public sealed class Scope : IDisposable
         if (at < 0) return;
         _owned!.RemoveAt(at);
         _parent?._owned?.Add(t);
+        if (t.HasLiveGraph) _graphEscaped = true;
+    }
+
+    /// <summary>Whether a kept tensor still has a graph that a later backward could run through the others.</summary>
+    private static bool KeepsLiveGraph(List<Tensor> owned)
+    {
+        foreach (var t in owned)
+            if (t.IsKept && t.HasLiveGraph) return true;
+        return false;
     }
 
     /// <summary>Number of tensors this scope owns (kept ones included).</summary>
@@ -90,10 +113,11 @@ public sealed class Scope : IDisposable
             throw new InvalidOperationException("scopes must be disposed in reverse order of opening, on the thread that opened them");
         _owned = null;
         t_current = _parent;
+        bool recycle = Recycles && !_graphEscaped && !KeepsLiveGraph(owned);
         foreach (var t in owned)
         {
             if (t.IsKept) continue;
-            if (Recycles) t.Recycle();
+            if (recycle) t.Recycle();
             else t.ReleaseStorage();
         }
         owned.Clear();

@@ -27,6 +27,9 @@ public sealed partial class Tensor
     internal bool RetainsGrad { get; private set; }
     internal bool TracksGrad => _requiresGrad || GradFn is not null;
 
+    /// <summary>True while this tensor's node has not been run by a backward pass.</summary>
+    internal bool HasLiveGraph => GradFn is { IsConsumed: false };
+
     /// <summary>Whether this tensor was computed by a recorded operation (false for leaves).</summary>
     public bool IsLeaf => GradFn is null;
 
@@ -42,7 +45,7 @@ public sealed partial class Tensor
     {
         if (Length != 1)
             throw new InvalidOperationException($"backward() without a gradient needs a one-element tensor, got shape {Shape}");
-        Autograd.Backward(this, Ones(Backend, Shape));
+        Autograd.Backward(this, null);
     }
 
     /// <summary>Back-propagates with an explicit dThis of this tensor's shape.</summary>

@@ -43,13 +43,15 @@ public sealed partial class Tensor : IDisposable
 
     /// <summary>
     /// Releases the storage and puts this handle on the thread's free list. Only recycling scopes call it, for
-    /// handles nothing outside the scope refers to; until reused, any use throws.
+    /// handles nothing outside the scope refers to; until reused, any use throws. Handles still in a graph that
+    /// backward has not run are left to the GC, since that graph may be run later.
     /// </summary>
     internal void Recycle()
     {
         if (_recycled) return;
         ReleaseStorage();
-        if (GradFn is not null || _requiresGrad || Grad is not null) return;
+        if (HasLiveGraph || _requiresGrad || Grad is not null) return;
+        GradFn = null;
         var spare = t_spareHandles ??= new Stack<Tensor>();
         if (spare.Count >= MaxSpareHandles) return;
         _recycled = true;
@@ -70,7 +72,7 @@ public sealed partial class Tensor : IDisposable
     internal DeviceBuffer Buffer => _buffer ?? throw Released();
 
     private ObjectDisposedException Released() => new(nameof(Tensor), _recycled
-        ? $"a tensor of shape {Shape} was used after the predictor call (recycling scope) that made it ended; its handle is reused by later calls, so nothing made inside a predictor call may be kept beyond it"
+        ? $"a tensor of shape {Shape} was used after the recycling scope that made it ended (a predictor call, or a Scope.BeginRecycling step); its handle is reused by later tensors, so nothing made inside such a scope may be used beyond it unless kept"
         : $"a tensor of shape {Shape} was used after it was released (its scope ended or it was disposed); call Keep() on tensors that must outlive their scope");
 
     // ---- creation ----

@@ -146,7 +146,7 @@ public sealed class PredictorAllocationTests
         predictor.Predict([1f, 2f, 3f], new float[3]);
         var keptInCall = kept[^1];
         var e = Assert.Throws<ObjectDisposedException>(() => escaped!.ToArray())!;
-        Assert.That(e.Message, Does.Contain("used after the predictor call (recycling scope) that made it ended"));
+        Assert.That(e.Message, Does.Contain("used after the recycling scope that made it ended (a predictor call"));
         Assert.That(keptInCall.ToArray(), Is.EqualTo(new[] { 2f, 4f, 6f }), "a kept tensor survives the call");
         predictor.Predict([4f, 5f, 6f], new float[3]);
         Assert.That(keptInCall.ToArray(), Is.EqualTo(new[] { 2f, 4f, 6f }), "a kept tensor is not reused by the next call");
