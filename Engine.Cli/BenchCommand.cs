@@ -210,7 +210,7 @@ public static class BenchCommand
         if (!train) model.Eval();
         return () =>
         {
-            using var scope = Scope.Begin();
+            using var scope = Scope.BeginRecycling();
             var x = Tensor.FromArray(be, images, inputShape);
             if (!train)
             {

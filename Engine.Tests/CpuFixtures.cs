@@ -18,6 +18,7 @@ public sealed class CpuRandomTests : RandomTests { protected override IBackend C
 public sealed class CpuTextbookTests : TextbookTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuAutogradTests : AutogradTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuTensorLifetimeTests : TensorLifetimeTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
+public sealed class CpuGraphRecyclingTests : GraphRecyclingTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuModuleTests : ModuleTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuShapeErrorTests : ShapeErrorTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
 public sealed class CpuDataLoaderTests : DataLoaderTests { protected override IBackend CreateBackend() => CpuBackends.TwoThreads(); }
