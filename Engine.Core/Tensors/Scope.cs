@@ -5,6 +5,7 @@ namespace Engine;
 /// when disposed, except tensors that were kept. A training step opens one, so intermediates never need
 /// disposing by hand:
 /// <code>using (Scope.Begin()) { var loss = ...; loss.Backward(); optimizer.Step(); }</code>
+/// <see cref="BeginRecycling"/> opens one whose tensor handles are reused, for steps that allocate nothing.
 /// </summary>
 public sealed class Scope : IDisposable
 {
@@ -15,8 +16,8 @@ public sealed class Scope : IDisposable
     [ThreadStatic] private static Stack<List<Tensor>>? t_spareLists;
     private const int MaxSpareLists = 64;
 
-    // Scope objects of the engine's own (internal) scopes, reused on this thread: they never reach user code, so no
-    // stale reference to a reused one can exist.
+    // Scope objects of pooled scopes, reused on this thread: the engine's own (internal) ones never reach user code,
+    // and the contract of BeginRecycling forbids touching one after it is disposed.
     [ThreadStatic] private static Stack<Scope>? t_spareScopes;
 
     private Scope? _parent;
