@@ -75,30 +75,70 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>
-    /// Forward, direct: y[n, k, p, q] = bias[k] + sum over (c, r, s) in order of w[k, c, r, s] * xPad[c, p + r*dH, q + s*dW];
-    /// chunks are (image, group, block of 8 channels).
+    /// Forward, direct: y[n, k, p, q] = bias[k] + sum over (c, r, s) in order of w[k, c, r, s] * xPad[c, p + r*dH, q + s*dW].
+    /// The weights are laid out per 8-channel block once (<see cref="DirectWeightTaps"/>); a chunk is an (image, group)
+    /// padded once for all its blocks, or (image, group, block) when there are too few images and groups to share out.
+    /// Every output is the same sweep either way, so the chunking never changes a bit.
     /// </summary>
     private unsafe void Conv2dDirect(Conv2dGeometry g, float* x, float* w, float* bias, float* y)
     {
         int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, blocks = (kg + DirectChannels - 1) / DirectChannels;
         int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW, taps = cg * g.Kernel.Height * g.Kernel.Width;
+        int images = g.Batch * g.Groups, blocksPerChunk = images >= DirectMinImageChunks ? blocks : 1;
         var grid = DirectGrid.Of(g);
-        _workers.For(g.Batch * g.Groups * blocks, (g, grid, (nint)x, (nint)w, (nint)bias, (nint)y, kg, cg, blocks, outH, outW, pq, taps), static (s, chunk) =>
+        var weightTaps = Rent(g.Groups * blocks * taps * DirectChannels);
+        try
         {
-            var (g, grid, xAt, wAt, biasAt, yAt, kg, cg, blocks, outH, outW, pq, taps) = s;
-            float* x = (float*)xAt, w = (float*)wAt, bias = (float*)biasAt, y = (float*)yAt;
-            int n = chunk / (g.Groups * blocks), grp = chunk / blocks % g.Groups, k0 = grp * kg + chunk % blocks * DirectChannels;
-            int count = Math.Min(DirectChannels, grp * kg + kg - k0);
-            float* xPad = DirectScratch((long)cg * grid.Plane + DirectChannels * (grid.T + taps));
-            float* yGrid = xPad + (nint)cg * grid.Plane, wTaps = yGrid + (nint)DirectChannels * grid.T;
-            PadPlanes(g, grid, x + ((nint)n * g.InChannels + grp * cg) * g.InHeight * g.InWidth, xPad);
-            // wTaps[tap, i] = w[k0 + i, tap] (0 past count)
-            for (int tap = 0; tap < taps; tap++)
-                for (int i = 0; i < DirectChannels; i++) wTaps[tap * DirectChannels + i] = i < count ? w[(nint)(k0 + i) * taps + tap] : 0f;
-            DirectForwardSweep(g, grid, xPad, wTaps, yGrid);
-            for (int i = 0; i < count; i++)
-                GridToPlane(yGrid + (nint)i * grid.T, grid.Wp, y + ((nint)n * g.OutChannels + k0 + i) * pq, outH, outW, bias is null ? 0f : bias[k0 + i]);
-        });
+            fixed (float* wt = weightTaps)
+            {
+                DirectWeightTaps(g, w, wt);
+                _workers.For(images * (blocks / blocksPerChunk), (g, grid, (nint)x, (nint)wt, (nint)bias, (nint)y, kg, cg, blocks, blocksPerChunk, outH, outW, pq, taps), static (s, chunk) =>
+                {
+                    var (g, grid, xAt, wtAt, biasAt, yAt, kg, cg, blocks, blocksPerChunk, outH, outW, pq, taps) = s;
+                    float* x = (float*)xAt, wTaps = (float*)wtAt, bias = (float*)biasAt, y = (float*)yAt;
+                    int chunksPerImage = blocks / blocksPerChunk, image = chunk / chunksPerImage, n = image / g.Groups, grp = image % g.Groups;
+                    float* xPad = DirectScratch((long)cg * grid.Plane + DirectChannels * grid.T);
+                    float* yGrid = xPad + (nint)cg * grid.Plane;
+                    PadPlanes(g, grid, x + ((nint)n * g.InChannels + grp * cg) * g.InHeight * g.InWidth, xPad);
+                    for (int block = chunk % chunksPerImage * blocksPerChunk, end = block + blocksPerChunk; block < end; block++)
+                    {
+                        int k0 = grp * kg + block * DirectChannels, count = Math.Min(DirectChannels, grp * kg + kg - k0);
+                        DirectForwardSweep(g, grid, xPad, wTaps + (nint)(grp * blocks + block) * taps * DirectChannels, yGrid);
+                        for (int i = 0; i < count; i++)
+                            GridToPlane(yGrid + (nint)i * grid.T, grid.Wp, y + ((nint)n * g.OutChannels + k0 + i) * pq, outH, outW, bias is null ? 0f : bias[k0 + i]);
+                    }
+                });
+            }
+        }
+        finally
+        {
+            Return(weightTaps);
+        }
+    }
+
+    /// <summary>Images x groups from which the forward hands out whole (image, group) chunks instead of single blocks.</summary>
+    private const int DirectMinImageChunks = 8;
+
+    /// <summary>
+    /// wTaps[grp*blocks + block, tap, i] = w[grp*Kg + block*8 + i, tap] for i &lt; 8 (0 past the group's channels): each
+    /// 8-channel block's weights tap after tap, as the sweeps read them.
+    /// </summary>
+    private static unsafe void DirectWeightTaps(in Conv2dGeometry g, float* w, float* wTaps)
+    {
+        int kg = g.OutChannelsPerGroup, blocks = (kg + DirectChannels - 1) / DirectChannels;
+        int taps = g.InChannelsPerGroup * g.Kernel.Height * g.Kernel.Width;
+        for (int grp = 0; grp < g.Groups; grp++)
+            for (int block = 0; block < blocks; block++)
+            {
+                int k0 = grp * kg + block * DirectChannels, count = Math.Min(DirectChannels, grp * kg + kg - k0);
+                float* dst = wTaps + (nint)(grp * blocks + block) * taps * DirectChannels;
+                new Span<float>(dst, taps * DirectChannels).Clear();
+                for (int i = 0; i < count; i++)
+                {
+                    float* src = w + (nint)(k0 + i) * taps;
+                    for (int tap = 0; tap < taps; tap++) dst[tap * DirectChannels + i] = src[tap];
+                }
+            }
     }
 
     /// <summary>yGrid[i, t] = sum over taps (c, r, s) of wTaps[tap, i] * xPad[c, t + r*dH*Wp + s*dW], 8 channels at once.</summary>
@@ -138,11 +178,11 @@ public sealed partial class CpuBackend
         }
     }
 
-    /// <summary>dYGrid[i, p*Wp + q] = dY[n, k0 + i, p, q] for q &lt; Q, 0 elsewhere (and for i past count).</summary>
-    private static unsafe void GridOfGradient(in Conv2dGeometry g, DirectGrid grid, float* dY, int n, int k0, int count, float* dYGrid)
+    /// <summary>dYGrid[i, p*Wp + q] = dY[n, k0 + i, p, q] for q &lt; Q, 0 elsewhere (and for count &lt;= i &lt; channels).</summary>
+    private static unsafe void GridOfGradient(in Conv2dGeometry g, DirectGrid grid, float* dY, int n, int k0, int count, int channels, float* dYGrid)
     {
         int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW;
-        new Span<float>(dYGrid, DirectChannels * grid.T).Clear();
+        new Span<float>(dYGrid, channels * grid.T).Clear();
         for (int i = 0; i < count; i++)
         {
             float* src = dY + ((nint)n * g.OutChannels + k0 + i) * pq;

@@ -86,6 +86,13 @@ public sealed partial class CpuBackend
             at.Store(indices);
             return;
         }
+        if (Avx.IsSupported)
+        {
+            var mask = Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(lanes)).AsSingle();
+            Avx.MaskStore(y, mask, best);
+            Avx.MaskStore(indices, mask, at);
+            return;
+        }
         for (int l = 0; l < lanes; l++)
         {
             y[l] = best.GetElement(l);
@@ -103,7 +110,7 @@ public sealed partial class CpuBackend
     /// Max pooling of one plane with 2x2 windows at stride 2 (see <see cref="UsePairMaxPool"/>), 8 outputs of a row at a
     /// time: 16 floats of input rows 2p and 2p+1 are split into even and odd columns, giving the taps (0,0), (0,1),
     /// (1,0), (1,1) of 8 windows; each later tap is taken where it is greater or NaN, the scalar rule tap for tap, so
-    /// values and indices are the scalar loop's bits. A row's last partial group goes through a zero-padded copy.
+    /// values and indices are the scalar loop's bits. A row's last partial group is a masked load and store.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void MaxPoolPairsPlane(in Pool2dGeometry g, float* src, float* y, float* indices)
@@ -113,26 +120,18 @@ public sealed partial class CpuBackend
         var laneColumns = Vector256.Create(0f, 2f, 4f, 6f, 8f, 10f, 12f, 14f);
         var nextColumn = Vector256.Create(1f);
         var nextRow = Vector256.Create((float)W);
-        float* tailA = stackalloc float[2 * Lanes];
-        float* tailB = stackalloc float[2 * Lanes];
-        new Span<float>(tailA, 2 * Lanes).Clear();
-        new Span<float>(tailB, 2 * Lanes).Clear();
         for (int p = 0; p < P; p++)
         {
             float* rowA = src + (nint)2 * p * W, rowB = rowA + W;
             for (int q = 0; q < Q; q += Lanes)
             {
                 int lanes = Math.Min(Lanes, Q - q);
-                float* a = rowA + 2 * q, b = rowB + 2 * q;
-                if (lanes < Lanes)
-                {
-                    new Span<float>(a, 2 * lanes).CopyTo(new Span<float>(tailA, 2 * lanes));
-                    new Span<float>(b, 2 * lanes).CopyTo(new Span<float>(tailB, 2 * lanes));
-                    a = tailA;
-                    b = tailB;
-                }
-                var rowTop = Avx512F.PermuteVar16x32(Vector512.Load(a), evenThenOdd);
-                var rowBottom = Avx512F.PermuteVar16x32(Vector512.Load(b), evenThenOdd);
+                // a row's last partial group: a masked load (lanes past the group read as 0, never touched in memory)
+                var read = FirstLanes(2 * lanes);
+                var top = Avx512F.MaskLoad(rowA + 2 * q, read, Vector512<float>.Zero);
+                var bottom = Avx512F.MaskLoad(rowB + 2 * q, read, Vector512<float>.Zero);
+                var rowTop = Avx512F.PermuteVar16x32(top, evenThenOdd);
+                var rowBottom = Avx512F.PermuteVar16x32(bottom, evenThenOdd);
                 var first = Vector256.Create((float)(2 * p * W + 2 * q)) + laneColumns;
                 var best = rowTop.GetLower();
                 var at = first;
