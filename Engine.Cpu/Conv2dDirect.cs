@@ -54,7 +54,8 @@ public sealed partial class CpuBackend
             int wp = g.InWidth + g.Padding.Left + g.Padding.Right;
             int t = (g.OutHeight * wp + 15) / 16 * 16;
             int reach = (g.Kernel.Height - 1) * g.Dilation.Height * wp + (g.Kernel.Width - 1) * g.Dilation.Width;
-            return new DirectGrid(wp, (t + reach + 15) / 16 * 16, t);
+            // + 16: the channel-vector forward's last tile of a row reads up to 9 pixels past the row's end
+            return new DirectGrid(wp, (t + reach + 15) / 16 * 16 + 16, t);
         }
     }
 
@@ -86,12 +87,17 @@ public sealed partial class CpuBackend
         int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW, taps = cg * g.Kernel.Height * g.Kernel.Width;
         int images = g.Batch * g.Groups, blocksPerChunk = images >= DirectMinImageChunks ? blocks : 1;
         var grid = DirectGrid.Of(g);
+        if (UseChannelVectors(g, grid))
+        {
+            Conv2dDirectChannels(g, grid, x, w, bias, y);
+            return;
+        }
         var weightTaps = Rent(g.Groups * blocks * taps * DirectChannels);
         try
         {
             fixed (float* wt = weightTaps)
             {
-                DirectWeightTaps(g, w, wt);
+                DirectWeightTaps(g, w, wt, DirectChannels);
                 _workers.For(images * (blocks / blocksPerChunk), (g, grid, (nint)x, (nint)wt, (nint)bias, (nint)y, kg, cg, blocks, blocksPerChunk, outH, outW, pq, taps), static (s, chunk) =>
                 {
                     var (g, grid, xAt, wtAt, biasAt, yAt, kg, cg, blocks, blocksPerChunk, outH, outW, pq, taps) = s;
@@ -120,23 +126,23 @@ public sealed partial class CpuBackend
     private const int DirectMinImageChunks = 8;
 
     /// <summary>
-    /// wTaps[grp*blocks + block, tap, i] = w[grp*Kg + block*8 + i, tap] for i &lt; 8 (0 past the group's channels): each
-    /// 8-channel block's weights tap after tap, as the sweeps read them.
+    /// wTaps[grp*blocks + block, tap, i] = w[grp*Kg + block*width + i, tap] for i &lt; width (0 past the group's
+    /// channels): each block's weights tap after tap, as the sweeps read them (width 8, or 16 for channel vectors).
     /// </summary>
-    private static unsafe void DirectWeightTaps(in Conv2dGeometry g, float* w, float* wTaps)
+    private static unsafe void DirectWeightTaps(in Conv2dGeometry g, float* w, float* wTaps, int width)
     {
-        int kg = g.OutChannelsPerGroup, blocks = (kg + DirectChannels - 1) / DirectChannels;
+        int kg = g.OutChannelsPerGroup, blocks = (kg + width - 1) / width;
         int taps = g.InChannelsPerGroup * g.Kernel.Height * g.Kernel.Width;
         for (int grp = 0; grp < g.Groups; grp++)
             for (int block = 0; block < blocks; block++)
             {
-                int k0 = grp * kg + block * DirectChannels, count = Math.Min(DirectChannels, grp * kg + kg - k0);
-                float* dst = wTaps + (nint)(grp * blocks + block) * taps * DirectChannels;
-                new Span<float>(dst, taps * DirectChannels).Clear();
+                int k0 = grp * kg + block * width, count = Math.Min(width, grp * kg + kg - k0);
+                float* dst = wTaps + (nint)(grp * blocks + block) * taps * width;
+                new Span<float>(dst, taps * width).Clear();
                 for (int i = 0; i < count; i++)
                 {
                     float* src = w + (nint)(k0 + i) * taps;
-                    for (int tap = 0; tap < taps; tap++) dst[tap * DirectChannels + i] = src[tap];
+                    for (int tap = 0; tap < taps; tap++) dst[tap * width + i] = src[tap];
                 }
             }
     }

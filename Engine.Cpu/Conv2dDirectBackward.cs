@@ -21,7 +21,7 @@ public sealed partial class CpuBackend
         {
             fixed (float* wt = weightTaps)
             {
-                DirectWeightTaps(g, w, wt);
+                DirectWeightTaps(g, w, wt, DirectChannels);
                 _workers.For(g.Batch * g.Groups, (g, grid, (nint)dY, (nint)wt, (nint)dX, kg, cg, blocks, taps, inH, inW, hw, top, left), static (s, chunk) =>
                 {
                     var (g, grid, dYAt, wtAt, dXAt, kg, cg, blocks, taps, inH, inW, hw, top, left) = s;
