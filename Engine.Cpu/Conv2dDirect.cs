@@ -147,12 +147,18 @@ public sealed partial class CpuBackend
             }
     }
 
-    /// <summary>yGrid[i, t] = sum over taps (c, r, s) of wTaps[tap, i] * xPad[c, t + r*dH*Wp + s*dW], 8 channels at once.</summary>
+    /// <summary>
+    /// yGrid[i, t] = sum over taps (c, r, s) of wTaps[tap, i] * xPad[c, t + r*dH*Wp + s*dW], 8 channels at once: two
+    /// vectors of positions per pass (16 accumulators, each tap's 8 weights broadcast once for both), then a last
+    /// single vector. Every position is the same FMA chain either way.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void DirectForwardSweep(in Conv2dGeometry g, DirectGrid grid, float* xPad, float* wTaps, float* yGrid)
     {
         int R = g.Kernel.Height, S = g.Kernel.Width, cg = g.InChannelsPerGroup;
-        for (int t = 0; t < grid.T; t += 16)
+        int t = 0;
+        for (; t + 32 <= grid.T; t += 32) DirectForwardPair(g, grid, xPad, wTaps, yGrid, t);
+        for (; t < grid.T; t += 16)
         {
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
             float* wt = wTaps;
@@ -182,6 +188,66 @@ public sealed partial class CpuBackend
             a6.Store(yGrid + 6 * grid.T + t);
             a7.Store(yGrid + 7 * grid.T + t);
         }
+    }
+
+    /// <summary>yGrid[i, t .. t + 31] of <see cref="DirectForwardSweep"/>: 16 accumulators, 8 broadcast weights and 2 loads per tap.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void DirectForwardPair(in Conv2dGeometry g, DirectGrid grid, float* xPad, float* wTaps, float* yGrid, int t)
+    {
+        int R = g.Kernel.Height, S = g.Kernel.Width, cg = g.InChannelsPerGroup;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default;
+        float* wt = wTaps;
+        for (int c = 0; c < cg; c++)
+            for (int r = 0; r < R; r++)
+            {
+                float* row = xPad + (nint)c * grid.Plane + (nint)r * g.Dilation.Height * grid.Wp + t;
+                for (int s = 0; s < S; s++, wt += DirectChannels)
+                {
+                    var x0 = Vector512.Load(row + s * g.Dilation.Width);
+                    var x1 = Vector512.Load(row + s * g.Dilation.Width + 16);
+                    var w0 = Vector512.Create(wt[0]);
+                    a0 = Vector512.FusedMultiplyAdd(x0, w0, a0);
+                    b0 = Vector512.FusedMultiplyAdd(x1, w0, b0);
+                    var w1 = Vector512.Create(wt[1]);
+                    a1 = Vector512.FusedMultiplyAdd(x0, w1, a1);
+                    b1 = Vector512.FusedMultiplyAdd(x1, w1, b1);
+                    var w2 = Vector512.Create(wt[2]);
+                    a2 = Vector512.FusedMultiplyAdd(x0, w2, a2);
+                    b2 = Vector512.FusedMultiplyAdd(x1, w2, b2);
+                    var w3 = Vector512.Create(wt[3]);
+                    a3 = Vector512.FusedMultiplyAdd(x0, w3, a3);
+                    b3 = Vector512.FusedMultiplyAdd(x1, w3, b3);
+                    var w4 = Vector512.Create(wt[4]);
+                    a4 = Vector512.FusedMultiplyAdd(x0, w4, a4);
+                    b4 = Vector512.FusedMultiplyAdd(x1, w4, b4);
+                    var w5 = Vector512.Create(wt[5]);
+                    a5 = Vector512.FusedMultiplyAdd(x0, w5, a5);
+                    b5 = Vector512.FusedMultiplyAdd(x1, w5, b5);
+                    var w6 = Vector512.Create(wt[6]);
+                    a6 = Vector512.FusedMultiplyAdd(x0, w6, a6);
+                    b6 = Vector512.FusedMultiplyAdd(x1, w6, b6);
+                    var w7 = Vector512.Create(wt[7]);
+                    a7 = Vector512.FusedMultiplyAdd(x0, w7, a7);
+                    b7 = Vector512.FusedMultiplyAdd(x1, w7, b7);
+                }
+            }
+        a0.Store(yGrid + t);
+        b0.Store(yGrid + t + 16);
+        a1.Store(yGrid + grid.T + t);
+        b1.Store(yGrid + grid.T + t + 16);
+        a2.Store(yGrid + 2 * grid.T + t);
+        b2.Store(yGrid + 2 * grid.T + t + 16);
+        a3.Store(yGrid + 3 * grid.T + t);
+        b3.Store(yGrid + 3 * grid.T + t + 16);
+        a4.Store(yGrid + 4 * grid.T + t);
+        b4.Store(yGrid + 4 * grid.T + t + 16);
+        a5.Store(yGrid + 5 * grid.T + t);
+        b5.Store(yGrid + 5 * grid.T + t + 16);
+        a6.Store(yGrid + 6 * grid.T + t);
+        b6.Store(yGrid + 6 * grid.T + t + 16);
+        a7.Store(yGrid + 7 * grid.T + t);
+        b7.Store(yGrid + 7 * grid.T + t + 16);
     }
 
     /// <summary>dYGrid[i, p*Wp + q] = dY[n, k0 + i, p, q] for q &lt; Q, 0 elsewhere (and for count &lt;= i &lt; channels).</summary>

@@ -71,8 +71,12 @@ public sealed partial class CpuBackend
         float* tile = xPad + (nint)cg * grid.Plane;
         PadPlanes(g, grid, x + ((nint)n * g.InChannels + grp * cg) * g.InHeight * g.InWidth, xPad);
         // offsets[tap] = c*Plane + r*dH*Wp + s*dW
+        // per tap, or per kernel row (c, r) when rows are 5 taps at dilation 1 (the first tap's offset of each row)
+        bool rowsOfFive = g.Kernel.Width == 5 && g.Dilation.Width == 1;
         int* offsets = stackalloc int[taps];
         TapOffsets(g, grid, offsets);
+        if (rowsOfFive)
+            for (int row = 0; row < taps / 5; row++) offsets[row] = offsets[row * 5];
         for (int block = first; block < end; block++)
         {
             int k0 = grp * kg + block * ChannelVector;
@@ -82,11 +86,109 @@ public sealed partial class CpuBackend
             for (int p = 0; p < outH; p++)
                 for (int q0 = 0; q0 < outW; q0 += ChannelTilePixels)
                 {
-                    ChannelVectorTile(xPad + (nint)p * grid.Wp + q0, offsets, taps, wt, biasLanes, tile);
+                    if (rowsOfFive) ChannelVectorTileRows5(xPad + (nint)p * grid.Wp + q0, offsets, taps / 5, wt, biasLanes, tile);
+                    else ChannelVectorTile(xPad + (nint)p * grid.Wp + q0, offsets, taps, wt, biasLanes, tile);
                     // tile[j, i] -> y[k0 + i, p, q0 + j] for the tile's real pixels
                     PanelTranspose.Block16(tile, ChannelVector, Math.Min(ChannelTilePixels, outW - q0), Vector512<float>.One, yBlock + p * outW + q0, pq);
                 }
         }
+    }
+
+    /// <summary>
+    /// <see cref="ChannelVectorTile"/> for kernels 5 wide at dilation 1, a kernel row (c, r) at a time: its 5 weight
+    /// vectors stay in registers and each of the 14 pixels x[row + u] under the tile is broadcast once for the up to 5
+    /// (pixel j, tap s) with j + s = u (20 loads per 50 FMAs instead of 60). Accumulator j still adds its taps in
+    /// (c, r, s) order, so the bits are the per-tap kernel's.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ChannelVectorTileRows5(float* x, int* rowOffsets, int rows, float* wTaps, Vector512<float> bias, float* tile)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default;
+        Vector512<float> a5 = default, a6 = default, a7 = default, a8 = default, a9 = default;
+        for (int row = 0; row < rows; row++)
+        {
+            float* xr = x + rowOffsets[row];
+            float* w = wTaps + (nint)row * 5 * ChannelVector;
+            var w0 = Vector512.Load(w);
+            var w1 = Vector512.Load(w + ChannelVector);
+            var w2 = Vector512.Load(w + 2 * ChannelVector);
+            var w3 = Vector512.Load(w + 3 * ChannelVector);
+            var w4 = Vector512.Load(w + 4 * ChannelVector);
+            var b = Vector512.Create(xr[0]);
+            a0 = Vector512.FusedMultiplyAdd(w0, b, a0);
+            b = Vector512.Create(xr[1]);
+            a1 = Vector512.FusedMultiplyAdd(w0, b, a1);
+            a0 = Vector512.FusedMultiplyAdd(w1, b, a0);
+            b = Vector512.Create(xr[2]);
+            a2 = Vector512.FusedMultiplyAdd(w0, b, a2);
+            a1 = Vector512.FusedMultiplyAdd(w1, b, a1);
+            a0 = Vector512.FusedMultiplyAdd(w2, b, a0);
+            b = Vector512.Create(xr[3]);
+            a3 = Vector512.FusedMultiplyAdd(w0, b, a3);
+            a2 = Vector512.FusedMultiplyAdd(w1, b, a2);
+            a1 = Vector512.FusedMultiplyAdd(w2, b, a1);
+            a0 = Vector512.FusedMultiplyAdd(w3, b, a0);
+            b = Vector512.Create(xr[4]);
+            a4 = Vector512.FusedMultiplyAdd(w0, b, a4);
+            a3 = Vector512.FusedMultiplyAdd(w1, b, a3);
+            a2 = Vector512.FusedMultiplyAdd(w2, b, a2);
+            a1 = Vector512.FusedMultiplyAdd(w3, b, a1);
+            a0 = Vector512.FusedMultiplyAdd(w4, b, a0);
+            b = Vector512.Create(xr[5]);
+            a5 = Vector512.FusedMultiplyAdd(w0, b, a5);
+            a4 = Vector512.FusedMultiplyAdd(w1, b, a4);
+            a3 = Vector512.FusedMultiplyAdd(w2, b, a3);
+            a2 = Vector512.FusedMultiplyAdd(w3, b, a2);
+            a1 = Vector512.FusedMultiplyAdd(w4, b, a1);
+            b = Vector512.Create(xr[6]);
+            a6 = Vector512.FusedMultiplyAdd(w0, b, a6);
+            a5 = Vector512.FusedMultiplyAdd(w1, b, a5);
+            a4 = Vector512.FusedMultiplyAdd(w2, b, a4);
+            a3 = Vector512.FusedMultiplyAdd(w3, b, a3);
+            a2 = Vector512.FusedMultiplyAdd(w4, b, a2);
+            b = Vector512.Create(xr[7]);
+            a7 = Vector512.FusedMultiplyAdd(w0, b, a7);
+            a6 = Vector512.FusedMultiplyAdd(w1, b, a6);
+            a5 = Vector512.FusedMultiplyAdd(w2, b, a5);
+            a4 = Vector512.FusedMultiplyAdd(w3, b, a4);
+            a3 = Vector512.FusedMultiplyAdd(w4, b, a3);
+            b = Vector512.Create(xr[8]);
+            a8 = Vector512.FusedMultiplyAdd(w0, b, a8);
+            a7 = Vector512.FusedMultiplyAdd(w1, b, a7);
+            a6 = Vector512.FusedMultiplyAdd(w2, b, a6);
+            a5 = Vector512.FusedMultiplyAdd(w3, b, a5);
+            a4 = Vector512.FusedMultiplyAdd(w4, b, a4);
+            b = Vector512.Create(xr[9]);
+            a9 = Vector512.FusedMultiplyAdd(w0, b, a9);
+            a8 = Vector512.FusedMultiplyAdd(w1, b, a8);
+            a7 = Vector512.FusedMultiplyAdd(w2, b, a7);
+            a6 = Vector512.FusedMultiplyAdd(w3, b, a6);
+            a5 = Vector512.FusedMultiplyAdd(w4, b, a5);
+            b = Vector512.Create(xr[10]);
+            a9 = Vector512.FusedMultiplyAdd(w1, b, a9);
+            a8 = Vector512.FusedMultiplyAdd(w2, b, a8);
+            a7 = Vector512.FusedMultiplyAdd(w3, b, a7);
+            a6 = Vector512.FusedMultiplyAdd(w4, b, a6);
+            b = Vector512.Create(xr[11]);
+            a9 = Vector512.FusedMultiplyAdd(w2, b, a9);
+            a8 = Vector512.FusedMultiplyAdd(w3, b, a8);
+            a7 = Vector512.FusedMultiplyAdd(w4, b, a7);
+            b = Vector512.Create(xr[12]);
+            a9 = Vector512.FusedMultiplyAdd(w3, b, a9);
+            a8 = Vector512.FusedMultiplyAdd(w4, b, a8);
+            b = Vector512.Create(xr[13]);
+            a9 = Vector512.FusedMultiplyAdd(w4, b, a9);
+        }
+        (a0 + bias).Store(tile);
+        (a1 + bias).Store(tile + ChannelVector);
+        (a2 + bias).Store(tile + 2 * ChannelVector);
+        (a3 + bias).Store(tile + 3 * ChannelVector);
+        (a4 + bias).Store(tile + 4 * ChannelVector);
+        (a5 + bias).Store(tile + 5 * ChannelVector);
+        (a6 + bias).Store(tile + 6 * ChannelVector);
+        (a7 + bias).Store(tile + 7 * ChannelVector);
+        (a8 + bias).Store(tile + 8 * ChannelVector);
+        (a9 + bias).Store(tile + 9 * ChannelVector);
     }
 
     /// <summary>offsets[tap] = c*Plane + r*dH*Wp + s*dW for the taps (c, r, s) in order.</summary>

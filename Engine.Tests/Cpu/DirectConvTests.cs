@@ -93,6 +93,23 @@ public sealed class DirectConvTests
                 Tolerance, $"channel-vector forward {k.g}");
         }, runs: 60);
 
+    /// <summary>LeNet's second layer (5-wide rows: the shared-broadcast kernel) at batch 64 and 3, and 32 channels padded.</summary>
+    [TestCase(64, 6, 14, 14, 16, 5, 0)]
+    [TestCase(3, 6, 14, 14, 16, 5, 0)]
+    [TestCase(2, 1, 9, 12, 32, 5, 1)]
+    public void ChannelVectorForwardOfLeNetSizes(int n, int c, int h, int w, int k, int kernel, int pad)
+    {
+        var g = new Conv2dGeometry(n, c, h, w, k, kernel, 1, pad, 1);
+        Assert.That(CpuBackend.TakesChannelVectors(g), Is.True, $"{g}: expected the channel-vector forward");
+        var x = Random(g.InputShape.Size, n);
+        var wt = Random(g.WeightShape.Size, n + 1);
+        var bias = Random(k, n + 2);
+        var vectors = Forward(_two, g, x, wt, bias);
+        Assert.That(Bits(vectors), Is.EqualTo(Bits(ForwardBySweep(_two, g, x, wt, bias))), $"{g}: channel vectors against the grid sweep, bits");
+        float[] Abs(float[] v) => v.Select(Math.Abs).ToArray();
+        AssertClose(vectors, ConvForward(g, x, wt, bias), ConvForward(g, Abs(x), Abs(wt), Abs(bias)), Tolerance, $"channel-vector forward {g}");
+    }
+
     private static (float[] DW, float[] DBias) BackwardWeight(CpuBackend be, Conv2dGeometry g, float[] x, float[] dY)
     {
         var dW = be.Allocate(g.WeightShape.Size);
