@@ -54,7 +54,8 @@ public sealed partial class CpuBackend
             int wp = g.InWidth + g.Padding.Left + g.Padding.Right;
             int t = (g.OutHeight * wp + 15) / 16 * 16;
             int reach = (g.Kernel.Height - 1) * g.Dilation.Height * wp + (g.Kernel.Width - 1) * g.Dilation.Width;
-            return new DirectGrid(wp, (t + reach + 15) / 16 * 16, t);
+            // + 16: the channel-vector forward's last tile of a row reads up to 9 pixels past the row's end
+            return new DirectGrid(wp, (t + reach + 15) / 16 * 16 + 16, t);
         }
     }
 
@@ -75,38 +76,89 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>
-    /// Forward, direct: y[n, k, p, q] = bias[k] + sum over (c, r, s) in order of w[k, c, r, s] * xPad[c, p + r*dH, q + s*dW];
-    /// chunks are (image, group, block of 8 channels).
+    /// Forward, direct: y[n, k, p, q] = bias[k] + sum over (c, r, s) in order of w[k, c, r, s] * xPad[c, p + r*dH, q + s*dW].
+    /// The weights are laid out per 8-channel block once (<see cref="DirectWeightTaps"/>); a chunk is an (image, group)
+    /// padded once for all its blocks, or (image, group, block) when there are too few images and groups to share out.
+    /// Every output is the same sweep either way, so the chunking never changes a bit.
     /// </summary>
     private unsafe void Conv2dDirect(Conv2dGeometry g, float* x, float* w, float* bias, float* y)
     {
         int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, blocks = (kg + DirectChannels - 1) / DirectChannels;
         int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW, taps = cg * g.Kernel.Height * g.Kernel.Width;
+        int images = g.Batch * g.Groups, blocksPerChunk = images >= DirectMinImageChunks ? blocks : 1;
         var grid = DirectGrid.Of(g);
-        _workers.For(g.Batch * g.Groups * blocks, (g, grid, (nint)x, (nint)w, (nint)bias, (nint)y, kg, cg, blocks, outH, outW, pq, taps), static (s, chunk) =>
+        if (UseChannelVectors(g, grid))
         {
-            var (g, grid, xAt, wAt, biasAt, yAt, kg, cg, blocks, outH, outW, pq, taps) = s;
-            float* x = (float*)xAt, w = (float*)wAt, bias = (float*)biasAt, y = (float*)yAt;
-            int n = chunk / (g.Groups * blocks), grp = chunk / blocks % g.Groups, k0 = grp * kg + chunk % blocks * DirectChannels;
-            int count = Math.Min(DirectChannels, grp * kg + kg - k0);
-            float* xPad = DirectScratch((long)cg * grid.Plane + DirectChannels * (grid.T + taps));
-            float* yGrid = xPad + (nint)cg * grid.Plane, wTaps = yGrid + (nint)DirectChannels * grid.T;
-            PadPlanes(g, grid, x + ((nint)n * g.InChannels + grp * cg) * g.InHeight * g.InWidth, xPad);
-            // wTaps[tap, i] = w[k0 + i, tap] (0 past count)
-            for (int tap = 0; tap < taps; tap++)
-                for (int i = 0; i < DirectChannels; i++) wTaps[tap * DirectChannels + i] = i < count ? w[(nint)(k0 + i) * taps + tap] : 0f;
-            DirectForwardSweep(g, grid, xPad, wTaps, yGrid);
-            for (int i = 0; i < count; i++)
-                GridToPlane(yGrid + (nint)i * grid.T, grid.Wp, y + ((nint)n * g.OutChannels + k0 + i) * pq, outH, outW, bias is null ? 0f : bias[k0 + i]);
-        });
+            Conv2dDirectChannels(g, grid, x, w, bias, y);
+            return;
+        }
+        var weightTaps = Rent(g.Groups * blocks * taps * DirectChannels);
+        try
+        {
+            fixed (float* wt = weightTaps)
+            {
+                DirectWeightTaps(g, w, wt, DirectChannels);
+                _workers.For(images * (blocks / blocksPerChunk), (g, grid, (nint)x, (nint)wt, (nint)bias, (nint)y, kg, cg, blocks, blocksPerChunk, outH, outW, pq, taps), static (s, chunk) =>
+                {
+                    var (g, grid, xAt, wtAt, biasAt, yAt, kg, cg, blocks, blocksPerChunk, outH, outW, pq, taps) = s;
+                    float* x = (float*)xAt, wTaps = (float*)wtAt, bias = (float*)biasAt, y = (float*)yAt;
+                    int chunksPerImage = blocks / blocksPerChunk, image = chunk / chunksPerImage, n = image / g.Groups, grp = image % g.Groups;
+                    float* xPad = DirectScratch((long)cg * grid.Plane + DirectChannels * grid.T);
+                    float* yGrid = xPad + (nint)cg * grid.Plane;
+                    PadPlanes(g, grid, x + ((nint)n * g.InChannels + grp * cg) * g.InHeight * g.InWidth, xPad);
+                    for (int block = chunk % chunksPerImage * blocksPerChunk, end = block + blocksPerChunk; block < end; block++)
+                    {
+                        int k0 = grp * kg + block * DirectChannels, count = Math.Min(DirectChannels, grp * kg + kg - k0);
+                        DirectForwardSweep(g, grid, xPad, wTaps + (nint)(grp * blocks + block) * taps * DirectChannels, yGrid);
+                        for (int i = 0; i < count; i++)
+                            GridToPlane(yGrid + (nint)i * grid.T, grid.Wp, y + ((nint)n * g.OutChannels + k0 + i) * pq, outH, outW, bias is null ? 0f : bias[k0 + i]);
+                    }
+                });
+            }
+        }
+        finally
+        {
+            Return(weightTaps);
+        }
     }
 
-    /// <summary>yGrid[i, t] = sum over taps (c, r, s) of wTaps[tap, i] * xPad[c, t + r*dH*Wp + s*dW], 8 channels at once.</summary>
+    /// <summary>Images x groups from which the forward hands out whole (image, group) chunks instead of single blocks.</summary>
+    private const int DirectMinImageChunks = 8;
+
+    /// <summary>
+    /// wTaps[grp*blocks + block, tap, i] = w[grp*Kg + block*width + i, tap] for i &lt; width (0 past the group's
+    /// channels): each block's weights tap after tap, as the sweeps read them (width 8, or 16 for channel vectors).
+    /// </summary>
+    private static unsafe void DirectWeightTaps(in Conv2dGeometry g, float* w, float* wTaps, int width)
+    {
+        int kg = g.OutChannelsPerGroup, blocks = (kg + width - 1) / width;
+        int taps = g.InChannelsPerGroup * g.Kernel.Height * g.Kernel.Width;
+        for (int grp = 0; grp < g.Groups; grp++)
+            for (int block = 0; block < blocks; block++)
+            {
+                int k0 = grp * kg + block * width, count = Math.Min(width, grp * kg + kg - k0);
+                float* dst = wTaps + (nint)(grp * blocks + block) * taps * width;
+                new Span<float>(dst, taps * width).Clear();
+                for (int i = 0; i < count; i++)
+                {
+                    float* src = w + (nint)(k0 + i) * taps;
+                    for (int tap = 0; tap < taps; tap++) dst[tap * width + i] = src[tap];
+                }
+            }
+    }
+
+    /// <summary>
+    /// yGrid[i, t] = sum over taps (c, r, s) of wTaps[tap, i] * xPad[c, t + r*dH*Wp + s*dW], 8 channels at once: two
+    /// vectors of positions per pass (16 accumulators, each tap's 8 weights broadcast once for both), then a last
+    /// single vector. Every position is the same FMA chain either way.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void DirectForwardSweep(in Conv2dGeometry g, DirectGrid grid, float* xPad, float* wTaps, float* yGrid)
     {
         int R = g.Kernel.Height, S = g.Kernel.Width, cg = g.InChannelsPerGroup;
-        for (int t = 0; t < grid.T; t += 16)
+        int t = 0;
+        for (; t + 32 <= grid.T; t += 32) DirectForwardPair(g, grid, xPad, wTaps, yGrid, t);
+        for (; t < grid.T; t += 16)
         {
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
             float* wt = wTaps;
@@ -138,11 +190,71 @@ public sealed partial class CpuBackend
         }
     }
 
-    /// <summary>dYGrid[i, p*Wp + q] = dY[n, k0 + i, p, q] for q &lt; Q, 0 elsewhere (and for i past count).</summary>
-    private static unsafe void GridOfGradient(in Conv2dGeometry g, DirectGrid grid, float* dY, int n, int k0, int count, float* dYGrid)
+    /// <summary>yGrid[i, t .. t + 31] of <see cref="DirectForwardSweep"/>: 16 accumulators, 8 broadcast weights and 2 loads per tap.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void DirectForwardPair(in Conv2dGeometry g, DirectGrid grid, float* xPad, float* wTaps, float* yGrid, int t)
+    {
+        int R = g.Kernel.Height, S = g.Kernel.Width, cg = g.InChannelsPerGroup;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default;
+        float* wt = wTaps;
+        for (int c = 0; c < cg; c++)
+            for (int r = 0; r < R; r++)
+            {
+                float* row = xPad + (nint)c * grid.Plane + (nint)r * g.Dilation.Height * grid.Wp + t;
+                for (int s = 0; s < S; s++, wt += DirectChannels)
+                {
+                    var x0 = Vector512.Load(row + s * g.Dilation.Width);
+                    var x1 = Vector512.Load(row + s * g.Dilation.Width + 16);
+                    var w0 = Vector512.Create(wt[0]);
+                    a0 = Vector512.FusedMultiplyAdd(x0, w0, a0);
+                    b0 = Vector512.FusedMultiplyAdd(x1, w0, b0);
+                    var w1 = Vector512.Create(wt[1]);
+                    a1 = Vector512.FusedMultiplyAdd(x0, w1, a1);
+                    b1 = Vector512.FusedMultiplyAdd(x1, w1, b1);
+                    var w2 = Vector512.Create(wt[2]);
+                    a2 = Vector512.FusedMultiplyAdd(x0, w2, a2);
+                    b2 = Vector512.FusedMultiplyAdd(x1, w2, b2);
+                    var w3 = Vector512.Create(wt[3]);
+                    a3 = Vector512.FusedMultiplyAdd(x0, w3, a3);
+                    b3 = Vector512.FusedMultiplyAdd(x1, w3, b3);
+                    var w4 = Vector512.Create(wt[4]);
+                    a4 = Vector512.FusedMultiplyAdd(x0, w4, a4);
+                    b4 = Vector512.FusedMultiplyAdd(x1, w4, b4);
+                    var w5 = Vector512.Create(wt[5]);
+                    a5 = Vector512.FusedMultiplyAdd(x0, w5, a5);
+                    b5 = Vector512.FusedMultiplyAdd(x1, w5, b5);
+                    var w6 = Vector512.Create(wt[6]);
+                    a6 = Vector512.FusedMultiplyAdd(x0, w6, a6);
+                    b6 = Vector512.FusedMultiplyAdd(x1, w6, b6);
+                    var w7 = Vector512.Create(wt[7]);
+                    a7 = Vector512.FusedMultiplyAdd(x0, w7, a7);
+                    b7 = Vector512.FusedMultiplyAdd(x1, w7, b7);
+                }
+            }
+        a0.Store(yGrid + t);
+        b0.Store(yGrid + t + 16);
+        a1.Store(yGrid + grid.T + t);
+        b1.Store(yGrid + grid.T + t + 16);
+        a2.Store(yGrid + 2 * grid.T + t);
+        b2.Store(yGrid + 2 * grid.T + t + 16);
+        a3.Store(yGrid + 3 * grid.T + t);
+        b3.Store(yGrid + 3 * grid.T + t + 16);
+        a4.Store(yGrid + 4 * grid.T + t);
+        b4.Store(yGrid + 4 * grid.T + t + 16);
+        a5.Store(yGrid + 5 * grid.T + t);
+        b5.Store(yGrid + 5 * grid.T + t + 16);
+        a6.Store(yGrid + 6 * grid.T + t);
+        b6.Store(yGrid + 6 * grid.T + t + 16);
+        a7.Store(yGrid + 7 * grid.T + t);
+        b7.Store(yGrid + 7 * grid.T + t + 16);
+    }
+
+    /// <summary>dYGrid[i, p*Wp + q] = dY[n, k0 + i, p, q] for q &lt; Q, 0 elsewhere (and for count &lt;= i &lt; channels).</summary>
+    private static unsafe void GridOfGradient(in Conv2dGeometry g, DirectGrid grid, float* dY, int n, int k0, int count, int channels, float* dYGrid)
     {
         int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW;
-        new Span<float>(dYGrid, DirectChannels * grid.T).Clear();
+        new Span<float>(dYGrid, channels * grid.T).Clear();
         for (int i = 0; i < count; i++)
         {
             float* src = dY + ((nint)n * g.OutChannels + k0 + i) * pq;

@@ -90,7 +90,11 @@ public sealed partial class CpuBackend
             ForPlanes(geo, (geo, dya, ia, dxa, HW, PQ), static (s, plane) =>
             {
                 var (geo, dya, ia, dxa, HW, PQ) = s;
-                MaxPoolPairsBackwardPlane(geo, dya.AsSpan(plane * PQ, PQ), ia.AsSpan(plane * PQ, PQ), dxa.AsSpan(plane * HW, HW));
+                unsafe
+                {
+                    fixed (float* pdy = dya, pi = ia, pdx = dxa)
+                        MaxPoolPairsBackwardPlane(geo, pdy + (nint)plane * PQ, pi + (nint)plane * PQ, pdx + (nint)plane * HW);
+                }
             });
             return;
         }
@@ -127,33 +131,6 @@ public sealed partial class CpuBackend
     private static bool IsIdentityAvgPool(in Pool2dGeometry g) =>
         g.OutHeight == g.InHeight && g.OutWidth == g.InWidth && (g.IsAdaptive ||
             g.Kernel == new Size2(1, 1) && g.Stride == new Size2(1, 1) && g.Padding == default && g.DivisorOverride is 0 or 1);
-
-    /// <summary>
-    /// <see cref="MaxPool2dBackward"/> for 2x2 windows at stride 2 (they never overlap): each input pixel is written once,
-    /// 0 + dY where its window's index points at it and 0 elsewhere (the bits of clearing and adding), and the row and
-    /// column no window covers (odd sizes) are zero.
-    /// </summary>
-    private static void MaxPoolPairsBackwardPlane(in Pool2dGeometry g, ReadOnlySpan<float> dY, ReadOnlySpan<float> indices, Span<float> dX)
-    {
-        int W = g.InWidth, P = g.OutHeight, Q = g.OutWidth;
-        for (int p = 0; p < P; p++)
-        {
-            var top = dX.Slice(2 * p * W, W);
-            var bottom = dX.Slice((2 * p + 1) * W, W);
-            for (int q = 0; q < Q; q++)
-            {
-                int o = p * Q + q, at = (int)indices[o] - 2 * p * W - 2 * q;
-                float d = 0f + dY[o];
-                top[2 * q] = at == 0 ? d : 0f;
-                top[2 * q + 1] = at == 1 ? d : 0f;
-                bottom[2 * q] = at == W ? d : 0f;
-                bottom[2 * q + 1] = at == W + 1 ? d : 0f;
-            }
-            top[(2 * Q)..].Clear();
-            bottom[(2 * Q)..].Clear();
-        }
-        dX[(2 * P * W)..].Clear();
-    }
 
     /// <summary>y = sum over the window's in-input taps / divisor (see <see cref="Pool2dGeometry.AvgDivisor"/>); a copy when every window is its own pixel.</summary>
     public void AvgPool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer y)

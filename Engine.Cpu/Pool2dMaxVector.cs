@@ -86,6 +86,13 @@ public sealed partial class CpuBackend
             at.Store(indices);
             return;
         }
+        if (Avx.IsSupported)
+        {
+            var mask = Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(lanes)).AsSingle();
+            Avx.MaskStore(y, mask, best);
+            Avx.MaskStore(indices, mask, at);
+            return;
+        }
         for (int l = 0; l < lanes; l++)
         {
             y[l] = best.GetElement(l);
@@ -103,7 +110,7 @@ public sealed partial class CpuBackend
     /// Max pooling of one plane with 2x2 windows at stride 2 (see <see cref="UsePairMaxPool"/>), 8 outputs of a row at a
     /// time: 16 floats of input rows 2p and 2p+1 are split into even and odd columns, giving the taps (0,0), (0,1),
     /// (1,0), (1,1) of 8 windows; each later tap is taken where it is greater or NaN, the scalar rule tap for tap, so
-    /// values and indices are the scalar loop's bits. A row's last partial group goes through a zero-padded copy.
+    /// values and indices are the scalar loop's bits. A row's last partial group is a masked load and store.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void MaxPoolPairsPlane(in Pool2dGeometry g, float* src, float* y, float* indices)
@@ -113,26 +120,18 @@ public sealed partial class CpuBackend
         var laneColumns = Vector256.Create(0f, 2f, 4f, 6f, 8f, 10f, 12f, 14f);
         var nextColumn = Vector256.Create(1f);
         var nextRow = Vector256.Create((float)W);
-        float* tailA = stackalloc float[2 * Lanes];
-        float* tailB = stackalloc float[2 * Lanes];
-        new Span<float>(tailA, 2 * Lanes).Clear();
-        new Span<float>(tailB, 2 * Lanes).Clear();
         for (int p = 0; p < P; p++)
         {
             float* rowA = src + (nint)2 * p * W, rowB = rowA + W;
             for (int q = 0; q < Q; q += Lanes)
             {
                 int lanes = Math.Min(Lanes, Q - q);
-                float* a = rowA + 2 * q, b = rowB + 2 * q;
-                if (lanes < Lanes)
-                {
-                    new Span<float>(a, 2 * lanes).CopyTo(new Span<float>(tailA, 2 * lanes));
-                    new Span<float>(b, 2 * lanes).CopyTo(new Span<float>(tailB, 2 * lanes));
-                    a = tailA;
-                    b = tailB;
-                }
-                var rowTop = Avx512F.PermuteVar16x32(Vector512.Load(a), evenThenOdd);
-                var rowBottom = Avx512F.PermuteVar16x32(Vector512.Load(b), evenThenOdd);
+                // a row's last partial group: a masked load (lanes past the group read as 0, never touched in memory)
+                var read = FirstLanes(2 * lanes);
+                var top = Avx512F.MaskLoad(rowA + 2 * q, read, Vector512<float>.Zero);
+                var bottom = Avx512F.MaskLoad(rowB + 2 * q, read, Vector512<float>.Zero);
+                var rowTop = Avx512F.PermuteVar16x32(top, evenThenOdd);
+                var rowBottom = Avx512F.PermuteVar16x32(bottom, evenThenOdd);
                 var first = Vector256.Create((float)(2 * p * W + 2 * q)) + laneColumns;
                 var best = rowTop.GetLower();
                 var at = first;
@@ -144,6 +143,52 @@ public sealed partial class CpuBackend
             }
         }
     }
+
+    /// <summary>
+    /// <see cref="MaxPool2dBackward"/> for 2x2 windows at stride 2 (see <see cref="UsePairMaxPool"/>; they never
+    /// overlap): each input pixel (h, w) is written once, 0 + dY[o] where its window o = (h/2)*Q + w/2 has its index
+    /// at h*W + w and 0 elsewhere (the bits of clearing and adding), 16 pixels of a row at a time: the 8 windows under
+    /// them are one masked load of dY and of the indices, each lane doubled. Pixels no window covers (the last row
+    /// or column of an odd size) are 0.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void MaxPoolPairsBackwardPlane(in Pool2dGeometry g, float* dY, float* indices, float* dX)
+    {
+        int H = g.InHeight, W = g.InWidth, P = g.OutHeight, Q = g.OutWidth;
+        var doubled = Vector512.Create(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+        var laneColumns = Vector512.Create(0f, 1f, 2f, 3f, 4f, 5f, 6f, 7f, 8f, 9f, 10f, 11f, 12f, 13f, 14f, 15f);
+        for (int h = 0; h < H; h++)
+        {
+            float* row = dX + (nint)h * W;
+            int p = h / 2;
+            if (p >= P)
+            {
+                PanelCopy.Zero(row, W);
+                continue;
+            }
+            for (int w0 = 0; w0 < W; w0 += 2 * Lanes)
+            {
+                int q0 = w0 / 2, windows = Math.Min(Lanes, Q - q0), o = p * Q + q0;
+                var columns = Vector512.Create((float)w0) + laneColumns;
+                var result = Vector512<float>.Zero;
+                if (windows > 0)
+                {
+                    var loaded = FirstLanes(windows);
+                    var d = Avx512F.PermuteVar16x32(Avx512F.MaskLoad(dY + o, loaded, Vector512<float>.Zero), doubled) + Vector512<float>.Zero;
+                    var at = Avx512F.PermuteVar16x32(Avx512F.MaskLoad(indices + o, loaded, Vector512<float>.Zero), doubled);
+                    var hit = Vector512.Equals(at, Vector512.Create((float)(h * W)) + columns)
+                        & Vector512.LessThan(columns, Vector512.Create((float)(2 * Q)));
+                    result = Vector512.ConditionalSelect(hit, d, Vector512<float>.Zero);
+                }
+                Avx512F.MaskStore(row + w0, FirstLanes(Math.Min(2 * Lanes, W - w0)), result);
+            }
+        }
+    }
+
+    /// <summary>A mask of the first <paramref name="count"/> of 16 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> FirstLanes(int count) =>
+        Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
 
     /// <summary>best, at = v, index where v &gt; best or v is NaN (a later tap of the window).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

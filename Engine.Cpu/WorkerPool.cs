@@ -38,12 +38,24 @@ public sealed unsafe class WorkerPool : IDisposable
     private long _published;
     private bool _disposed;
 
+    /// <summary>
+    /// How long an idle worker (and a caller waiting for the workers) keeps polling before it blocks on the gate.
+    /// A small training step is ~50 kernel calls a few microseconds to a millisecond apart; a blocked worker takes
+    /// tens of microseconds (a futex wake under KVM) to join the next one, by which time the caller has done most of
+    /// its chunks. Polling is skipped when there are more threads than cores (they would take the cores from the
+    /// threads doing the work).
+    /// </summary>
+    private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 2000;
+
+    private readonly bool _spin;
+
     public WorkerPool(int threads)
     {
         if (threads < 1) throw new ArgumentException($"expected at least one thread, got {threads}");
         Threads = threads;
         _workers = new Thread[threads - 1];
         _workerAllocated = new long[threads - 1];
+        _spin = threads <= Environment.ProcessorCount;
         for (int i = 0; i < _workers.Length; i++)
         {
             int worker = i;
@@ -107,6 +119,7 @@ public sealed unsafe class WorkerPool : IDisposable
             Monitor.PulseAll(_gate);
         }
         Work(job);
+        if (_spin) SpinUntil(job, static j => Volatile.Read(ref j.Pending) == 0 && Volatile.Read(ref j.Active) == 0);
         Exception? error;
         lock (_gate)
         {
@@ -140,6 +153,7 @@ public sealed unsafe class WorkerPool : IDisposable
         while (true)
         {
             Job job;
+            if (_spin) SpinUntil((pool: this, seen), static s => Volatile.Read(ref s.pool._published) != s.seen || Volatile.Read(ref s.pool._disposed));
             lock (_gate)
             {
                 while (!_disposed && (_job is null || _published == seen)) Monitor.Wait(_gate);
@@ -154,6 +168,18 @@ public sealed unsafe class WorkerPool : IDisposable
             {
                 if (--job.Active == 0) Monitor.PulseAll(_gate);
             }
+        }
+    }
+
+    /// <summary>Polls <paramref name="done"/> for at most <see cref="SpinTicks"/> (yielding as SpinWait does); the caller then blocks as before.</summary>
+    private static void SpinUntil<T>(T state, Func<T, bool> done)
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        var spinner = new SpinWait();
+        while (!done(state))
+        {
+            if (System.Diagnostics.Stopwatch.GetTimestamp() - start > SpinTicks) return;
+            spinner.SpinOnce(sleep1Threshold: -1);
         }
     }
 

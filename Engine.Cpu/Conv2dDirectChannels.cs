@@ -1,0 +1,236 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Engine.Cpu;
+
+// The direct forward with output channels in the vector lanes (Legend as in Conv2dDirect.cs). The grid sweep computes
+// every column of the padded width Wp, so narrow outputs waste lanes (LeNet's second layer: 10 of 14 columns are
+// real); with 16 output channels per vector, a tile of 10 output pixels of one row is 10 accumulators, each tap one
+// load of 16 weights and 10 FMAs with x broadcast from the padded plane. Each output is the same FMA chain over the
+// taps in (c, r, s) order from zero, then + bias, as in the grid sweep, so both give the same bits.
+public sealed partial class CpuBackend
+{
+    /// <summary>Output channels per vector and pixels of a row per tile (10 accumulators).</summary>
+    private const int ChannelVector = 16, ChannelTilePixels = 10;
+
+    /// <summary>Set false by tests to run the grid sweep where the channel-vector forward would run.</summary>
+    internal static bool ChannelVectorsEnabled { get; set; } = true;
+
+    /// <summary>Whether the forward of <paramref name="g"/> runs through the channel-vector kernel (for tests).</summary>
+    internal static bool TakesChannelVectors(in Conv2dGeometry g)
+    {
+        var geo = Packable(g);
+        return UseDirect(geo) && UseChannelVectors(geo, DirectGrid.Of(geo));
+    }
+
+    /// <summary>Whether <paramref name="g"/> runs through the direct path at all (for tests).</summary>
+    internal static bool TakesDirect(in Conv2dGeometry g) => UseDirect(Packable(g));
+
+    /// <summary>Whole 16-channel blocks, and fewer tile pixels than grid positions (columns wasted by the grid sweep).</summary>
+    private static bool UseChannelVectors(in Conv2dGeometry g, DirectGrid grid) =>
+        ChannelVectorsEnabled && Avx512F.IsSupported && g.OutChannelsPerGroup % ChannelVector == 0
+        && (long)g.OutHeight * ((g.OutWidth + ChannelTilePixels - 1) / ChannelTilePixels * ChannelTilePixels) < grid.T;
+
+    /// <summary>
+    /// y[n, k0 + i, p, q0 + j] = bias[k0 + i] + sum over taps of wTaps[tap, i] * xPad[tap's offset + p*Wp + q0 + j];
+    /// chunks are (image, group), or (image, group, 16-channel block) when there are few images and groups.
+    /// </summary>
+    private unsafe void Conv2dDirectChannels(Conv2dGeometry g, DirectGrid grid, float* x, float* w, float* bias, float* y)
+    {
+        int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, blocks = kg / ChannelVector;
+        int taps = cg * g.Kernel.Height * g.Kernel.Width, images = g.Batch * g.Groups;
+        int blocksPerChunk = images >= DirectMinImageChunks ? blocks : 1;
+        var weightTaps = Rent(g.Groups * blocks * taps * ChannelVector);
+        try
+        {
+            fixed (float* wt = weightTaps)
+            {
+                DirectWeightTaps(g, w, wt, ChannelVector);
+                _workers.For(images * (blocks / blocksPerChunk), (g, grid, (nint)x, (nint)wt, (nint)bias, (nint)y, blocks, blocksPerChunk, taps), static (s, chunk) =>
+                {
+                    var (g, grid, xAt, wtAt, biasAt, yAt, blocks, blocksPerChunk, taps) = s;
+                    int chunksPerImage = blocks / blocksPerChunk, image = chunk / chunksPerImage;
+                    int first = chunk % chunksPerImage * blocksPerChunk;
+                    ChannelVectorImage(g, grid, (float*)xAt, (float*)wtAt, (float*)biasAt, (float*)yAt, image / g.Groups, image % g.Groups, first, first + blocksPerChunk, taps);
+                });
+            }
+        }
+        finally
+        {
+            Return(weightTaps);
+        }
+    }
+
+    /// <summary>Blocks [first, end) of image n, group grp: pad the planes, then every row's tiles, transposed into y.</summary>
+    private static unsafe void ChannelVectorImage(in Conv2dGeometry g, DirectGrid grid, float* x, float* wTaps, float* bias, float* y, int n, int grp, int first, int end, int taps)
+    {
+        int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup;
+        int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW, blocks = kg / ChannelVector;
+        float* xPad = DirectScratch((long)cg * grid.Plane + ChannelVector * ChannelVector);
+        float* tile = xPad + (nint)cg * grid.Plane;
+        PadPlanes(g, grid, x + ((nint)n * g.InChannels + grp * cg) * g.InHeight * g.InWidth, xPad);
+        // offsets[tap] = c*Plane + r*dH*Wp + s*dW
+        // per tap, or per kernel row (c, r) when rows are 5 taps at dilation 1 (the first tap's offset of each row)
+        bool rowsOfFive = g.Kernel.Width == 5 && g.Dilation.Width == 1;
+        int* offsets = stackalloc int[taps];
+        TapOffsets(g, grid, offsets);
+        if (rowsOfFive)
+            for (int row = 0; row < taps / 5; row++) offsets[row] = offsets[row * 5];
+        for (int block = first; block < end; block++)
+        {
+            int k0 = grp * kg + block * ChannelVector;
+            var biasLanes = bias is null ? Vector512<float>.Zero : Vector512.Load(bias + k0);
+            float* wt = wTaps + (nint)(grp * blocks + block) * taps * ChannelVector;
+            float* yBlock = y + ((nint)n * g.OutChannels + k0) * pq;
+            for (int p = 0; p < outH; p++)
+                for (int q0 = 0; q0 < outW; q0 += ChannelTilePixels)
+                {
+                    if (rowsOfFive) ChannelVectorTileRows5(xPad + (nint)p * grid.Wp + q0, offsets, taps / 5, wt, biasLanes, tile);
+                    else ChannelVectorTile(xPad + (nint)p * grid.Wp + q0, offsets, taps, wt, biasLanes, tile);
+                    // tile[j, i] -> y[k0 + i, p, q0 + j] for the tile's real pixels
+                    PanelTranspose.Block16(tile, ChannelVector, Math.Min(ChannelTilePixels, outW - q0), Vector512<float>.One, yBlock + p * outW + q0, pq);
+                }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="ChannelVectorTile"/> for kernels 5 wide at dilation 1, a kernel row (c, r) at a time: its 5 weight
+    /// vectors stay in registers and each of the 14 pixels x[row + u] under the tile is broadcast once for the up to 5
+    /// (pixel j, tap s) with j + s = u (20 loads per 50 FMAs instead of 60). Accumulator j still adds its taps in
+    /// (c, r, s) order, so the bits are the per-tap kernel's.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ChannelVectorTileRows5(float* x, int* rowOffsets, int rows, float* wTaps, Vector512<float> bias, float* tile)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default;
+        Vector512<float> a5 = default, a6 = default, a7 = default, a8 = default, a9 = default;
+        for (int row = 0; row < rows; row++)
+        {
+            float* xr = x + rowOffsets[row];
+            float* w = wTaps + (nint)row * 5 * ChannelVector;
+            var w0 = Vector512.Load(w);
+            var w1 = Vector512.Load(w + ChannelVector);
+            var w2 = Vector512.Load(w + 2 * ChannelVector);
+            var w3 = Vector512.Load(w + 3 * ChannelVector);
+            var w4 = Vector512.Load(w + 4 * ChannelVector);
+            var b = Vector512.Create(xr[0]);
+            a0 = Vector512.FusedMultiplyAdd(w0, b, a0);
+            b = Vector512.Create(xr[1]);
+            a1 = Vector512.FusedMultiplyAdd(w0, b, a1);
+            a0 = Vector512.FusedMultiplyAdd(w1, b, a0);
+            b = Vector512.Create(xr[2]);
+            a2 = Vector512.FusedMultiplyAdd(w0, b, a2);
+            a1 = Vector512.FusedMultiplyAdd(w1, b, a1);
+            a0 = Vector512.FusedMultiplyAdd(w2, b, a0);
+            b = Vector512.Create(xr[3]);
+            a3 = Vector512.FusedMultiplyAdd(w0, b, a3);
+            a2 = Vector512.FusedMultiplyAdd(w1, b, a2);
+            a1 = Vector512.FusedMultiplyAdd(w2, b, a1);
+            a0 = Vector512.FusedMultiplyAdd(w3, b, a0);
+            b = Vector512.Create(xr[4]);
+            a4 = Vector512.FusedMultiplyAdd(w0, b, a4);
+            a3 = Vector512.FusedMultiplyAdd(w1, b, a3);
+            a2 = Vector512.FusedMultiplyAdd(w2, b, a2);
+            a1 = Vector512.FusedMultiplyAdd(w3, b, a1);
+            a0 = Vector512.FusedMultiplyAdd(w4, b, a0);
+            b = Vector512.Create(xr[5]);
+            a5 = Vector512.FusedMultiplyAdd(w0, b, a5);
+            a4 = Vector512.FusedMultiplyAdd(w1, b, a4);
+            a3 = Vector512.FusedMultiplyAdd(w2, b, a3);
+            a2 = Vector512.FusedMultiplyAdd(w3, b, a2);
+            a1 = Vector512.FusedMultiplyAdd(w4, b, a1);
+            b = Vector512.Create(xr[6]);
+            a6 = Vector512.FusedMultiplyAdd(w0, b, a6);
+            a5 = Vector512.FusedMultiplyAdd(w1, b, a5);
+            a4 = Vector512.FusedMultiplyAdd(w2, b, a4);
+            a3 = Vector512.FusedMultiplyAdd(w3, b, a3);
+            a2 = Vector512.FusedMultiplyAdd(w4, b, a2);
+            b = Vector512.Create(xr[7]);
+            a7 = Vector512.FusedMultiplyAdd(w0, b, a7);
+            a6 = Vector512.FusedMultiplyAdd(w1, b, a6);
+            a5 = Vector512.FusedMultiplyAdd(w2, b, a5);
+            a4 = Vector512.FusedMultiplyAdd(w3, b, a4);
+            a3 = Vector512.FusedMultiplyAdd(w4, b, a3);
+            b = Vector512.Create(xr[8]);
+            a8 = Vector512.FusedMultiplyAdd(w0, b, a8);
+            a7 = Vector512.FusedMultiplyAdd(w1, b, a7);
+            a6 = Vector512.FusedMultiplyAdd(w2, b, a6);
+            a5 = Vector512.FusedMultiplyAdd(w3, b, a5);
+            a4 = Vector512.FusedMultiplyAdd(w4, b, a4);
+            b = Vector512.Create(xr[9]);
+            a9 = Vector512.FusedMultiplyAdd(w0, b, a9);
+            a8 = Vector512.FusedMultiplyAdd(w1, b, a8);
+            a7 = Vector512.FusedMultiplyAdd(w2, b, a7);
+            a6 = Vector512.FusedMultiplyAdd(w3, b, a6);
+            a5 = Vector512.FusedMultiplyAdd(w4, b, a5);
+            b = Vector512.Create(xr[10]);
+            a9 = Vector512.FusedMultiplyAdd(w1, b, a9);
+            a8 = Vector512.FusedMultiplyAdd(w2, b, a8);
+            a7 = Vector512.FusedMultiplyAdd(w3, b, a7);
+            a6 = Vector512.FusedMultiplyAdd(w4, b, a6);
+            b = Vector512.Create(xr[11]);
+            a9 = Vector512.FusedMultiplyAdd(w2, b, a9);
+            a8 = Vector512.FusedMultiplyAdd(w3, b, a8);
+            a7 = Vector512.FusedMultiplyAdd(w4, b, a7);
+            b = Vector512.Create(xr[12]);
+            a9 = Vector512.FusedMultiplyAdd(w3, b, a9);
+            a8 = Vector512.FusedMultiplyAdd(w4, b, a8);
+            b = Vector512.Create(xr[13]);
+            a9 = Vector512.FusedMultiplyAdd(w4, b, a9);
+        }
+        (a0 + bias).Store(tile);
+        (a1 + bias).Store(tile + ChannelVector);
+        (a2 + bias).Store(tile + 2 * ChannelVector);
+        (a3 + bias).Store(tile + 3 * ChannelVector);
+        (a4 + bias).Store(tile + 4 * ChannelVector);
+        (a5 + bias).Store(tile + 5 * ChannelVector);
+        (a6 + bias).Store(tile + 6 * ChannelVector);
+        (a7 + bias).Store(tile + 7 * ChannelVector);
+        (a8 + bias).Store(tile + 8 * ChannelVector);
+        (a9 + bias).Store(tile + 9 * ChannelVector);
+    }
+
+    /// <summary>offsets[tap] = c*Plane + r*dH*Wp + s*dW for the taps (c, r, s) in order.</summary>
+    private static unsafe void TapOffsets(in Conv2dGeometry g, DirectGrid grid, int* offsets)
+    {
+        int tap = 0;
+        for (int c = 0; c < g.InChannelsPerGroup; c++)
+            for (int r = 0; r < g.Kernel.Height; r++)
+                for (int s = 0; s < g.Kernel.Width; s++)
+                    offsets[tap++] = c * grid.Plane + r * g.Dilation.Height * grid.Wp + s * g.Dilation.Width;
+    }
+
+    /// <summary>tile[j, :] = bias + sum over taps of wTaps[tap, :] * x[offsets[tap] + j] for the 10 pixels j.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ChannelVectorTile(float* x, int* offsets, int taps, float* wTaps, Vector512<float> bias, float* tile)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default;
+        Vector512<float> a5 = default, a6 = default, a7 = default, a8 = default, a9 = default;
+        for (int tap = 0; tap < taps; tap++)
+        {
+            var wv = Vector512.Load(wTaps + (nint)tap * ChannelVector);
+            float* xt = x + offsets[tap];
+            a0 = Vector512.FusedMultiplyAdd(wv, Vector512.Create(xt[0]), a0);
+            a1 = Vector512.FusedMultiplyAdd(wv, Vector512.Create(xt[1]), a1);
+            a2 = Vector512.FusedMultiplyAdd(wv, Vector512.Create(xt[2]), a2);
+            a3 = Vector512.FusedMultiplyAdd(wv, Vector512.Create(xt[3]), a3);
+            a4 = Vector512.FusedMultiplyAdd(wv, Vector512.Create(xt[4]), a4);
+            a5 = Vector512.FusedMultiplyAdd(wv, Vector512.Create(xt[5]), a5);
+            a6 = Vector512.FusedMultiplyAdd(wv, Vector512.Create(xt[6]), a6);
+            a7 = Vector512.FusedMultiplyAdd(wv, Vector512.Create(xt[7]), a7);
+            a8 = Vector512.FusedMultiplyAdd(wv, Vector512.Create(xt[8]), a8);
+            a9 = Vector512.FusedMultiplyAdd(wv, Vector512.Create(xt[9]), a9);
+        }
+        (a0 + bias).Store(tile);
+        (a1 + bias).Store(tile + ChannelVector);
+        (a2 + bias).Store(tile + 2 * ChannelVector);
+        (a3 + bias).Store(tile + 3 * ChannelVector);
+        (a4 + bias).Store(tile + 4 * ChannelVector);
+        (a5 + bias).Store(tile + 5 * ChannelVector);
+        (a6 + bias).Store(tile + 6 * ChannelVector);
+        (a7 + bias).Store(tile + 7 * ChannelVector);
+        (a8 + bias).Store(tile + 8 * ChannelVector);
+        (a9 + bias).Store(tile + 9 * ChannelVector);
+    }
+}

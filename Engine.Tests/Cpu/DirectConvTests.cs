@@ -1,0 +1,168 @@
+using Engine.Cpu;
+using Engine.Tests.Support;
+using FsCheck;
+using FsCheck.Fluent;
+using NUnit.Framework;
+using static Engine.Tests.Perf.PerfReference;
+
+namespace Engine.Tests.Cpu;
+
+/// <summary>
+/// The direct convolution's LeNet-sized paths: the forward with 16 output channels per vector (against the grid sweep
+/// bit for bit, and the double reference), and the weight gradient's 4-channel x 5-tap tiles over passes of images
+/// (channel counts that are not multiples of 4, tap counts that are not multiples of 5, passes shorter than a chunk),
+/// on one and two threads.
+/// </summary>
+[TestFixture]
+public sealed class DirectConvTests
+{
+    private readonly CpuBackend _one = new(1);
+    private readonly CpuBackend _two = new(2);
+
+    /// <summary>Float error per unit of sum |terms|.</summary>
+    private const double Tolerance = 2e-6;
+
+    [OneTimeTearDown]
+    public void DisposeBackends()
+    {
+        _one.Dispose();
+        _two.Dispose();
+    }
+
+    private static int[] Bits(float[] values) => values.Select(BitConverter.SingleToInt32Bits).ToArray();
+
+    private static float[] Forward(CpuBackend be, Conv2dGeometry g, float[] x, float[] w, float[]? bias)
+    {
+        var y = be.Allocate(g.OutputShape.Size);
+        be.Fill(y, float.NaN, g.OutputShape.Size); // every output written
+        be.Conv2d(g, Upload(be, x), Upload(be, w), bias is null ? null : Upload(be, bias), y);
+        return Download(be, y, g.OutputShape.Size);
+    }
+
+    private static float[] ForwardBySweep(CpuBackend be, Conv2dGeometry g, float[] x, float[] w, float[]? bias)
+    {
+        CpuBackend.ChannelVectorsEnabled = false;
+        try
+        {
+            return Forward(be, g, x, w, bias);
+        }
+        finally
+        {
+            CpuBackend.ChannelVectorsEnabled = true;
+        }
+    }
+
+    /// <summary>Stride-1 geometries with 16 or 32 output channels per group that the channel-vector forward takes.</summary>
+    private static Gen<Conv2dGeometry> ChannelVectorGeometries =>
+        from n in Gen.Choose(1, 10) from groups in Gen.Choose(1, 2) from cg in Gen.Choose(1, 3) from kg in Gen.Elements(16, 32)
+        from h in Gen.Choose(2, 16) from w in Gen.Choose(2, 23) from r in Gen.Choose(1, 5) from s in Gen.Choose(2, 5)
+        from pads in Gen.ArrayOf(Gen.Choose(0, 2), 4) from dh in Gen.Choose(1, 2) from dw in Gen.Choose(1, 2)
+        let g = new Conv2dGeometry(n, groups * cg, h, w, groups * kg, (r, s), 1, new Padding2d(pads[0], pads[1], pads[2], pads[3]), (dh, dw), groups)
+        where Valid(g) && CpuBackend.TakesChannelVectors(g)
+        select g;
+
+    private static bool Valid(Conv2dGeometry g)
+    {
+        try
+        {
+            g.Validate("test");
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    [Test]
+    public void ChannelVectorForwardIsTheGridSweepBitForBitAndAgreesWithTheReference() => Properties.Check(
+        from g in ChannelVectorGeometries from withBias in Gen.Elements(true, false) from seed in Properties.DataSeed
+        select (g, withBias, seed),
+        k =>
+        {
+            var x = Random(k.g.InputShape.Size, k.seed);
+            var w = Random(k.g.WeightShape.Size, k.seed + 1);
+            var bias = k.withBias ? Random(k.g.OutChannels, k.seed + 2) : null;
+            var vectors = Forward(_two, k.g, x, w, bias);
+            Expect.That(Bits(vectors).SequenceEqual(Bits(ForwardBySweep(_two, k.g, x, w, bias))),
+                $"{k.g}: the channel-vector forward differs in its bits from the grid sweep");
+            Expect.That(Bits(vectors).SequenceEqual(Bits(Forward(_one, k.g, x, w, bias))),
+                $"{k.g}: the channel-vector forward differs in its bits between 2 threads and 1");
+            float[] Abs(float[] v) => v.Select(Math.Abs).ToArray();
+            AssertClose(vectors, ConvForward(k.g, x, w, bias), ConvForward(k.g, Abs(x), Abs(w), bias is null ? null : Abs(bias)),
+                Tolerance, $"channel-vector forward {k.g}");
+        }, runs: 60);
+
+    /// <summary>LeNet's second layer (5-wide rows: the shared-broadcast kernel) at batch 64 and 3, and 32 channels padded.</summary>
+    [TestCase(64, 6, 14, 14, 16, 5, 0)]
+    [TestCase(3, 6, 14, 14, 16, 5, 0)]
+    [TestCase(2, 1, 9, 12, 32, 5, 1)]
+    public void ChannelVectorForwardOfLeNetSizes(int n, int c, int h, int w, int k, int kernel, int pad)
+    {
+        var g = new Conv2dGeometry(n, c, h, w, k, kernel, 1, pad, 1);
+        Assert.That(CpuBackend.TakesChannelVectors(g), Is.True, $"{g}: expected the channel-vector forward");
+        var x = Random(g.InputShape.Size, n);
+        var wt = Random(g.WeightShape.Size, n + 1);
+        var bias = Random(k, n + 2);
+        var vectors = Forward(_two, g, x, wt, bias);
+        Assert.That(Bits(vectors), Is.EqualTo(Bits(ForwardBySweep(_two, g, x, wt, bias))), $"{g}: channel vectors against the grid sweep, bits");
+        float[] Abs(float[] v) => v.Select(Math.Abs).ToArray();
+        AssertClose(vectors, ConvForward(g, x, wt, bias), ConvForward(g, Abs(x), Abs(wt), Abs(bias)), Tolerance, $"channel-vector forward {g}");
+    }
+
+    private static (float[] DW, float[] DBias) BackwardWeight(CpuBackend be, Conv2dGeometry g, float[] x, float[] dY)
+    {
+        var dW = be.Allocate(g.WeightShape.Size);
+        var dBias = be.Allocate(g.OutChannels);
+        be.Fill(dW, float.NaN, g.WeightShape.Size); // overwritten, never accumulated
+        be.Conv2dBackwardWeight(g, Upload(be, x), Upload(be, dY), dW, dBias);
+        return (Download(be, dW, g.WeightShape.Size), Download(be, dBias, g.OutChannels));
+    }
+
+    private void CheckWeightGradient(Conv2dGeometry g, int seed)
+    {
+        var x = Random(g.InputShape.Size, seed);
+        var dY = Random(g.OutputShape.Size, seed + 1);
+        var (dW, dBias) = BackwardWeight(_two, g, x, dY);
+        var (dWOne, dBiasOne) = BackwardWeight(_one, g, x, dY);
+        Expect.That(Bits(dW).SequenceEqual(Bits(dWOne)) && Bits(dBias).SequenceEqual(Bits(dBiasOne)),
+            $"{g}: the direct weight gradient differs in its bits between 2 threads and 1");
+        float[] Abs(float[] v) => v.Select(Math.Abs).ToArray();
+        AssertClose(dW, ConvBackwardWeight(g, x, dY), ConvBackwardWeight(g, Abs(x), Abs(dY)), Tolerance, $"direct weight gradient {g}");
+        // the bias gradient sums up to thousands of values that may cancel: the tolerance scales with sum |dY|
+        int pq = g.OutHeight * g.OutWidth;
+        var expectedBias = new double[g.OutChannels];
+        var biasMagnitude = new double[g.OutChannels];
+        for (int i = 0; i < dY.Length; i++)
+        {
+            expectedBias[i / pq % g.OutChannels] += dY[i];
+            biasMagnitude[i / pq % g.OutChannels] += Math.Abs(dY[i]);
+        }
+        AssertClose(dBias, expectedBias, biasMagnitude, 1e-5, $"direct bias gradient {g}");
+    }
+
+    /// <summary>1..19 images (up to 8 chunks of several images), 1..20 output channels, 1..5 x 1..5 kernels, groups, dilation, padding.</summary>
+    [Test]
+    public void DirectWeightGradientTilesAgreeWithTheReference() => Properties.Check(
+        from n in Gen.Choose(1, 19) from groups in Gen.Choose(1, 2) from cg in Gen.Choose(1, 3) from kg in Gen.Choose(1, 20)
+        from h in Gen.Choose(2, 14) from w in Gen.Choose(2, 14) from r in Gen.Choose(1, 5) from s in Gen.Choose(2, 5)
+        from pad in Gen.Choose(0, 2) from dh in Gen.Choose(1, 2) from seed in Properties.DataSeed
+        let g = new Conv2dGeometry(n, groups * cg, h, w, groups * kg, (r, s), 1, pad, (dh, 1), groups)
+        where Valid(g) && CpuBackend.TakesDirect(g)
+        select (g, seed),
+        k => CheckWeightGradient(k.g, k.seed), runs: 60);
+
+    /// <summary>
+    /// Planes big enough that a pass holds 2 images while a chunk has 3 (24 images in 8 chunks): the chunk's sum runs
+    /// over two passes, each adding its lane sums; and LeNet's two layers at batch 64.
+    /// </summary>
+    [TestCase(24, 12, 60, 60, 4, 5, 2)]
+    [TestCase(64, 1, 28, 28, 6, 5, 2)]
+    [TestCase(64, 6, 14, 14, 16, 5, 0)]
+    public void DirectWeightGradientOverSeveralPassesAgreesWithTheReference(int n, int c, int h, int w, int k, int kernel, int pad)
+    {
+        var g = new Conv2dGeometry(n, c, h, w, k, kernel, 1, pad, 1);
+        Assert.That(CpuBackend.TakesDirect(g), Is.True, $"{g}: expected the direct path");
+        CheckWeightGradient(g, n + c + h);
+    }
+}
