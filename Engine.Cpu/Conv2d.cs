@@ -22,6 +22,19 @@ public sealed partial class CpuBackend
     /// </summary>
     public unsafe void Conv2d(in Conv2dGeometry g, DeviceBuffer x, DeviceBuffer w, DeviceBuffer? bias, DeviceBuffer y)
     {
+        if (LiveTaps(g, out var live, out int r0, out int s0))
+        {
+            var liveWeights = GatherLiveTaps(g, live, r0, s0, w);
+            try
+            {
+                Conv2d(live, x, liveWeights, bias, y);
+            }
+            finally
+            {
+                Release(liveWeights);
+            }
+            return;
+        }
         var geo = Packable(g);
         if (UseDirect(geo))
         {
@@ -69,6 +82,19 @@ public sealed partial class CpuBackend
     /// </summary>
     public unsafe void Conv2dBackwardData(in Conv2dGeometry g, DeviceBuffer dY, DeviceBuffer w, DeviceBuffer dX)
     {
+        if (LiveTaps(g, out var live, out int r0, out int s0))
+        {
+            var liveWeights = GatherLiveTaps(g, live, r0, s0, w);
+            try
+            {
+                Conv2dBackwardData(live, dY, liveWeights, dX);
+            }
+            finally
+            {
+                Release(liveWeights);
+            }
+            return;
+        }
         var geo = Packable(g);
         if (UseDirect(geo))
         {
@@ -127,6 +153,20 @@ public sealed partial class CpuBackend
     /// </summary>
     public unsafe void Conv2dBackwardWeight(in Conv2dGeometry g, DeviceBuffer x, DeviceBuffer dY, DeviceBuffer dW, DeviceBuffer? dBias)
     {
+        if (LiveTaps(g, out var live, out int r0, out int s0))
+        {
+            var dLive = Allocate(live.WeightShape.Size);
+            try
+            {
+                Conv2dBackwardWeight(live, x, dY, dLive, dBias);
+                ScatterLiveTaps(g, live, r0, s0, dLive, dW);
+            }
+            finally
+            {
+                Release(dLive);
+            }
+            return;
+        }
         var geo = Packable(g);
         if (UseDirect(geo))
         {

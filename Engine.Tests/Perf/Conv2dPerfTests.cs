@@ -40,7 +40,7 @@ public sealed class Conv2dPerfTests
         }
     }
 
-    private static void CheckAll(CpuBackend backend, Conv2dGeometry g, int seed, bool withBias)
+    internal static void CheckAll(CpuBackend backend, Conv2dGeometry g, int seed, bool withBias)
     {
         var x = Random(g.InputShape.Size, seed);
         var w = Random(g.WeightShape.Size, seed + 1);
