@@ -63,15 +63,13 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>
-    /// y_g = bias_g + W_g * columns: column chunks adding the bias themselves (<paramref name="split"/>: few channels,
-    /// many pixels), else onto y already filled with the bias, by row chunks (many channels, few pixels, several K
-    /// blocks: a deep layer at batch 1) or the blocked driver.
+    /// y_g = bias_g + W_g * columns: column chunks adding the bias themselves (<paramref name="split"/>), or the blocked
+    /// driver onto y already filled with the bias.
     /// </summary>
     private unsafe void ForwardGemm<TW, TX>(TW weights, TX columns, GemmTarget target, int kg, int npq, int crs, float* bias, bool split)
         where TW : struct, IPanelSource where TX : struct, IPanelSource
     {
         if (split) GemmDriver.RunColumns(weights, columns, target, kg, npq, crs, bias, accumulate: false, _workers);
-        else if (GemmDriver.UseRows(kg, npq, crs, _workers.Threads)) GemmDriver.RunRows(weights, columns, target, kg, npq, crs, accumulate: bias is not null, _workers);
         else GemmDriver.Run(weights, columns, target, kg, npq, crs, accumulate: bias is not null, _workers);
     }
 

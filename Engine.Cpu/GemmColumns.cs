@@ -26,13 +26,13 @@ internal static unsafe partial class GemmDriver
 
     [ThreadStatic] private static AlignedScratch? t_packAll;
 
-    /// <summary>Set by tests to keep every GEMM on <see cref="Run{TA,TB}"/> (the column and row splits must not change the bits).</summary>
-    internal static bool SplitDisabled { get; set; }
+    /// <summary>Set by tests to keep every GEMM on <see cref="Run{TA,TB}"/> (the bits must not change).</summary>
+    internal static bool ColumnsDisabled { get; set; }
 
     /// <summary>Whether <see cref="RunColumns{TA,TB}"/> suits C (M x N) = L_A^T * L_B (K deep) on this many threads.</summary>
     internal static bool UseColumns(int m, int n, int k, int threads, bool prepacked)
     {
-        if (SplitDisabled || m > ColumnsMaxM || m == 0 || n == 0 || k == 0) return false;
+        if (ColumnsDisabled || m > ColumnsMaxM || m == 0 || n == 0 || k == 0) return false;
         int mr = GemmKernels.Use512 ? GemmKernels.Mr512 : GemmKernels.Mr256, nr = GemmKernels.Use512 ? GemmKernels.Nr512 : GemmKernels.Nr256;
         if (!prepacked && (long)k * RoundUp(m, mr) > ColumnsMaxPackedA) return false;
         // enough columns for a few chunks of at least two panels per thread
