@@ -150,6 +150,7 @@ internal readonly unsafe struct DenseSource(float* p, nint ld, bool kMajor, floa
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(float* destination, int k0, int kc, int j0, int width, int panel)
     {
+        if (width <= 0) return;
         if (kMajor && scale == 1f)
         {
             for (int slab = 0; slab < width; slab += RunSlab)
