@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace Engine.Cpu;
 
@@ -89,11 +90,38 @@ internal static unsafe partial class GemmDriver
             bool add = accumulate || pc > 0 || rowBias is not null;
             for (int i = 0; i < m; i += mr)
             {
-                // the bias rows of this tile row go in just before their first sum, while the rows are in L1
-                if (pc == 0 && rowBias is not null) FillRows(c, rowBias, i, Math.Min(mr, m - i), j0, nw);
+                int rows = Math.Min(mr, m - i);
                 for (int j = j0; j < j0 + nw; j += nr)
-                    Tile(wide, mr, nr, c, blockA, packB, kc, add, m, n, 0, j0, i, j, local);
+                {
+                    if (pc > 0 || rowBias is null) Tile(wide, mr, nr, c, blockA, packB, kc, add, m, n, 0, j0, i, j, local);
+                    else if (Math.Min(nr, n - j) == nr && c.Contiguous(j, nr))
+                    {
+                        // first K block of a full tile: the sum in a local tile, then C = sum + bias in one pass (the
+                        // bits of C + sum with C holding the bias, without filling C first and reading it back)
+                        float* aPanel = blockA + (nint)i * kc, bPanel = packB + (nint)(j - j0) * kc;
+                        if (wide) GemmKernels.Kernel512(kc, aPanel, bPanel, local, nr, false, rows);
+                        else GemmKernels.Kernel256(kc, aPanel, bPanel, local, nr, false, rows);
+                        StoreWithBias(c, rowBias, i, rows, j, local, nr);
+                    }
+                    else
+                    {
+                        FillRows(c, rowBias, i, rows, j, Math.Min(nr, n - j));
+                        Tile(wide, mr, nr, c, blockA, packB, kc, add, m, n, 0, j0, i, j, local);
+                    }
+                }
             }
+        }
+    }
+
+    /// <summary>C[i + ii, j + jj] = tile[ii, jj] + rowBias[i + ii] for ii &lt; rows, jj &lt; nr (one segment).</summary>
+    private static void StoreWithBias(GemmTarget c, float* rowBias, int i, int rows, int j, float* tile, int nr)
+    {
+        for (int ii = 0; ii < rows; ii++)
+        {
+            float* dst = c.At(i + ii, j), src = tile + ii * nr;
+            var bias = Vector256.Create(rowBias[i + ii]);
+            for (int jj = 0; jj < nr; jj += 8)
+                (Vector256.Load(src + jj) + bias).Store(dst + jj);
         }
     }
 
