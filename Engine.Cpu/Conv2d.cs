@@ -45,33 +45,45 @@ public sealed partial class CpuBackend
         int kg = geo.OutChannelsPerGroup, cg = geo.InChannelsPerGroup;
         int pq = geo.OutHeight * geo.OutWidth, crs = cg * geo.Kernel.Height * geo.Kernel.Width;
         int hw = geo.InHeight * geo.InWidth, npq = geo.Batch * pq;
-        if (bias is not null) FillPlanes(Array(bias), Array(y), geo.Batch, geo.OutChannels, pq);
         // the weights are only read here, so this forward leaves their version (and any packed copy) valid
         var weightBuffer = Cpu(w);
         var packed = PackedWeights.For(weightBuffer, geo.Groups, kg, crs, _workers);
-        fixed (float* px = Array(x), pw = weightBuffer.ReadArray, py = Array(y))
+        // a short, wide output (few channels, many pixels) runs as column chunks that add the bias themselves
+        bool split = GemmDriver.UseColumns(kg, npq, crs, _workers.Threads, packed is not null);
+        if (bias is not null && !split) FillPlanes(Array(bias), Array(y), geo.Batch, geo.OutChannels, pq);
+        fixed (float* px = Array(x), pw = weightBuffer.ReadArray, pb = bias is null ? null : Array(bias), py = Array(y))
         {
             for (int grp = 0; grp < geo.Groups; grp++)
             {
                 // y_g (Kg x NPQ) (+)= W_g (Kg x CRS) * columns (CRS x NPQ)
                 var target = new GemmTarget(py + (nint)grp * kg * pq, pq, pq, (nint)geo.OutChannels * pq);
-                float* xg = px + (nint)grp * cg * hw;
-                if (packed is not null) ForwardGemm(packed.Group(grp), geo, xg, target, kg, npq, crs, bias is not null);
-                else ForwardGemm(new DenseSource(pw + (nint)grp * kg * crs, crs, kMajor: false), geo, xg, target, kg, npq, crs, bias is not null);
+                float* xg = px + (nint)grp * cg * hw, biasG = pb is null ? null : pb + (nint)grp * kg;
+                if (packed is not null) ForwardGemm(packed.Group(grp), geo, xg, target, kg, npq, crs, biasG, split);
+                else ForwardGemm(new DenseSource(pw + (nint)grp * kg * crs, crs, kMajor: false), geo, xg, target, kg, npq, crs, biasG, split);
             }
         }
     }
 
-    /// <summary>y_g (Kg x NPQ) (+)= W_g (Kg x CRS) * columns (CRS x NPQ), the columns packed from x_g.</summary>
-    private unsafe void ForwardGemm<TW>(TW weights, in Conv2dGeometry geo, float* xg, GemmTarget target, int kg, int npq, int crs, bool accumulate)
+    /// <summary>y_g (Kg x NPQ) = bias_g + W_g (Kg x CRS) * columns (CRS x NPQ), the columns packed from x_g.</summary>
+    private unsafe void ForwardGemm<TW>(TW weights, in Conv2dGeometry geo, float* xg, GemmTarget target, int kg, int npq, int crs, float* bias, bool split)
         where TW : struct, IPanelSource
     {
         int hw = geo.InHeight * geo.InWidth;
         if (IsPointwise(geo)) // the columns are x itself: C x (N*H*W), image after image
-            GemmDriver.Run(weights, new DenseSource(xg, hw, kMajor: true, segment: hw, segmentStride: (nint)geo.InChannels * hw),
-                target, kg, npq, crs, accumulate, _workers);
+            ForwardGemm(weights, new DenseSource(xg, hw, kMajor: true, segment: hw, segmentStride: (nint)geo.InChannels * hw), target, kg, npq, crs, bias, split);
         else
-            GemmDriver.Run(weights, new Im2ColSource(xg, geo), target, kg, npq, crs, accumulate, _workers);
+            ForwardGemm(weights, new Im2ColSource(xg, geo), target, kg, npq, crs, bias, split);
+    }
+
+    /// <summary>
+    /// y_g = bias_g + W_g * columns: column chunks adding the bias themselves (<paramref name="split"/>), or the blocked
+    /// driver onto y already filled with the bias.
+    /// </summary>
+    private unsafe void ForwardGemm<TW, TX>(TW weights, TX columns, GemmTarget target, int kg, int npq, int crs, float* bias, bool split)
+        where TW : struct, IPanelSource where TX : struct, IPanelSource
+    {
+        if (split) GemmDriver.RunColumns(weights, columns, target, kg, npq, crs, bias, accumulate: false, _workers);
+        else GemmDriver.Run(weights, columns, target, kg, npq, crs, accumulate: bias is not null, _workers);
     }
 
     /// <summary>

@@ -9,80 +9,114 @@ namespace Engine.Cpu;
 /// <summary>
 /// The column matrix of a convolution, never materialized: L[(c*R + r)*S + s, (n*P + p)*Q + q] =
 /// x[n, c, p*strideH - top + r*dilationH, q*strideW - left + s*dilationW] (0 outside the input), a CRS x NPQ
-/// matrix read by the forward GEMM y (Kg x NPQ) = W_g (Kg x CRS) * L. Packing walks each micro-panel as runs of
-/// consecutive q in one output row, so stride-1 rows become plain copies with zeroed borders.
+/// matrix read by the forward GEMM y (Kg x NPQ) = W_g (Kg x CRS) * L. A block is copied run by run: a run is a
+/// stretch of consecutive q in one output row (and, when packing, one micro-panel), copied for every row of L in the
+/// block as one window of an input row (stride 1: masked copies with zeroed borders; stride 2: de-interleaved by
+/// vpermt2ps). The taps of the block's rows are tabulated once, so the copy loops divide nothing.
 /// </summary>
 internal readonly unsafe struct Im2ColSource(float* x, in Conv2dGeometry g) : IPanelSource
 {
+    /// <summary>Rows of L whose taps are tabulated at a time (bounds the stack tables).</summary>
+    private const int TapBlock = 256;
+
     private readonly ConvIndex _ix = new(g);
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(float* destination, int k0, int kc, int j0, int width, int panel)
     {
-        for (int first = 0; first < width; first += panel)
+        Copy(destination, panel, k0, kc, j0, width, panel);
+        if (width % panel != 0)
         {
-            float* dst = destination + (nint)first * kc;
-            int cols = Math.Min(panel, width - first);
-            Rows(dst, panel, k0, kc, j0 + first, cols);
-            PanelCopy.ZeroTail(dst, kc, cols, panel);
+            int last = width / panel;
+            PanelCopy.ZeroTail(destination + (nint)last * kc * panel, kc, width - last * panel, panel);
         }
     }
 
     /// <summary>destination[k * stride + i] = L[k0 + k, j0 + i] for k &lt; kc and i &lt; cols (rows of L, any stride).</summary>
+    public void Rows(float* destination, nint stride, int k0, int kc, int j0, int cols) => Copy(destination, stride, k0, kc, j0, cols, 0);
+
+    /// <summary>
+    /// L[k0 + k, j0 + i] for k &lt; kc, i &lt; width into micro-panels of <paramref name="panel"/> columns (row stride
+    /// panel, panel t at t * kc * panel), or, with panel 0, into rows of <paramref name="rowStride"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Rows(float* destination, nint stride, int k0, int kc, int j0, int cols)
+    private void Copy(float* destination, nint rowStride, int k0, int kc, int j0, int width, int panel)
     {
         var ix = _ix;
-        // one run: columns [start, start+len) are q = q0.. of output row p of image n
-        int* runStart = stackalloc int[cols];
-        int* runLength = stackalloc int[cols];
-        nint* runImage = stackalloc nint[cols];
-        int* runH = stackalloc int[cols];
-        int* runW = stackalloc int[cols];
-        int runs = 0;
-        for (int jj = 0; jj < cols;)
+        // per row of the block: the offset of its channel's plane, r*dH and s*dW
+        nint* tapPlane = stackalloc nint[TapBlock];
+        int* tapH = stackalloc int[TapBlock];
+        int* tapW = stackalloc int[TapBlock];
+        nint panelSize = panel > 0 ? (nint)kc * panel : 0;
+        for (int kb = 0; kb < kc; kb += TapBlock)
         {
-            int j = j0 + jj, n = j / ix.PQ, pq = j % ix.PQ, p = pq / ix.Q, q = pq % ix.Q;
-            int len = Math.Min(cols - jj, ix.Q - q);
-            runStart[runs] = jj;
-            runLength[runs] = len;
-            runImage[runs] = n * ix.ImageStride;
-            runH[runs] = p * ix.StrideH - ix.Top;
-            runW[runs] = q * ix.StrideW - ix.Left;
-            runs++;
-            jj += len;
-        }
-        for (int k = 0; k < kc; k++)
-        {
-            // row k0 + k is tap (r, s) of channel c: its plane and its (r*dH, s*dW)
-            int row = k0 + k, c = row / ix.RS;
-            float* plane = x + (nint)c * ix.HW;
-            int tapH = row % ix.RS / ix.S * ix.DilationH, tapW = row % ix.S * ix.DilationW;
-            float* dstRow = destination + k * stride;
-            for (int u = 0; u < runs; u++)
+            int taps = Math.Min(TapBlock, kc - kb), row = k0 + kb;
+            int c = row / ix.RS, r = row % ix.RS / ix.S, s = row % ix.S;
+            for (int k = 0; k < taps; k++)
             {
-                float* d = dstRow + runStart[u];
-                int len = runLength[u], h = runH[u] + tapH;
-                if ((uint)h >= (uint)ix.H)
+                tapPlane[k] = (nint)c * ix.HW;
+                tapH[k] = r * ix.DilationH;
+                tapW[k] = s * ix.DilationW;
+                if (++s == ix.S)
                 {
-                    PanelCopy.Zero(d, len);
-                    continue;
-                }
-                float* src = plane + runImage[u] + (nint)h * ix.W;
-                int w0 = runW[u] + tapW;
-                if (ix.StrideW == 1)
-                    PanelCopy.Window(d, src, w0, len, ix.W);
-                else
-                {
-                    // valid i: 0 <= w0 + i*stride < W
-                    int sw = ix.StrideW;
-                    int lo = Math.Min(w0 >= 0 ? 0 : (sw - 1 - w0) / sw, len);
-                    int hi = Math.Clamp(w0 >= ix.W ? 0 : (ix.W - 1 - w0) / sw + 1, lo, len);
-                    PanelCopy.Zero(d, lo);
-                    PanelCopy.Gather(d + lo, src + w0 + lo * sw, hi - lo, sw, ix.W - (w0 + lo * sw));
-                    PanelCopy.Zero(d + hi, len - hi);
+                    s = 0;
+                    if (++r == ix.R)
+                    {
+                        r = 0;
+                        c++;
+                    }
                 }
             }
+            float* block = destination + kb * rowStride;
+            // runs: column j0 + jj is pixel q of output row p of image n
+            int n = j0 / ix.PQ, p = j0 % ix.PQ / ix.Q, q = j0 % ix.Q;
+            for (int jj = 0; jj < width;)
+            {
+                int len = Math.Min(width - jj, ix.Q - q);
+                float* dst = block + jj;
+                if (panel > 0)
+                {
+                    int t = jj / panel, at = jj - t * panel;
+                    len = Math.Min(len, panel - at);
+                    dst = block + t * panelSize + at;
+                }
+                CopyRun(dst, rowStride, taps, tapPlane, tapH, tapW, x + n * ix.ImageStride, p * ix.StrideH - ix.Top, q * ix.StrideW - ix.Left, len);
+                jj += len;
+                q += len;
+                if (q == ix.Q)
+                {
+                    q = 0;
+                    if (++p == ix.P)
+                    {
+                        p = 0;
+                        n++;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// dst[k * rowStride + i] = image[tapPlane[k] + (h0 + tapH[k]) * W + w0 + tapW[k] + i * strideW] (0 outside the
+    /// plane) for k &lt; taps and i &lt; len: one run of pixels for every tabulated row.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CopyRun(float* dst, nint rowStride, int taps, nint* tapPlane, int* tapH, int* tapW, float* image, int h0, int w0, int len)
+    {
+        var ix = _ix;
+        int sw = ix.StrideW;
+        for (int k = 0; k < taps; k++, dst += rowStride)
+        {
+            int h = h0 + tapH[k];
+            if ((uint)h >= (uint)ix.H)
+            {
+                PanelCopy.Zero(dst, len);
+                continue;
+            }
+            float* src = image + tapPlane[k] + (nint)h * ix.W;
+            int w = w0 + tapW[k];
+            if (sw == 1) PanelCopy.Window(dst, src, w, len, ix.W);
+            else if (sw == 2) PanelCopy.Window2(dst, src, w, len, ix.W);
+            else PanelCopy.Strided(dst, src, w, len, sw, ix.W);
         }
     }
 }
@@ -164,7 +198,7 @@ internal readonly unsafe struct Im2ColTransposedSource(float* x, in Conv2dGeomet
 /// <summary>The index arithmetic shared by the im2col sources (sizes of one group of one image).</summary>
 internal readonly struct ConvIndex(in Conv2dGeometry g)
 {
-    public readonly int H = g.InHeight, W = g.InWidth, P = g.OutHeight, Q = g.OutWidth, S = g.Kernel.Width;
+    public readonly int H = g.InHeight, W = g.InWidth, P = g.OutHeight, Q = g.OutWidth, R = g.Kernel.Height, S = g.Kernel.Width;
     public readonly int HW = g.InHeight * g.InWidth, PQ = g.OutHeight * g.OutWidth, RS = g.Kernel.Height * g.Kernel.Width;
     public readonly int StrideH = g.Stride.Height, StrideW = g.Stride.Width, Top = g.Padding.Top, Left = g.Padding.Left;
     public readonly int DilationH = g.Dilation.Height, DilationW = g.Dilation.Width;

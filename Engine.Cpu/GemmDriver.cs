@@ -15,6 +15,9 @@ internal readonly unsafe struct GemmTarget(float* c, nint ldc, int segment = int
 
     /// <summary>Whether columns [j, j + count) lie in one segment (so a tile can be written through one pointer).</summary>
     public bool Contiguous(int j, int count) => segment == int.MaxValue || j / segment == (j + count - 1) / segment;
+
+    /// <summary>How many of columns [j, j + count) lie in the segment of column j.</summary>
+    public int RunLength(int j, int count) => segment == int.MaxValue ? count : Math.Min(count, segment - j % segment);
 }
 
 /// <summary>
@@ -25,7 +28,7 @@ internal readonly unsafe struct GemmTarget(float* c, nint ldc, int segment = int
 /// every element of C is summed in the same order whatever thread computes it, so results never depend on the
 /// thread count.
 /// </summary>
-internal static unsafe class GemmDriver
+internal static unsafe partial class GemmDriver
 {
     internal const int KcBlock = 384, McBlock = 960, NcBlock = 1024, TileM = 96, TileN = 512;
 

@@ -62,6 +62,12 @@ internal static unsafe class PanelCopy
             var lane = Vector512<int>.Indices;
             for (int t = 0; t < count; t += 16)
             {
+                int first = w0 + t;
+                if (first >= 0 && first + 16 <= width && count - t >= 16)
+                {
+                    Vector512.Load(row + first).Store(destination + t);
+                    continue;
+                }
                 // lane i is column w0 + t + i of the row, and panel entry t + i
                 var inside = Vector512.GreaterThanOrEqual(lane, Vector512.Create(-w0 - t)) & Vector512.LessThan(lane, Vector512.Create(width - w0 - t));
                 var stored = Tail(count - t);
@@ -82,20 +88,41 @@ internal static unsafe class PanelCopy
         Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
 
     /// <summary>
-    /// destination[i] = source[i * stride] for i &lt; count, reading no further than source[available - 1]; stride 2
-    /// de-interleaves two vectors at a time where AVX-512 is present.
+    /// destination[t] = row[w0 + 2t] where 0 &lt;= w0 + 2t &lt; width, else 0, for t &lt; count (a stride-2 run of an im2col
+    /// row with its zero padding); reads nothing outside row[0, width). With AVX-512 each 16 floats are two masked loads
+    /// of 32 consecutive columns, de-interleaved by one vpermt2ps, and one masked store.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Gather(float* destination, float* source, int count, int stride, int available)
+    internal static void Window2(float* destination, float* row, int w0, int count, int width)
     {
-        int i = 0;
-        if (stride == 2 && Avx512F.IsSupported)
+        if (Avx512F.IsSupported)
         {
+            var lane = Vector512<int>.Indices;
             var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-            for (; i + 16 <= count && 2 * i + 32 <= available; i += 16)
-                Avx512F.PermuteVar16x32x2(Vector512.Load(source + 2 * i), even, Vector512.Load(source + 2 * i + 16)).Store(destination + i);
+            for (int t = 0; t < count; t += 16)
+            {
+                // lane i of the two loads is column first + i and first + 16 + i of the row
+                int first = w0 + 2 * t;
+                if (first >= 0 && first + 32 <= width && count - t >= 16)
+                {
+                    Avx512F.PermuteVar16x32x2(Vector512.Load(row + first), even, Vector512.Load(row + first + 16)).Store(destination + t);
+                    continue;
+                }
+                var low = Vector512.GreaterThanOrEqual(lane, Vector512.Create(-first)) & Vector512.LessThan(lane, Vector512.Create(width - first));
+                var high = Vector512.GreaterThanOrEqual(lane, Vector512.Create(-16 - first)) & Vector512.LessThan(lane, Vector512.Create(width - 16 - first));
+                var a = Avx512F.MaskLoad(row + first, low.AsSingle(), Vector512<float>.Zero);
+                var b = Avx512F.MaskLoad(row + first + 16, high.AsSingle(), Vector512<float>.Zero);
+                Avx512F.MaskStore(destination + t, Tail(count - t), Avx512F.PermuteVar16x32x2(a, even, b));
+            }
+            return;
         }
-        for (; i < count; i++) destination[i] = source[(nint)i * stride];
+        Strided(destination, row, w0, count, 2, width);
+    }
+
+    /// <summary>destination[t] = row[w0 + t*stride] where 0 &lt;= w0 + t*stride &lt; width, else 0, for t &lt; count.</summary>
+    internal static void Strided(float* destination, float* row, int w0, int count, int stride, int width)
+    {
+        for (int t = 0, w = w0; t < count; t++, w += stride) destination[t] = (uint)w < (uint)width ? row[w] : 0f;
     }
 
     /// <summary>Zeroes columns [cols, panel) of every row of a kc x panel micro-panel.</summary>
@@ -117,9 +144,21 @@ internal readonly unsafe struct DenseSource(float* p, nint ld, bool kMajor, floa
 {
     private nint Seg(int t) => segment == int.MaxValue ? first + t : (nint)((first + t) / segment) * segmentStride + (first + t) % segment;
 
+    /// <summary>Columns of the block whose runs are tabulated at a time (bounds the stack tables).</summary>
+    private const int RunSlab = 512;
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(float* destination, int k0, int kc, int j0, int width, int panel)
     {
+        if (width <= 0) return;
+        if (kMajor && scale == 1f)
+        {
+            for (int slab = 0; slab < width; slab += RunSlab)
+                PackRowsWide(destination, k0, kc, j0, slab, Math.Min(RunSlab, width - slab), panel);
+            int last = (width - 1) / panel;
+            PanelCopy.ZeroTail(destination + (nint)last * kc * panel, kc, width - last * panel, panel);
+            return;
+        }
         for (int t = 0, start = 0; start < width; t++, start += panel)
         {
             float* dst = destination + (nint)t * kc * panel;
@@ -130,7 +169,37 @@ internal readonly unsafe struct DenseSource(float* p, nint ld, bool kMajor, floa
         }
     }
 
-    /// <summary>Rows of L are contiguous: copy runs of columns that stay inside one segment.</summary>
+    /// <summary>
+    /// Rows of L are contiguous (unscaled): columns [from, from + cols) of the block, row after row, each row's runs
+    /// (one segment, one panel) copied in turn, so the source is read as long sequential stretches (a few KB per row
+    /// instead of one panel's 128 bytes from each of kc rows: far fewer streams for the prefetcher and the TLB).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void PackRowsWide(float* destination, int k0, int kc, int j0, int from, int cols, int panel)
+    {
+        nint* source = stackalloc nint[RunSlab];
+        nint* target = stackalloc nint[RunSlab];
+        int* length = stackalloc int[RunSlab];
+        int runs = 0;
+        for (int jj = from; jj < from + cols;)
+        {
+            int t = jj / panel, at = jj - t * panel;
+            int len = Math.Min(Math.Min(from + cols - jj, panel - at), segment == int.MaxValue ? int.MaxValue : segment - (first + j0 + jj) % segment);
+            source[runs] = Seg(j0 + jj);
+            target[runs] = (nint)t * kc * panel + at;
+            length[runs] = len;
+            runs++;
+            jj += len;
+        }
+        for (int k = 0; k < kc; k++)
+        {
+            float* row = p + (nint)(k0 + k) * ld;
+            float* dst = destination + (nint)k * panel;
+            for (int u = 0; u < runs; u++) PanelCopy.Copy(dst + target[u], row + source[u], length[u]);
+        }
+    }
+
+    /// <summary>Rows of L are contiguous (scaled): copy runs of columns that stay inside one segment, panel by panel.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PackRows(float* dst, int k0, int kc, int j, int cols, int panel)
     {

@@ -6,7 +6,8 @@ public sealed partial class CpuBackend
     /// <summary>
     /// y = max over each window (taps outside the input are skipped, so padding never wins); the index is the flat
     /// h*W + w of the first maximum in row-major window order; a NaN wins (the last one), as in PyTorch. Fixed
-    /// windows run 8 outputs at a time with masked gathers (<see cref="MaxPoolPlaneVector"/>), same bits.
+    /// windows run 16 outputs of a row at a time from row loads where the column stride is 1 or 2
+    /// (<see cref="MaxPoolPlaneRows"/>), else 8 outputs at a time with masked gathers (<see cref="MaxPoolPlaneVector"/>), same bits.
     /// </summary>
     public void MaxPool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer y, DeviceBuffer indices)
     {
@@ -24,6 +25,19 @@ public sealed partial class CpuBackend
                 {
                     fixed (float* px = xa, py = ya, pi = ia)
                         MaxPoolPairsPlane(geo, px + (nint)plane * H * W, py + (nint)plane * P * Q, pi + (nint)plane * P * Q);
+                }
+            });
+            return;
+        }
+        if (UseRowMaxPool(geo))
+        {
+            ForPlanes(geo, (geo, xa, ya, ia, H, W, P, Q), static (s, plane) =>
+            {
+                var (geo, xa, ya, ia, H, W, P, Q) = s;
+                unsafe
+                {
+                    fixed (float* px = xa, py = ya, pi = ia)
+                        MaxPoolPlaneRows(geo, px + (nint)plane * H * W, py + (nint)plane * P * Q, pi + (nint)plane * P * Q);
                 }
             });
             return;

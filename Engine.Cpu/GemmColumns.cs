@@ -1,0 +1,138 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Engine.Cpu;
+
+/// <summary>
+/// The column-split GEMM for a short, wide C (few rows, many columns: a convolution's output channels by the pixels of
+/// the batch). A is packed once (or read prepacked) for every K block; the columns of C are cut into chunks, and one
+/// parallel loop hands out whole chunks: a chunk packs its own B panels (K block after K block) and runs every tile of
+/// its columns, so no thread ever waits for another between packing and computing, and the packed B block never
+/// leaves the L2 of the core that packed it. Each element of C gets exactly the arithmetic of
+/// <see cref="Run{TA,TB}"/> (zero-started sums per 384-deep K block, added in K order), so the bits are the same.
+/// </summary>
+internal static unsafe partial class GemmDriver
+{
+    /// <summary>Most rows of C for the column split (A, all K blocks, is read by every chunk).</summary>
+    internal const int ColumnsMaxM = 256;
+
+    /// <summary>Most columns per chunk (a 384 x 512 B block is 768 KB, inside one core's 2 MB L2).</summary>
+    private const int ColumnChunkMax = 512;
+
+    /// <summary>Chunks wanted per thread (even shares when chunks take unequal times).</summary>
+    private const int ColumnChunksPerThread = 4;
+
+    /// <summary>Most floats of A packed up front per call when A is not prepacked (4 MB).</summary>
+    private const long ColumnsMaxPackedA = 1 << 20;
+
+    [ThreadStatic] private static AlignedScratch? t_packAll;
+
+    /// <summary>Set by tests to keep every GEMM on <see cref="Run{TA,TB}"/> (the bits must not change).</summary>
+    internal static bool ColumnsDisabled { get; set; }
+
+    /// <summary>Whether <see cref="RunColumns{TA,TB}"/> suits C (M x N) = L_A^T * L_B (K deep) on this many threads.</summary>
+    internal static bool UseColumns(int m, int n, int k, int threads, bool prepacked)
+    {
+        if (ColumnsDisabled || m > ColumnsMaxM || m == 0 || n == 0 || k == 0) return false;
+        int mr = GemmKernels.Use512 ? GemmKernels.Mr512 : GemmKernels.Mr256, nr = GemmKernels.Use512 ? GemmKernels.Nr512 : GemmKernels.Nr256;
+        if (!prepacked && (long)k * RoundUp(m, mr) > ColumnsMaxPackedA) return false;
+        // enough columns for a few chunks of at least two panels per thread
+        return n >= ColumnChunksPerThread * threads * 2 * nr;
+    }
+
+    /// <summary>
+    /// C (M x N) = L_A^T * L_B, plus C's old value when <paramref name="accumulate"/>, or plus rowBias[i] on every
+    /// column of row i when <paramref name="rowBias"/> is not null (written into C just before the first K block, as
+    /// if C had held it: the same bits as filling C first and accumulating). See the class summary.
+    /// </summary>
+    public static void RunColumns<TA, TB>(TA a, TB b, GemmTarget c, int m, int n, int k, float* rowBias, bool accumulate, WorkerPool? pool)
+        where TA : struct, IPanelSource where TB : struct, IPanelSource
+    {
+        if (m == 0 || n == 0) return;
+        bool wide = GemmKernels.Use512;
+        int mr = wide ? GemmKernels.Mr512 : GemmKernels.Mr256, nr = wide ? GemmKernels.Nr512 : GemmKernels.Nr256;
+        int threads = pool?.Threads ?? 1;
+        PrepackedSource packed;
+        if (typeof(TA) == typeof(PrepackedSource)) packed = Unsafe.As<TA, PrepackedSource>(ref a);
+        else
+        {
+            // every K block of A (K x M_padded), laid out as PackedWeights keeps cached weights
+            int mPadded = RoundUp(m, mr), aChunks = CeilDiv(CeilDiv(m, mr), PackGroup), kBlocks = CeilDiv(k, KcBlock);
+            float* all = Scratch(ref t_packAll, (long)k * mPadded);
+            Each(pool, kBlocks * aChunks, (a, (nint)all, aChunks, mPadded, mr, m, k), static (s, chunk) =>
+            {
+                var (a, allAt, aChunks, mPadded, mr, m, k) = s;
+                int k0 = chunk / aChunks * KcBlock, kc = Math.Min(KcBlock, k - k0), p0 = chunk % aChunks * PackGroup * mr;
+                a.Pack((float*)allAt + (nint)k0 * mPadded + (nint)p0 * kc, k0, kc, p0, Math.Min(PackGroup * mr, m - p0), mr);
+            });
+            packed = new PrepackedSource(all, mPadded);
+        }
+        int width = Math.Clamp(RoundUp(CeilDiv(n, ColumnChunksPerThread * threads), nr), nr, ColumnChunkMax);
+        Each(pool, CeilDiv(n, width), (packed, b, c, (nint)rowBias, wide, mr, nr, m, n, k, width, accumulate), static (s, chunk) =>
+        {
+            var (packed, b, c, rowBiasAt, wide, mr, nr, m, n, k, width, accumulate) = s;
+            Chunk(packed, b, c, (float*)rowBiasAt, wide, mr, nr, m, n, k, chunk * width, Math.Min(width, n - chunk * width), accumulate);
+        });
+    }
+
+    /// <summary>Columns [j0, j0 + nw) of C: per K block, pack their B panels, then every tile (A panel row by A panel row).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Chunk<TB>(PrepackedSource a, TB b, GemmTarget c, float* rowBias, bool wide, int mr, int nr,
+        int m, int n, int k, int j0, int nw, bool accumulate) where TB : struct, IPanelSource
+    {
+        float* packB = Scratch(ref t_packB, (long)Math.Min(KcBlock, k) * RoundUp(nw, nr));
+        float* local = stackalloc float[GemmKernels.Mr512 * GemmKernels.Nr512];
+        for (int pc = 0; pc < k; pc += KcBlock)
+        {
+            int kc = Math.Min(KcBlock, k - pc);
+            b.Pack(packB, pc, kc, j0, nw, nr);
+            float* blockA = a.Block(pc, kc, 0);
+            bool add = accumulate || pc > 0 || rowBias is not null;
+            for (int i = 0; i < m; i += mr)
+            {
+                int rows = Math.Min(mr, m - i);
+                for (int j = j0; j < j0 + nw; j += nr)
+                {
+                    if (pc > 0 || rowBias is null) Tile(wide, mr, nr, c, blockA, packB, kc, add, m, n, 0, j0, i, j, local);
+                    else if (Math.Min(nr, n - j) == nr && c.Contiguous(j, nr))
+                    {
+                        // first K block of a full tile: the sum in a local tile, then C = sum + bias in one pass (the
+                        // bits of C + sum with C holding the bias, without filling C first and reading it back)
+                        float* aPanel = blockA + (nint)i * kc, bPanel = packB + (nint)(j - j0) * kc;
+                        if (wide) GemmKernels.Kernel512(kc, aPanel, bPanel, local, nr, false, rows);
+                        else GemmKernels.Kernel256(kc, aPanel, bPanel, local, nr, false, rows);
+                        StoreWithBias(c, rowBias, i, rows, j, local, nr);
+                    }
+                    else
+                    {
+                        FillRows(c, rowBias, i, rows, j, Math.Min(nr, n - j));
+                        Tile(wide, mr, nr, c, blockA, packB, kc, add, m, n, 0, j0, i, j, local);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>C[i + ii, j + jj] = tile[ii, jj] + rowBias[i + ii] for ii &lt; rows, jj &lt; nr (one segment).</summary>
+    private static void StoreWithBias(GemmTarget c, float* rowBias, int i, int rows, int j, float* tile, int nr)
+    {
+        for (int ii = 0; ii < rows; ii++)
+        {
+            float* dst = c.At(i + ii, j), src = tile + ii * nr;
+            var bias = Vector256.Create(rowBias[i + ii]);
+            for (int jj = 0; jj < nr; jj += 8)
+                (Vector256.Load(src + jj) + bias).Store(dst + jj);
+        }
+    }
+
+    /// <summary>C[i, j] = rowBias[i] for rows [i0, i0 + rows) and columns [j0, j0 + count), run by run of one segment.</summary>
+    private static void FillRows(GemmTarget c, float* rowBias, int i0, int rows, int j0, int count)
+    {
+        for (int jj = 0; jj < count;)
+        {
+            int len = c.RunLength(j0 + jj, count - jj);
+            for (int i = i0; i < i0 + rows; i++) new Span<float>(c.At(i, j0 + jj), len).Fill(rowBias[i]);
+            jj += len;
+        }
+    }
+}
