@@ -37,7 +37,8 @@ public sealed partial class CpuBackend
     /// <summary>
     /// dX = forward convolution (<paramref name="forward"/>, see <see cref="AsForward"/>) of dY with the flipped,
     /// transposed weights, per group the GEMM dX_g (Cg x N*H*W) = W'_g (Cg x Kg*R*S) * columns(dY_g): the im2col packing
-    /// and the GEMM of the forward pass, no column matrix and no col2im. The GEMM's A operand L = W'_g^T is written
+    /// and the GEMM of the forward pass (the column split where it suits, as in the forward: same bits either way), no
+    /// column matrix and no col2im. The GEMM's A operand L = W'_g^T is written
     /// out densely first, L[k*RS + t, c] = W[k, c, RS-1-t] (flipping both kernel axes reverses t = r*S + s), so
     /// its panels pack as plain row copies.
     /// </summary>
@@ -65,7 +66,9 @@ public sealed partial class CpuBackend
                     var a = new DenseSource(lt + (nint)grp * krs * cg, cg, kMajor: true);
                     var columns = new Im2ColSource(pdy + (nint)grp * kg * pq, forward);
                     var target = new GemmTarget(pdx + (nint)grp * cg * hw, hw, hw, (nint)g.InChannels * hw);
-                    GemmDriver.Run(a, columns, target, cg, g.Batch * hw, krs, accumulate: false, _workers);
+                    if (GemmDriver.UseColumns(cg, g.Batch * hw, krs, _workers.Threads, prepacked: false))
+                        GemmDriver.RunColumns(a, columns, target, cg, g.Batch * hw, krs, rowBias: null, accumulate: false, _workers);
+                    else GemmDriver.Run(a, columns, target, cg, g.Batch * hw, krs, accumulate: false, _workers);
                 }
             }
         }
