@@ -36,30 +36,6 @@ public sealed class MaxPoolRowsTests
         select (new Pool2dGeometry(1, channels, height, width, new Size2(kh, kw), new Size2(sh, sw),
             new Padding2d(top, left, bottom, right), new Size2(dh, 1), ceil), values, seed);
 
-    private (float[] Y, float[] Indices) MaxPool(Pool2dGeometry g, float[] x, bool scalar)
-    {
-        int outLength = g.Batch * g.Channels * g.OutHeight * g.OutWidth;
-        var xb = _backend.Allocate(x.Length);
-        var y = _backend.Allocate(outLength);
-        var indices = _backend.Allocate(outLength);
-        _backend.Upload(x, xb);
-        CpuBackend.ForceScalarMaxPool = scalar;
-        try
-        {
-            _backend.MaxPool2d(g, xb, y, indices);
-        }
-        finally
-        {
-            CpuBackend.ForceScalarMaxPool = false;
-        }
-        var result = (new float[outLength], new float[outLength]);
-        _backend.Download(y, result.Item1);
-        _backend.Download(indices, result.Item2);
-        return result;
-    }
-
-    private static int[] Bits(float[] values) => values.Select(BitConverter.SingleToInt32Bits).ToArray();
-
     private void Check((Pool2dGeometry Geometry, int Values, int Seed) c)
     {
         var g = c.Geometry;
@@ -71,9 +47,9 @@ public sealed class MaxPoolRowsTests
         if (c.Seed % 3 == 0)
             for (int i = 0; i < 1 + length / 50; i++)
                 x[random.Next(length)] = random.Next(3) switch { 0 => float.NaN, 1 => float.NegativeInfinity, _ => float.PositiveInfinity };
-        var (rowY, rowIndices) = MaxPool(g, x, scalar: false);
-        var (scalarY, scalarIndices) = MaxPool(g, x, scalar: true);
-        Expect.That(Bits(rowY).SequenceEqual(Bits(scalarY)), $"{g} values {c.Values}: maxima from row loads differ in their bits from the scalar loop's");
+        var (rowY, rowIndices) = VectorPathTests.MaxPool(_backend, g, x, scalar: false);
+        var (scalarY, scalarIndices) = VectorPathTests.MaxPool(_backend, g, x, scalar: true);
+        Expect.That(VectorPathTests.Bits(rowY).SequenceEqual(VectorPathTests.Bits(scalarY)), $"{g} values {c.Values}: maxima from row loads differ in their bits from the scalar loop's");
         Expect.That(rowIndices.SequenceEqual(scalarIndices), $"{g} values {c.Values}: indices from row loads differ from the scalar loop's");
     }
 

@@ -42,29 +42,30 @@ public sealed class VectorPathTests
             new Size2(rows.Stride, cols.Stride), new Padding2d(rows.Before, cols.Before, rows.After, cols.After),
             new Size2(rows.Dilation, cols.Dilation), ceil), values, seed);
 
-    private (float[] Y, float[] Indices) MaxPool(Pool2dGeometry g, float[] x, bool scalar)
+    /// <summary>Max pooling of x on <paramref name="backend"/>, forced to the scalar loop when asked: (maxima, indices).</summary>
+    internal static (float[] Y, float[] Indices) MaxPool(CpuBackend backend, Pool2dGeometry g, float[] x, bool scalar)
     {
         int outLength = g.Batch * g.Channels * g.OutHeight * g.OutWidth;
-        var xb = _backend.Allocate(x.Length);
-        var y = _backend.Allocate(outLength);
-        var indices = _backend.Allocate(outLength);
-        _backend.Upload(x, xb);
+        var xb = backend.Allocate(x.Length);
+        var y = backend.Allocate(outLength);
+        var indices = backend.Allocate(outLength);
+        backend.Upload(x, xb);
         CpuBackend.ForceScalarMaxPool = scalar;
         try
         {
-            _backend.MaxPool2d(g, xb, y, indices);
+            backend.MaxPool2d(g, xb, y, indices);
         }
         finally
         {
             CpuBackend.ForceScalarMaxPool = false;
         }
         var result = (new float[outLength], new float[outLength]);
-        _backend.Download(y, result.Item1);
-        _backend.Download(indices, result.Item2);
+        backend.Download(y, result.Item1);
+        backend.Download(indices, result.Item2);
         return result;
     }
 
-    private static int[] Bits(float[] values) => values.Select(BitConverter.SingleToInt32Bits).ToArray();
+    internal static int[] Bits(float[] values) => values.Select(BitConverter.SingleToInt32Bits).ToArray();
 
     [Test]
     public void MaxPoolGatherPathIsTheScalarLoopBitForBit() => Properties.Check(PoolCases, c =>
@@ -79,8 +80,8 @@ public sealed class VectorPathTests
         if (c.Seed % 3 == 0)
             for (int i = 0; i < 1 + length / 50; i++)
                 x[random.Next(length)] = random.Next(3) switch { 0 => float.NaN, 1 => float.NegativeInfinity, _ => float.PositiveInfinity };
-        var (vectorY, vectorIndices) = MaxPool(g, x, scalar: false);
-        var (scalarY, scalarIndices) = MaxPool(g, x, scalar: true);
+        var (vectorY, vectorIndices) = MaxPool(_backend, g, x, scalar: false);
+        var (scalarY, scalarIndices) = MaxPool(_backend, g, x, scalar: true);
         Expect.That(Bits(vectorY).SequenceEqual(Bits(scalarY)), $"{g} values {c.Values}: gathered maxima differ in their bits from the scalar loop's");
         Expect.That(vectorIndices.SequenceEqual(scalarIndices), $"{g} values {c.Values}: gathered indices differ from the scalar loop's");
         if (c.Seed % 3 == 0) return; // the reference has no NaN rule
