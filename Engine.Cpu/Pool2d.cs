@@ -12,83 +12,64 @@ public sealed partial class CpuBackend
     public void MaxPool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer y, DeviceBuffer indices)
     {
         var geo = g;
-        var xa = Array(x);
-        var ya = Array(y);
-        var ia = Array(indices);
-        int H = geo.InHeight, W = geo.InWidth, P = geo.OutHeight, Q = geo.OutWidth;
-        if (UsePairMaxPool(geo))
+        var path = UsePairMaxPool(geo) ? MaxPoolPath.Pairs : UseRowMaxPool(geo) ? MaxPoolPath.Rows
+            : UseVectorMaxPool(geo) ? MaxPoolPath.Vector : MaxPoolPath.Scalar;
+        ForPlanes(geo, (geo, Array(x), Array(y), Array(indices), path), static (s, plane) =>
         {
-            ForPlanes(geo, (geo, xa, ya, ia, H, W, P, Q), static (s, plane) =>
+            var (geo, xa, ya, ia, path) = s;
+            int hw = geo.InHeight * geo.InWidth, pq = geo.OutHeight * geo.OutWidth;
+            unsafe
             {
-                var (geo, xa, ya, ia, H, W, P, Q) = s;
-                unsafe
+                fixed (float* px = xa, py = ya, pi = ia)
                 {
-                    fixed (float* px = xa, py = ya, pi = ia)
-                        MaxPoolPairsPlane(geo, px + (nint)plane * H * W, py + (nint)plane * P * Q, pi + (nint)plane * P * Q);
-                }
-            });
-            return;
-        }
-        if (UseRowMaxPool(geo))
-        {
-            ForPlanes(geo, (geo, xa, ya, ia, H, W, P, Q), static (s, plane) =>
-            {
-                var (geo, xa, ya, ia, H, W, P, Q) = s;
-                unsafe
-                {
-                    fixed (float* px = xa, py = ya, pi = ia)
-                        MaxPoolPlaneRows(geo, px + (nint)plane * H * W, py + (nint)plane * P * Q, pi + (nint)plane * P * Q);
-                }
-            });
-            return;
-        }
-        if (UseVectorMaxPool(geo))
-        {
-            ForPlanes(geo, (geo, xa, ya, ia, H, W, P, Q), static (s, plane) =>
-            {
-                var (geo, xa, ya, ia, H, W, P, Q) = s;
-                unsafe
-                {
-                    fixed (float* px = xa, py = ya, pi = ia)
-                        MaxPoolPlaneVector(geo, px + (nint)plane * H * W, py + (nint)plane * P * Q, pi + (nint)plane * P * Q);
-                }
-            });
-            return;
-        }
-        ForPlanes(geo, (geo, xa, ya, ia, H, W, P, Q), static (s, plane) =>
-        {
-            var (geo, xa, ya, ia, H, W, P, Q) = s;
-            var src = xa.AsSpan(plane * H * W, H * W);
-            int o = plane * P * Q;
-            for (int p = 0; p < P; p++)
-            {
-                var (h0, kh, dh) = geo.RowWindow(p);
-                for (int q = 0; q < Q; q++, o++)
-                {
-                    var (w0, kw, dw) = geo.ColWindow(q);
-                    float best = float.NegativeInfinity;
-                    int at = -1;
-                    for (int i = 0; i < kh; i++)
+                    float* src = px + (nint)plane * hw, yPlane = py + (nint)plane * pq, iPlane = pi + (nint)plane * pq;
+                    switch (path)
                     {
-                        int h = h0 + i * dh;
-                        if ((uint)h >= (uint)H) continue;
-                        for (int j = 0; j < kw; j++)
-                        {
-                            int w = w0 + j * dw;
-                            if ((uint)w >= (uint)W) continue;
-                            float v = src[h * W + w];
-                            if (at < 0 || v > best || float.IsNaN(v))
-                            {
-                                best = v;
-                                at = h * W + w;
-                            }
-                        }
+                        case MaxPoolPath.Pairs: MaxPoolPairsPlane(geo, src, yPlane, iPlane); break;
+                        case MaxPoolPath.Rows: MaxPoolPlaneRows(geo, src, yPlane, iPlane); break;
+                        case MaxPoolPath.Vector: MaxPoolPlaneVector(geo, src, yPlane, iPlane); break;
+                        default: MaxPoolPlaneScalar(geo, src, yPlane, iPlane); break;
                     }
-                    ya[o] = best;
-                    ia[o] = at;
                 }
             }
         });
+    }
+
+    /// <summary>Which plane kernel <see cref="MaxPool2d"/> runs (all give the scalar loop's bits).</summary>
+    private enum MaxPoolPath { Pairs, Rows, Vector, Scalar }
+
+    /// <summary>One H x W plane to its P x Q maxima and indices, one window at a time: the rule the fast kernels follow.</summary>
+    private static unsafe void MaxPoolPlaneScalar(in Pool2dGeometry geo, float* src, float* y, float* indices)
+    {
+        int W = geo.InWidth, H = geo.InHeight, Q = geo.OutWidth;
+        for (int p = 0, o = 0; p < geo.OutHeight; p++)
+        {
+            var (h0, kh, dh) = geo.RowWindow(p);
+            for (int q = 0; q < Q; q++, o++)
+            {
+                var (w0, kw, dw) = geo.ColWindow(q);
+                float best = float.NegativeInfinity;
+                int at = -1;
+                for (int i = 0; i < kh; i++)
+                {
+                    int h = h0 + i * dh;
+                    if ((uint)h >= (uint)H) continue;
+                    for (int j = 0; j < kw; j++)
+                    {
+                        int w = w0 + j * dw;
+                        if ((uint)w >= (uint)W) continue;
+                        float v = src[h * W + w];
+                        if (at < 0 || v > best || float.IsNaN(v))
+                        {
+                            best = v;
+                            at = h * W + w;
+                        }
+                    }
+                }
+                y[o] = best;
+                indices[o] = at;
+            }
+        }
     }
 
     /// <summary>dX[index] += dY for each output (windows may overlap, so a pixel can collect several).</summary>
