@@ -60,15 +60,14 @@ public sealed partial class CpuBackend
                     for (int c = 0; c < cg; c++)
                         for (int t = 0; t < rs; t++) to[(nint)(rs - 1 - t) * cg + c] = from[c * rs + t];
                 });
+                bool split = GemmDriver.UseColumns(cg, g.Batch * hw, krs, _workers.Threads, prepacked: false);
                 for (int grp = 0; grp < g.Groups; grp++)
                 {
                     // dX_g (Cg x N*H*W) = L^T (Cg x Kg*RS) * columns of dY_g (Kg*RS x N*H*W)
                     var a = new DenseSource(lt + (nint)grp * krs * cg, cg, kMajor: true);
                     var columns = new Im2ColSource(pdy + (nint)grp * kg * pq, forward);
                     var target = new GemmTarget(pdx + (nint)grp * cg * hw, hw, hw, (nint)g.InChannels * hw);
-                    if (GemmDriver.UseColumns(cg, g.Batch * hw, krs, _workers.Threads, prepacked: false))
-                        GemmDriver.RunColumns(a, columns, target, cg, g.Batch * hw, krs, rowBias: null, accumulate: false, _workers);
-                    else GemmDriver.Run(a, columns, target, cg, g.Batch * hw, krs, accumulate: false, _workers);
+                    ForwardGemm(a, columns, target, cg, g.Batch * hw, krs, bias: null, split);
                 }
             }
         }
