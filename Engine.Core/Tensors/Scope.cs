@@ -24,6 +24,9 @@ public sealed class Scope : IDisposable
     private List<Tensor>? _owned;
     private bool _internal;
 
+    // Counts the openings of this (pooled) object, so a RecyclingScope handle from an earlier opening is known as stale.
+    private int _generation;
+
     // Set when a tensor with a graph backward has not run yet is promoted out: its graph may reach this scope's tensors.
     private bool _graphEscaped;
 
@@ -40,6 +43,7 @@ public sealed class Scope : IDisposable
         _parent = parent;
         _internal = isInternal;
         _graphEscaped = false;
+        _generation++;
         Recycles = recycles;
         _owned = t_spareLists is { Count: > 0 } spare ? spare.Pop() : new List<Tensor>(16);
     }
@@ -57,13 +61,22 @@ public sealed class Scope : IDisposable
     /// this thread, so a steady-state training step or predictor call allocates no handles:
     /// <code>using (Scope.BeginRecycling()) { optimizer.ZeroGrad(); var loss = ...; loss.Backward(); optimizer.Step(); }</code>
     /// The contract: nothing made inside is used after the scope ends, except tensors kept with <see cref="Tensor.Keep"/>
-    /// (never recycled), and the scope object is not touched after it is disposed. A tensor used after its scope ended
-    /// throws until its handle is reused, and then reads whatever reused it; with <see cref="Begin"/> it always throws.
+    /// (never recycled). The scope object behind the returned handle is reused by later scopes of this thread, so the
+    /// handle remembers which opening it belongs to: disposing it again is harmless even after the object was reused.
+    /// A tensor used after its scope ended throws until its handle is reused, and then reads whatever reused it; with
+    /// <see cref="Begin"/> it always throws.
     /// Handles with a graph that backward has not run yet are not recycled, nor is anything of a scope that keeps or
     /// promotes such a tensor (a later backward could reach the rest of its graph). Module observers and inspections
     /// keep tensors, so recycling is off while one is active.
     /// </summary>
-    public static Scope BeginRecycling() => BeginPooled(!Nn.Module.IsObserved && Inspection.Current is null);
+    public static RecyclingScope BeginRecycling()
+    {
+        var scope = BeginPooled(!Nn.Module.IsObserved && Inspection.Current is null);
+        return new RecyclingScope(scope, scope._generation);
+    }
+
+    /// <summary>Whether this object is still open in the opening a <see cref="RecyclingScope"/> handle was made for.</summary>
+    internal bool IsOpen(int generation) => _generation == generation && _owned is not null;
 
     /// <summary>
     /// The scope of one backward pass: what it makes is dead when the pass returns (gradients passed between nodes)
@@ -128,5 +141,41 @@ public sealed class Scope : IDisposable
         _parent = null;
         var scopes = t_spareScopes ??= new Stack<Scope>();
         if (scopes.Count < MaxSpareLists) scopes.Push(this);
+    }
+}
+
+/// <summary>
+/// A handle to a scope opened by <see cref="Scope.BeginRecycling"/>. The scope object is pooled per thread, so the
+/// handle carries the opening it was made for: a second <see cref="Dispose"/> does nothing even when the object
+/// already serves a newer scope, and <see cref="Promote"/> on a stale handle throws instead of acting on that scope.
+/// </summary>
+public readonly struct RecyclingScope : IDisposable
+{
+    private readonly Scope? _scope;
+    private readonly int _generation;
+
+    internal RecyclingScope(Scope scope, int generation)
+    {
+        _scope = scope;
+        _generation = generation;
+    }
+
+    /// <summary>Whether the scope this handle opened has not been disposed yet.</summary>
+    public bool IsOpen => _scope is not null && _scope.IsOpen(_generation);
+
+    /// <summary>Number of tensors the scope owns (kept ones included); 0 once it is disposed.</summary>
+    public int Count => IsOpen ? _scope!.Count : 0;
+
+    /// <summary>See <see cref="Scope.Promote"/>; throws if this handle's scope has already been disposed.</summary>
+    public void Promote(Tensor t)
+    {
+        if (!IsOpen) throw new ObjectDisposedException(nameof(RecyclingScope), "Promote: expected an open recycling scope, got one that was already disposed");
+        _scope!.Promote(t);
+    }
+
+    /// <summary>Closes the scope if this handle's opening is still open; otherwise does nothing.</summary>
+    public void Dispose()
+    {
+        if (IsOpen) _scope!.Dispose();
     }
 }

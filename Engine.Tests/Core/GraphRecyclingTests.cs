@@ -48,7 +48,7 @@ public abstract class GraphRecyclingTests : BackendFixture
             Assert.That(recycled[i], Is.EqualTo(plain[i]), $"parameter {i} of {name} after 3 steps");
     }
 
-    private List<float[]> Train(string name, int batch, int size, Func<Scope> openScope)
+    private List<float[]> Train<TScope>(string name, int batch, int size, Func<TScope> openScope) where TScope : IDisposable
     {
         var entry = ModelZoo.Find(name);
         var model = ModelZoo.Create(name, generator: new Generator(11));
@@ -130,5 +130,26 @@ public abstract class GraphRecyclingTests : BackendFixture
         Engine.Ops.Sum(Engine.Ops.Square(Engine.Ops.Concat(parts, 0))).Backward();
         for (int i = 0; i < parts.Length; i++)
             Assert.That(parts[i].Grad!.ToArray(), Is.EqualTo(new[] { 2f * (i + 1), -2f * (i + 1) }), $"part {i}: d/dp sum(p^2) = 2p");
+    }
+
+    /// <summary>
+    /// The scope object behind a recycling handle is reused by the next recycling scope of the thread; disposing the
+    /// old handle again must not close the newer scope (whose tensors would then be released mid-step), and promoting
+    /// through it must fail.
+    /// </summary>
+    [Test]
+    public void AStaleRecyclingHandleDisposedAgainLeavesTheNewerScopeOpen()
+    {
+        var first = Scope.BeginRecycling();
+        first.Dispose();
+        using var second = Scope.BeginRecycling();
+        var x = Upload(new double[] { 1, 2 }, 2);
+        first.Dispose();
+        Assert.That(second.IsOpen, Is.True, "the newer scope is still open");
+        Assert.That(first.IsOpen, Is.False);
+        Assert.That(second.Count, Is.EqualTo(1), "the newer scope still owns its tensor");
+        Assert.That(x.ToArray(), Is.EqualTo(new[] { 1f, 2f }), "its tensor was not released");
+        var e = Assert.Throws<ObjectDisposedException>(() => first.Promote(x))!;
+        Assert.That(e.Message, Does.Contain("already disposed"));
     }
 }

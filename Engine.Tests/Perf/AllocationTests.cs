@@ -22,8 +22,8 @@ namespace Engine.Tests.Perf;
 public sealed class AllocationTests
 {
     /// <summary>Bytes per step after warm-up, and the buffers the backend had to allocate fresh while measuring.</summary>
-    public static (PredictorAllocationTests.Bytes Bytes, long FreshBuffers) PerTrainingStep(CpuBackend backend, Module model, Shape input,
-        Func<Scope> openScope, Action? extra = null)
+    public static (PredictorAllocationTests.Bytes Bytes, long FreshBuffers) PerTrainingStep<TScope>(CpuBackend backend, Module model, Shape input,
+        Func<TScope> openScope, Action? extra = null) where TScope : IDisposable
     {
         model.To(backend);
         model.Train();
@@ -52,8 +52,10 @@ public sealed class AllocationTests
         Assert.That(backend.Threads, Is.EqualTo(threads));
         var entry = ModelZoo.Find(name);
         var model = ModelZoo.Create(name, generator: new Generator(7));
-        var result = PerTrainingStep(backend, model, new Shape(batch, entry.DefaultChannels, size, size),
-            recycling ? Scope.BeginRecycling : Scope.Begin, extra);
+        var input = new Shape(batch, entry.DefaultChannels, size, size);
+        var result = recycling
+            ? PerTrainingStep(backend, model, input, Scope.BeginRecycling, extra)
+            : PerTrainingStep(backend, model, input, Scope.Begin, extra);
         TestContext.Out.WriteLine($"{name} training step, batch {batch}, {threads} threads, {(recycling ? "Scope.BeginRecycling" : "Scope.Begin")}: " +
             $"{result.Bytes} per step; {result.FreshBuffers} fresh buffers while measuring");
         return result;
