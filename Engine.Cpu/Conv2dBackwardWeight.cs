@@ -6,17 +6,19 @@ namespace Engine.Cpu;
 
 // Legend as in Conv2d.cs; RS = R*S taps, T = RS*Cg. Hp x Wp: the rows and columns of the zero-padded input that the
 // taps read, Hp = (P-1)*strideH + dilationH*(R-1) + 1 (Wp likewise). xT: one group of a block of images channels-last,
-// xT[n, hp, wp, c] = x[n, g*Cg + c, hp - top, wp - left] (0 outside the input). D (T x Kg): the weight gradient of one
-// group with its rows in tap-major order, D[(r*S + s)*Cg + c, k] = dW[g*Kg + k, c, r, s].
+// xT[n, hp, wp, c] = x[n, g*Cg + c, hp - top, wp - left] (0 outside the input). Channel blocks: the Cg channels in
+// blocks of CB = mr (the last one shorter). D (T x Kg): the weight gradient of one group with its rows in the order
+// (channel block, tap, channel), D[rowOf(block) + (r*S + s)*width(block) + c - block*CB, k] = dW[g*Kg + k, c, r, s].
 
 /// <summary>
 /// The weight gradient through channels-last input, per group the GEMM
 /// D (T x Kg) = columns (T x NPQ) * dY_g^T (NPQ x Kg), summed over the pixels of the batch. With x channels-last, row
-/// (r, s, c) of the column matrix at pixel (n, p, q) is xT[n, p*strideH + r*dH, q*strideW + s*dW, c]: for a fixed tap
-/// the Cg rows are one contiguous run of xT per pixel, so a micro-panel of A (kc pixels x mr rows) packs as kc short
-/// copies, and x is transposed once instead of once per tap. B, the transposed gradient, is packed once per block of
-/// pixels and read by every panel of A. The whole of T is one GEMM's M (ResNet's T = 9*Cg fills 12-row panels
-/// exactly, as its Kg fills 32-column ones), and D is transposed into dW at the end.
+/// (tap, c) of the column matrix at pixel (n, p, q) is xT[n, p*strideH + r*dH, q*strideW + s*dW, c]: a micro-panel of
+/// A (kc pixels x mr rows: one tap of a full channel block) packs as kc short copies, and x is transposed once instead
+/// of once per tap. B, the transposed gradient, is packed once per block of pixels and read by every panel of A.
+/// T is the GEMM's M (ResNet's T = 9*Cg fills 12-row panels exactly, as its Kg fills 32-column ones). D is
+/// transposed into dW: right after each channel block is done, from a per-thread copy of its rows still in cache, when
+/// the batch is one stage and D is large; otherwise at the end, from D in full.
 /// <para>Determinism: the pixels are cut into stages of whole images and each stage into reduction blocks of at most
 /// <see cref="KcMax"/> pixels, all fixed by the geometry; every element of D is the sum of its block sums in block
 /// order (the first block stored, the later ones added), whichever thread ran its panel.</para>
@@ -29,23 +31,26 @@ internal static unsafe class ChannelsLastWeightGradient
     /// <summary>Most floats of xT, and of packed gradients, per stage of images (4 MB each).</summary>
     private const long StageFloats = 1 << 20;
 
+    /// <summary>
+    /// Fewest floats of D (1 MB) for which a one-stage batch transposes each channel block from a per-thread copy
+    /// instead of from D in full (which would go out to memory and come back).
+    /// </summary>
+    private const long LocalMinFloats = 1 << 18;
+
     /// <summary>Gradient panels per packing chunk.</summary>
     private const int PackGroup = 4;
-
-    /// <summary>Channels of dW per chunk of the final transpose.</summary>
-    private const int TransposeChannels = 8;
 
     /// <summary>xT of one stage and the packed gradients of one stage (the calling thread's, read by all).</summary>
     [ThreadStatic] private static AlignedScratch? t_inputs, t_gradients;
 
-    /// <summary>One A micro-panel (each thread's own).</summary>
-    [ThreadStatic] private static AlignedScratch? t_panel;
+    /// <summary>One A micro-panel, the D rows of one channel block, and a strip of dW rows (each thread's own).</summary>
+    [ThreadStatic] private static AlignedScratch? t_panel, t_block, t_strip;
 
     /// <summary>The sizes of one weight gradient, fixed by the geometry and the kernel width.</summary>
     private readonly struct Plan
     {
         public readonly Conv2dGeometry G;
-        public readonly int Kg, Cg, RS, T, P, Q, PQ, Hp, Wp, Mr, Nr, Ldc, Images;
+        public readonly int Kg, Cg, RS, T, P, Q, PQ, Hp, Wp, Mr, Nr, Ldc, Images, CB;
         public readonly bool Wide, Vector;
 
         public Plan(in Conv2dGeometry g)
@@ -65,6 +70,7 @@ internal static unsafe class ChannelsLastWeightGradient
             Vector = Avx512F.IsSupported && Wide;
             Mr = Wide ? GemmKernels.Mr512 : GemmKernels.Mr256;
             Nr = Wide ? GemmKernels.Nr512 : GemmKernels.Nr256;
+            CB = Mr;
             Ldc = GemmDriver.CeilDiv(Kg, Nr) * Nr;
             long perImage = Math.Max((long)Hp * Wp * Cg, (long)PQ * Ldc);
             Images = (int)Math.Clamp(StageFloats / perImage, 1, g.Batch);
@@ -74,6 +80,15 @@ internal static unsafe class ChannelsLastWeightGradient
         public long GradientFloats => (long)Images * PQ * Ldc;
         public int APanels => GemmDriver.CeilDiv(T, Mr);
         public int BPanels => Ldc / Nr;
+        public int ChannelBlocks => GemmDriver.CeilDiv(Cg, CB);
+
+        /// <summary>Channels of channel block β, and its first row of D (a multiple of mr).</summary>
+        public int Width(int block) => Math.Min(CB, Cg - block * CB);
+
+        public int RowOf(int block) => block * RS * CB;
+
+        /// <summary>Whether each channel block goes to dW from a per-thread copy (see the class summary).</summary>
+        public bool Local(int threads) => Images == G.Batch && (long)T * Ldc >= LocalMinFloats && (threads == 1 || ChannelBlocks >= 4 * threads);
 
         /// <summary>Reduction blocks of a stage of <paramref name="pixels"/> pixels, and where block b starts.</summary>
         public static int Blocks(int pixels) => GemmDriver.CeilDiv(pixels, KcMax);
@@ -81,66 +96,82 @@ internal static unsafe class ChannelsLastWeightGradient
         public static int BlockStart(int pixels, int blocks, int b) => (int)((long)b * pixels / blocks);
     }
 
-    /// <summary>
-    /// dW (G x Kg x Cg x R x S) = the weight gradient of x and dY (overwritten); <paramref name="d"/> is scratch of at
-    /// least T * Ldc floats (<see cref="ScratchFloats"/>).
-    /// </summary>
-    public static void Run(in Conv2dGeometry g, float* x, float* dY, float* dW, float* d, WorkerPool pool)
+    /// <summary>dW (G x Kg x Cg x R x S) = the weight gradient of x and dY (overwritten).</summary>
+    public static void Run(in Conv2dGeometry g, float* x, float* dY, float* dW, WorkerPool pool)
     {
         var plan = new Plan(g);
-        float* inputs = Scratch(ref t_inputs, plan.InputFloats);
-        float* gradients = Scratch(ref t_gradients, plan.GradientFloats);
-        int regions = pool.Threads == 1 ? 1 : Math.Min(plan.APanels, 4 * pool.Threads);
-        nint inImage = (nint)g.InChannels * g.InHeight * g.InWidth, outImage = (nint)g.OutChannels * plan.PQ;
-        for (int grp = 0; grp < g.Groups; grp++)
+        bool local = plan.Local(pool.Threads);
+        var whole = local ? null : System.Buffers.ArrayPool<float>.Shared.Rent(plan.T * plan.Ldc);
+        try
         {
-            float* xg = x + (nint)grp * plan.Cg * g.InHeight * g.InWidth, dyg = dY + (nint)grp * plan.Kg * plan.PQ;
-            for (int n0 = 0; n0 < g.Batch; n0 += plan.Images)
-            {
-                int images = Math.Min(plan.Images, g.Batch - n0), pixels = images * plan.PQ, blocks = Plan.Blocks(pixels);
-                int rowChunks = images * plan.Hp, packChunks = blocks * GemmDriver.CeilDiv(plan.BPanels, PackGroup);
-                // xT of images [n0, n0 + images), and dY_g^T of their pixels packed into B panels, block after block
-                var stage = new DenseSource(dyg, plan.PQ, kMajor: false, segment: plan.PQ, segmentStride: outImage, first: n0 * plan.PQ);
-                pool.For(rowChunks + packChunks, (plan, (nint)(xg + n0 * inImage), inImage, (nint)inputs, stage, (nint)gradients, rowChunks, pixels, blocks),
-                    static (s, chunk) =>
-                    {
-                        var (plan, xAt, inImage, inputsAt, stage, gradientsAt, rowChunks, pixels, blocks) = s;
-                        if (chunk < rowChunks) TransposeRow(plan, (float*)xAt, inImage, (float*)inputsAt, chunk / plan.Hp, chunk % plan.Hp);
-                        else PackGradients(plan, stage, (float*)gradientsAt, pixels, blocks, chunk - rowChunks);
-                    });
-                // D (+)= columns * dY_g^T over the stage, a region of A panels per chunk
-                bool first = n0 == 0;
-                pool.For(regions, (plan, (nint)inputs, (nint)gradients, (nint)d, pixels, blocks, regions, first), static (s, region) =>
-                {
-                    var (plan, inputsAt, gradientsAt, dAt, pixels, blocks, regions, first) = s;
-                    int p0 = (int)((long)region * plan.APanels / regions), p1 = (int)((long)(region + 1) * plan.APanels / regions);
-                    Region(plan, (float*)inputsAt, (float*)gradientsAt, (float*)dAt, pixels, blocks, p0, p1, first);
-                });
-            }
-            // dW_g[k, c, r, s] = D[(r*S + s)*Cg + c, k]
-            float* dwg = dW + (nint)grp * plan.Kg * plan.T;
-            pool.For(GemmDriver.CeilDiv(plan.Cg, TransposeChannels), (plan, (nint)d, (nint)dwg), static (s, chunk) =>
-            {
-                var (plan, dAt, dwAt) = s;
-                int c0 = chunk * TransposeChannels;
-                for (int c = c0; c < Math.Min(plan.Cg, c0 + TransposeChannels); c++) TransposeChannel(plan, (float*)dAt, (float*)dwAt, c);
-            });
+            fixed (float* d = whole)
+                for (int grp = 0; grp < g.Groups; grp++) Group(plan, x, dY, dW, d, grp, pool);
+        }
+        finally
+        {
+            if (whole is not null) System.Buffers.ArrayPool<float>.Shared.Return(whole);
         }
     }
 
-    /// <summary>Floats of D scratch <see cref="Run"/> needs for <paramref name="g"/>.</summary>
-    public static int ScratchFloats(in Conv2dGeometry g)
+    /// <summary>Group grp: stage after stage, xT and the gradient panels, then D; dW_g from D (d null: per channel block).</summary>
+    private static void Group(in Plan plan, float* x, float* dY, float* dW, float* d, int grp, WorkerPool pool)
     {
-        var plan = new Plan(g);
-        return plan.T * plan.Ldc;
+        var g = plan.G;
+        float* inputs = Scratch(ref t_inputs, plan.InputFloats);
+        float* gradients = Scratch(ref t_gradients, plan.GradientFloats);
+        nint inImage = (nint)g.InChannels * g.InHeight * g.InWidth, outImage = (nint)g.OutChannels * plan.PQ;
+        float* xg = x + (nint)grp * plan.Cg * g.InHeight * g.InWidth, dyg = dY + (nint)grp * plan.Kg * plan.PQ;
+        float* dwg = dW + (nint)grp * plan.Kg * plan.T;
+        for (int n0 = 0; n0 < g.Batch; n0 += plan.Images)
+        {
+            int images = Math.Min(plan.Images, g.Batch - n0), pixels = images * plan.PQ, blocks = Plan.Blocks(pixels);
+            int rowChunks = images * plan.Hp, packChunks = blocks * GemmDriver.CeilDiv(plan.BPanels, PackGroup);
+            // xT of images [n0, n0 + images), and dY_g^T of their pixels packed into B panels, block after block
+            var stage = new DenseSource(dyg, plan.PQ, kMajor: false, segment: plan.PQ, segmentStride: outImage, first: n0 * plan.PQ);
+            pool.For(rowChunks + packChunks, (plan, (nint)(xg + n0 * inImage), inImage, (nint)inputs, stage, (nint)gradients, rowChunks, pixels, blocks),
+                static (s, chunk) =>
+                {
+                    var (plan, xAt, inImage, inputsAt, stage, gradientsAt, rowChunks, pixels, blocks) = s;
+                    if (chunk < rowChunks) TransposeRow(plan, (float*)xAt, inImage, (float*)inputsAt, chunk / plan.Hp, chunk % plan.Hp);
+                    else PackGradients(plan, stage, (float*)gradientsAt, pixels, blocks, chunk - rowChunks);
+                });
+            var state = (plan, (nint)inputs, (nint)gradients, (nint)d, (nint)dwg, pixels, blocks, n0 == 0);
+            if (d is null)
+            {
+                // the only stage: D of each channel block in a per-thread copy, then straight into dW_g
+                pool.For(plan.ChannelBlocks, state, static (s, block) =>
+                {
+                    var (plan, inputsAt, gradientsAt, _, dwAt, pixels, blocks, _) = s;
+                    float* rows = Scratch(ref t_block, (long)plan.RS * plan.CB * plan.Ldc);
+                    int first = plan.RowOf(block), panels = GemmDriver.CeilDiv(plan.RS * plan.Width(block), plan.Mr);
+                    Panels(plan, (float*)inputsAt, (float*)gradientsAt, rows - (nint)first * plan.Ldc, pixels, blocks, first / plan.Mr, first / plan.Mr + panels, true);
+                    TransposeBlock(plan, rows, (float*)dwAt, block);
+                });
+                continue;
+            }
+            // D (+)= columns * dY_g^T over the stage, a range of A panels per chunk
+            int regions = pool.Threads == 1 ? 1 : Math.Min(plan.APanels, 4 * pool.Threads);
+            pool.For(regions, (state, regions), static (s, region) =>
+            {
+                var ((plan, inputsAt, gradientsAt, dAt, _, pixels, blocks, firstStage), regions) = s;
+                int p0 = (int)((long)region * plan.APanels / regions), p1 = (int)((long)(region + 1) * plan.APanels / regions);
+                Panels(plan, (float*)inputsAt, (float*)gradientsAt, (float*)dAt, pixels, blocks, p0, p1, firstStage);
+            });
+        }
+        if (d is null) return;
+        pool.For(plan.ChannelBlocks, (plan, (nint)d, (nint)dwg), static (s, block) =>
+        {
+            var (plan, dAt, dwAt) = s;
+            TransposeBlock(plan, (float*)dAt + (nint)plan.RowOf(block) * plan.Ldc, (float*)dwAt, block);
+        });
     }
 
     /// <summary>
-    /// Rows [p0*mr, p1*mr) of D over one stage: per reduction block, each A panel packed from xT and multiplied by every
-    /// B panel of the block (the block's packed gradients stay in L2 across the region's panels).
+    /// Rows [p0*mr, p1*mr) of D (row i at d + i*Ldc) over one stage: per reduction block, each A panel packed from xT
+    /// and multiplied by every B panel of the block (the block's packed gradients stay in L2 across the panels).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Region(in Plan plan, float* inputs, float* gradients, float* d, int pixels, int blocks, int p0, int p1, bool firstStage)
+    private static void Panels(in Plan plan, float* inputs, float* gradients, float* d, int pixels, int blocks, int p0, int p1, bool firstStage)
     {
         float* panel = Scratch(ref t_panel, (long)plan.Mr * KcMax);
         for (int b = 0; b < blocks; b++)
@@ -180,7 +211,9 @@ internal static unsafe class ChannelsLastWeightGradient
         int runs = 0;
         for (int l = 0; l < rows;)
         {
-            int row = row0 + l, tap = row / cg, c = row % cg, len = Math.Min(rows - l, cg - c);
+            // row (block, tap, c) of D; a run goes on while the tap stays and the block has channels
+            int row = row0 + l, block = row / (plan.RS * plan.CB), width = plan.Width(block), within = row - plan.RowOf(block);
+            int tap = within / width, c = block * plan.CB + within % width, len = Math.Min(rows - l, block * plan.CB + width - c);
             int r = tap / g.Kernel.Width, s = tap % g.Kernel.Width;
             lane[runs] = l;
             count[runs] = len;
@@ -294,30 +327,33 @@ internal static unsafe class ChannelsLastWeightGradient
         }
     }
 
-    /// <summary>dW_g[k, c, r, s] = D[(r*S + s)*Cg + c, k] for every k, r, s of channel c: 16 k x up to 16 taps per transpose.</summary>
+    /// <summary>
+    /// dW_g[k, c, r, s] = rows[(r*S + s)*width + c - block*CB, k] for the channels c of one block (its D rows at
+    /// <paramref name="rows"/>): per 16 k, the block's Cb x RS taps transposed into a strip of 16 runs of width*RS
+    /// floats (16 k x up to 16 taps per transpose), each run then one contiguous copy into its row of dW.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransposeChannel(in Plan plan, float* d, float* dW, int c)
+    private static void TransposeBlock(in Plan plan, float* rows, float* dW, int block)
     {
-        int rs = plan.RS, kg = plan.Kg;
-        nint ld = (nint)plan.Cg * plan.Ldc, crs = plan.T;
-        if (!plan.Vector)
-        {
-            for (int k = 0; k < kg; k++)
-                for (int t = 0; t < rs; t++) dW[k * crs + (nint)c * rs + t] = d[t * ld + (nint)c * plan.Ldc + k];
-            return;
-        }
+        int rs = plan.RS, kg = plan.Kg, width = plan.Width(block), run = width * rs;
+        nint ld = (nint)width * plan.Ldc, crs = plan.T;
+        float* strip = Scratch(ref t_strip, 16L * plan.CB * rs);
         var one = Vector512<float>.One;
-        float* tail = stackalloc float[16 * 16];
-        for (int t0 = 0; t0 < rs; t0 += 16)
+        for (int k0 = 0; k0 < kg; k0 += 16)
         {
-            int taps = Math.Min(16, rs - t0);
-            // destination[kk * crs + i] = D[(t0 + i)*Cg + c, k0 + kk] (D's rows are Ldc >= k0 + 16 floats long)
-            float* from = d + t0 * ld + (nint)c * plan.Ldc, to = dW + (nint)c * rs + t0;
-            int k0 = 0;
-            for (; k0 + 16 <= kg; k0 += 16) PanelTranspose.Block16(from + k0, ld, taps, one, to + k0 * crs, (int)crs);
-            if (k0 == kg) continue;
-            PanelTranspose.Block16(from + k0, ld, taps, one, tail, 16);
-            for (int k = k0; k < kg; k++) PanelCopy.Copy(to + k * crs, tail + (k - k0) * 16, taps);
+            int count = Math.Min(16, kg - k0);
+            // strip[kk * run + i*RS + t] = rows[t*width + i, k0 + kk] (rows are Ldc >= k0 + 16 floats long)
+            for (int i = 0; i < width; i++)
+                for (int t0 = 0; t0 < rs; t0 += 16)
+                {
+                    float* from = rows + t0 * ld + (nint)i * plan.Ldc + k0, to = strip + i * rs + t0;
+                    if (plan.Vector) PanelTranspose.Block16(from, ld, Math.Min(16, rs - t0), one, to, run);
+                    else
+                        for (int kk = 0; kk < count; kk++)
+                            for (int t = 0; t < Math.Min(16, rs - t0); t++) to[kk * run + t] = from[t * ld + kk];
+                }
+            float* target = dW + (nint)k0 * crs + (nint)block * plan.CB * rs;
+            for (int kk = 0; kk < count; kk++) PanelCopy.Copy(target + kk * crs, strip + kk * run, run);
         }
     }
 
@@ -341,18 +377,10 @@ public sealed partial class CpuBackend
     private static bool UseChannelsLastWeightGradient(in Conv2dGeometry g) =>
         g.InChannelsPerGroup >= ChannelsLastWeightMinChannels && !IsPointwise(g);
 
-    /// <summary>dW (overwritten) through <see cref="ChannelsLastWeightGradient"/>, its D scratch rented for the call.</summary>
+    /// <summary>dW (overwritten) through <see cref="ChannelsLastWeightGradient"/>.</summary>
     private unsafe void Conv2dBackwardWeightChannelsLast(in Conv2dGeometry g, DeviceBuffer x, DeviceBuffer dY, DeviceBuffer dW)
     {
-        var scratch = Rent(ChannelsLastWeightGradient.ScratchFloats(g));
-        try
-        {
-            fixed (float* px = Array(x), pdy = Array(dY), pdw = Array(dW), pd = scratch)
-                ChannelsLastWeightGradient.Run(g, px, pdy, pdw, pd, _workers);
-        }
-        finally
-        {
-            Return(scratch);
-        }
+        fixed (float* px = Array(x), pdy = Array(dY), pdw = Array(dW))
+            ChannelsLastWeightGradient.Run(g, px, pdy, pdw, _workers);
     }
 }

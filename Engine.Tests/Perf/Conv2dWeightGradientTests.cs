@@ -104,6 +104,7 @@ public sealed class Conv2dWeightGradientTests
         try
         {
             Properties.Check(Cases, c => Check(c, _backends), runs: 15);
+            Check((LargeD, 7), _backends);
         }
         finally
         {
@@ -112,13 +113,20 @@ public sealed class Conv2dWeightGradientTests
     }
 
     /// <summary>
+    /// A gradient whose D (900 x 320 floats) is large enough to go to dW channel block by channel block from per-thread
+    /// copies at 1 and 2 threads (9 blocks of 12 channels, the last of 4) and from D in full at 3.
+    /// </summary>
+    private static readonly Conv2dGeometry LargeD = new(1, 100, 5, 4, 300, 3, 1, 1, 1);
+
+    /// <summary>
     /// ResNet-18's layer-1 input at batch 5 (64 channels, 3x3, 56 x 56, 8 output channels: two stages of images and many
-    /// reduction blocks) and a 7 x 7 layer whose reduction blocks span images, against the reference.
+    /// reduction blocks) a 7 x 7 layer whose reduction blocks span images, and <see cref="LargeD"/>, against the reference.
     /// </summary>
     [Test]
     public void ResNetShapes_AgreeWithReference_AndKeepTheBits()
     {
         Check((new Conv2dGeometry(5, 64, 56, 56, 8, 3, 1, 1, 1), 5), [_backends[0], _backends[1]]);
         Check((new Conv2dGeometry(11, 40, 7, 7, 36, 3, 1, 1, 1), 6), [_backends[0], _backends[1]]);
+        Check((LargeD, 7), _backends);
     }
 }
