@@ -37,6 +37,9 @@ internal static unsafe class ChannelsLastWeightGradient
     /// </summary>
     private const long LocalMinFloats = 1 << 18;
 
+    /// <summary>Floats past the end of xT and of an A panel that a 16-float pixel copy may read or write.</summary>
+    private const int Slack = 16;
+
     /// <summary>Gradient panels per packing chunk.</summary>
     private const int PackGroup = 4;
 
@@ -117,7 +120,7 @@ internal static unsafe class ChannelsLastWeightGradient
     private static void Group(in Plan plan, float* x, float* dY, float* dW, float* d, int grp, WorkerPool pool)
     {
         var g = plan.G;
-        float* inputs = Scratch(ref t_inputs, plan.InputFloats);
+        float* inputs = Scratch(ref t_inputs, plan.InputFloats + Slack);
         float* gradients = Scratch(ref t_gradients, plan.GradientFloats);
         nint inImage = (nint)g.InChannels * g.InHeight * g.InWidth, outImage = (nint)g.OutChannels * plan.PQ;
         float* xg = x + (nint)grp * plan.Cg * g.InHeight * g.InWidth, dyg = dY + (nint)grp * plan.Kg * plan.PQ;
@@ -173,7 +176,7 @@ internal static unsafe class ChannelsLastWeightGradient
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Panels(in Plan plan, float* inputs, float* gradients, float* d, int pixels, int blocks, int p0, int p1, bool firstStage)
     {
-        float* panel = Scratch(ref t_panel, (long)plan.Mr * KcMax);
+        float* panel = Scratch(ref t_panel, (long)plan.Mr * KcMax + Slack);
         for (int b = 0; b < blocks; b++)
         {
             int k0 = Plan.BlockStart(pixels, blocks, b), kc = Plan.BlockStart(pixels, blocks, b + 1) - k0;
@@ -222,48 +225,40 @@ internal static unsafe class ChannelsLastWeightGradient
             l += len;
         }
         int n = k0 / plan.PQ, p = k0 % plan.PQ / plan.Q, q = k0 % plan.Q;
-        nint step = (nint)g.Stride.Width * cg;
-        float* corner = inputs + (((nint)n * plan.Hp + (nint)p * g.Stride.Height) * plan.Wp + (nint)q * g.Stride.Width) * cg;
-        if (plan.Vector && runs == 1)
+        nint step = (nint)g.Stride.Width * cg, rowStep = (nint)g.Stride.Height * plan.Wp * cg, imageStep = (nint)plan.Hp * plan.Wp * cg;
+        float* rowStart = inputs + n * imageStep + p * rowStep;
+        // one tap and a full panel: each pixel one 16-float copy (the 4 floats past the run land in the next pixel's
+        // row, or in the scratch's slack, and xT has slack to read)
+        bool whole = plan.Vector && runs == 1 && rows == mr;
+        for (int k = 0; k < kc;)
         {
-            // one tap: a masked load of the run and a store of the whole panel row (zero past rows)
-            var load = Mask(rows);
-            var store = Mask(mr);
-            nint at = offset[0];
-            for (int k = 0; k < kc; k++)
+            // pixels [k, k + len) lie in output row p of image n
+            int len = Math.Min(kc - k, plan.Q - q);
+            float* from = rowStart + q * step, to = panel + (nint)k * mr;
+            if (whole) CopyPixels(to, mr, from + offset[0], step, len);
+            else
+                for (int i = 0; i < len; i++, from += step, to += mr)
+                {
+                    for (int u = 0; u < runs; u++) PanelCopy.Copy(to + lane[u], from + offset[u], count[u]);
+                    if (rows < mr) PanelCopy.Zero(to + rows, mr - rows);
+                }
+            k += len;
+            q = 0;
+            if (++p < plan.P) rowStart += rowStep;
+            else
             {
-                Avx512F.MaskStore(panel + (nint)k * mr, store, Avx512F.MaskLoad(corner + at, load, Vector512<float>.Zero));
-                corner += step;
-                if (++q == plan.Q) corner = NextRow(plan, inputs, ref n, ref p, ref q);
+                p = 0;
+                rowStart = inputs + ++n * imageStep;
             }
-            return;
-        }
-        for (int k = 0; k < kc; k++)
-        {
-            float* row = panel + (nint)k * mr;
-            for (int u = 0; u < runs; u++) PanelCopy.Copy(row + lane[u], corner + offset[u], count[u]);
-            if (rows < mr) PanelCopy.Zero(row + rows, mr - rows);
-            corner += step;
-            if (++q == plan.Q) corner = NextRow(plan, inputs, ref n, ref p, ref q);
         }
     }
 
-    /// <summary>Moves to the first pixel of the next output row (q was Q) and returns its window corner in xT.</summary>
+    /// <summary>to[i * mr + l] = from[i * step + l] for i &lt; count and l &lt; 16 (16-float copies, overlapping when mr &lt; 16).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float* NextRow(in Plan plan, float* inputs, ref int n, ref int p, ref int q)
+    private static void CopyPixels(float* to, int mr, float* from, nint step, int count)
     {
-        q = 0;
-        if (++p == plan.P)
-        {
-            p = 0;
-            n++;
-        }
-        return inputs + ((nint)n * plan.Hp + (nint)p * plan.G.Stride.Height) * plan.Wp * plan.Cg;
+        for (int i = 0; i < count; i++, from += step, to += mr) Vector512.Load(from).Store(to);
     }
-
-    /// <summary>A lane mask with the first <paramref name="count"/> lanes set.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Mask(int count) => Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
 
     /// <summary>
     /// Chunk of the gradient packing: a few B panels of one reduction block, B_j[k, jj] = dY_g[image, j*nr + jj, pixel
