@@ -54,6 +54,7 @@ internal static unsafe class ChannelsLastWeightGradient
     {
         public readonly Conv2dGeometry G;
         public readonly int Kg, Cg, RS, T, P, Q, PQ, Hp, Wp, Mr, Nr, Ldc, Images, CB;
+        public readonly long PerImage;
         public readonly bool Wide, Vector;
 
         public Plan(in Conv2dGeometry g)
@@ -75,8 +76,8 @@ internal static unsafe class ChannelsLastWeightGradient
             Nr = Wide ? GemmKernels.Nr512 : GemmKernels.Nr256;
             CB = Mr;
             Ldc = GemmDriver.CeilDiv(Kg, Nr) * Nr;
-            long perImage = Math.Max((long)Hp * Wp * Cg, (long)PQ * Ldc);
-            Images = (int)Math.Clamp(StageFloats / perImage, 1, g.Batch);
+            PerImage = Math.Max((long)Hp * Wp * Cg, (long)PQ * Ldc);
+            Images = (int)Math.Clamp(StageFloats / PerImage, 1, g.Batch);
         }
 
         public long InputFloats => (long)Images * Hp * Wp * Cg;
@@ -98,6 +99,9 @@ internal static unsafe class ChannelsLastWeightGradient
 
         public static int BlockStart(int pixels, int blocks, int b) => (int)((long)b * pixels / blocks);
     }
+
+    /// <summary>Whether one image fits a stage (so xT and the packed gradients stay within 4 MB each).</summary>
+    public static bool Fits(in Conv2dGeometry g) => new Plan(g).PerImage <= StageFloats;
 
     /// <summary>dW (G x Kg x Cg x R x S) = the weight gradient of x and dY (overwritten).</summary>
     public static void Run(in Conv2dGeometry g, float* x, float* dY, float* dW, WorkerPool pool)
@@ -363,14 +367,15 @@ public sealed partial class CpuBackend
 {
     /// <summary>
     /// Fewest input channels per group for <see cref="ChannelsLastWeightGradient"/> (below it a panel row is many
-    /// short runs); tests set 1 to send every non-pointwise convolution there, or int.MaxValue to keep it off.
+    /// short runs); tests set 1 to send there every non-pointwise convolution whose image fits a stage, or int.MaxValue
+    /// to keep it off.
     /// </summary>
     internal static int ChannelsLastWeightMinChannels { get; set; } = DefaultChannelsLastWeightMinChannels;
 
     internal const int DefaultChannelsLastWeightMinChannels = 8;
 
     private static bool UseChannelsLastWeightGradient(in Conv2dGeometry g) =>
-        g.InChannelsPerGroup >= ChannelsLastWeightMinChannels && !IsPointwise(g);
+        g.InChannelsPerGroup >= ChannelsLastWeightMinChannels && !IsPointwise(g) && ChannelsLastWeightGradient.Fits(g);
 
     /// <summary>dW (overwritten) through <see cref="ChannelsLastWeightGradient"/>.</summary>
     private unsafe void Conv2dBackwardWeightChannelsLast(in Conv2dGeometry g, DeviceBuffer x, DeviceBuffer dY, DeviceBuffer dW)
