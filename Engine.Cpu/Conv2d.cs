@@ -187,6 +187,12 @@ public sealed partial class CpuBackend
             if (dBias is not null) BiasGradient(geo, Array(dY), Array(dBias));
             return;
         }
+        if (UseChannelsLastWeightGradient(geo))
+        {
+            Conv2dBackwardWeightChannelsLast(geo, x, dY, dW);
+            if (dBias is not null) BiasGradient(geo, Array(dY), Array(dBias));
+            return;
+        }
         int kg = geo.OutChannelsPerGroup, cg = geo.InChannelsPerGroup;
         int pq = geo.OutHeight * geo.OutWidth, crs = cg * geo.Kernel.Height * geo.Kernel.Width;
         int hw = geo.InHeight * geo.InWidth, npq = geo.Batch * pq, wg = kg * crs;

@@ -1,0 +1,386 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Engine.Cpu;
+
+// Legend as in Conv2d.cs; RS = R*S taps, T = RS*Cg. Hp x Wp: the rows and columns of the zero-padded input that the
+// taps read, Hp = (P-1)*strideH + dilationH*(R-1) + 1 (Wp likewise). xT: one group of a block of images channels-last,
+// xT[n, hp, wp, c] = x[n, g*Cg + c, hp - top, wp - left] (0 outside the input). Channel blocks: the Cg channels in
+// blocks of CB = mr (the last one shorter). D (T x Kg): the weight gradient of one group with its rows in the order
+// (channel block, tap, channel), D[rowOf(block) + (r*S + s)*width(block) + c - block*CB, k] = dW[g*Kg + k, c, r, s].
+
+/// <summary>
+/// The weight gradient through channels-last input, per group the GEMM
+/// D (T x Kg) = columns (T x NPQ) * dY_g^T (NPQ x Kg), summed over the pixels of the batch. With x channels-last, row
+/// (tap, c) of the column matrix at pixel (n, p, q) is xT[n, p*strideH + r*dH, q*strideW + s*dW, c]: a micro-panel of
+/// A (kc pixels x mr rows: one tap of a full channel block) packs as kc short copies, and x is transposed once instead
+/// of once per tap. B, the transposed gradient, is packed once per block of pixels and read by every panel of A.
+/// T is the GEMM's M (ResNet's T = 9*Cg fills 12-row panels exactly, as its Kg fills 32-column ones). D is
+/// transposed into dW: right after each channel block is done, from a per-thread copy of its rows still in cache, when
+/// the batch is one stage and D is large; otherwise at the end, from D in full.
+/// <para>Determinism: the pixels are cut into stages of whole images and each stage into reduction blocks of at most
+/// <see cref="KcMax"/> pixels, all fixed by the geometry; every element of D is the sum of its block sums in block
+/// order (the first block stored, the later ones added), whichever thread ran its panel.</para>
+/// </summary>
+internal static unsafe class ChannelsLastWeightGradient
+{
+    /// <summary>Most pixels per reduction block (an A micro-panel of 12 x 512 floats is 24 KB, inside L1).</summary>
+    internal const int KcMax = 512;
+
+    /// <summary>Most floats of xT, and of packed gradients, per stage of images (4 MB each).</summary>
+    private const long StageFloats = 1 << 20;
+
+    /// <summary>
+    /// Fewest floats of D (1 MB) for which a one-stage batch transposes each channel block from a per-thread copy
+    /// instead of from D in full (which would go out to memory and come back).
+    /// </summary>
+    private const long LocalMinFloats = 1 << 18;
+
+    /// <summary>Floats past the end of xT and of an A panel that a 16-float pixel copy may read or write.</summary>
+    private const int Slack = 16;
+
+    /// <summary>Gradient panels per packing chunk.</summary>
+    private const int PackGroup = 4;
+
+    /// <summary>xT of one stage and the packed gradients of one stage (the calling thread's, read by all).</summary>
+    [ThreadStatic] private static AlignedScratch? t_inputs, t_gradients;
+
+    /// <summary>One A micro-panel, the D rows of one channel block, and a strip of dW rows (each thread's own).</summary>
+    [ThreadStatic] private static AlignedScratch? t_panel, t_block, t_strip;
+
+    /// <summary>The sizes of one weight gradient, fixed by the geometry and the kernel width.</summary>
+    private readonly struct Plan
+    {
+        public readonly Conv2dGeometry G;
+        public readonly int Kg, Cg, RS, T, P, Q, PQ, Hp, Wp, Mr, Nr, Ldc, Images, CB;
+        public readonly long PerImage;
+        public readonly bool Wide, Vector;
+
+        public Plan(in Conv2dGeometry g)
+        {
+            G = g;
+            Kg = g.OutChannelsPerGroup;
+            Cg = g.InChannelsPerGroup;
+            RS = g.Kernel.Height * g.Kernel.Width;
+            T = RS * Cg;
+            P = g.OutHeight;
+            Q = g.OutWidth;
+            PQ = P * Q;
+            Hp = (P - 1) * g.Stride.Height + g.Dilation.Height * (g.Kernel.Height - 1) + 1;
+            Wp = (Q - 1) * g.Stride.Width + g.Dilation.Width * (g.Kernel.Width - 1) + 1;
+            Wide = GemmKernels.Use512;
+            // the 16-wide copies and transposes are AVX-512; a forced 256-bit run takes the scalar copies too
+            Vector = Avx512F.IsSupported && Wide;
+            Mr = Wide ? GemmKernels.Mr512 : GemmKernels.Mr256;
+            Nr = Wide ? GemmKernels.Nr512 : GemmKernels.Nr256;
+            CB = Mr;
+            Ldc = GemmDriver.CeilDiv(Kg, Nr) * Nr;
+            PerImage = Math.Max((long)Hp * Wp * Cg, (long)PQ * Ldc);
+            Images = (int)Math.Clamp(StageFloats / PerImage, 1, g.Batch);
+        }
+
+        public long InputFloats => (long)Images * Hp * Wp * Cg;
+        public long GradientFloats => (long)Images * PQ * Ldc;
+        public int APanels => GemmDriver.CeilDiv(T, Mr);
+        public int BPanels => Ldc / Nr;
+        public int ChannelBlocks => GemmDriver.CeilDiv(Cg, CB);
+
+        /// <summary>Channels of channel block β, and its first row of D (a multiple of mr).</summary>
+        public int Width(int block) => Math.Min(CB, Cg - block * CB);
+
+        public int RowOf(int block) => block * RS * CB;
+
+        /// <summary>Whether each channel block goes to dW from a per-thread copy (see the class summary).</summary>
+        public bool Local(int threads) => Images == G.Batch && (long)T * Ldc >= LocalMinFloats && (threads == 1 || ChannelBlocks >= 4 * threads);
+
+        /// <summary>Reduction blocks of a stage of <paramref name="pixels"/> pixels, and where block b starts.</summary>
+        public static int Blocks(int pixels) => GemmDriver.CeilDiv(pixels, KcMax);
+
+        public static int BlockStart(int pixels, int blocks, int b) => (int)((long)b * pixels / blocks);
+    }
+
+    /// <summary>Whether one image fits a stage (so xT and the packed gradients stay within 4 MB each).</summary>
+    public static bool Fits(in Conv2dGeometry g) => new Plan(g).PerImage <= StageFloats;
+
+    /// <summary>dW (G x Kg x Cg x R x S) = the weight gradient of x and dY (overwritten).</summary>
+    public static void Run(in Conv2dGeometry g, float* x, float* dY, float* dW, WorkerPool pool)
+    {
+        var plan = new Plan(g);
+        bool local = plan.Local(pool.Threads);
+        var whole = local ? null : System.Buffers.ArrayPool<float>.Shared.Rent(plan.T * plan.Ldc);
+        try
+        {
+            fixed (float* d = whole)
+                for (int grp = 0; grp < g.Groups; grp++) Group(plan, x, dY, dW, d, grp, pool);
+        }
+        finally
+        {
+            if (whole is not null) System.Buffers.ArrayPool<float>.Shared.Return(whole);
+        }
+    }
+
+    /// <summary>Group grp: stage after stage, xT and the gradient panels, then D; dW_g from D (d null: per channel block).</summary>
+    private static void Group(in Plan plan, float* x, float* dY, float* dW, float* d, int grp, WorkerPool pool)
+    {
+        var g = plan.G;
+        float* inputs = Scratch(ref t_inputs, plan.InputFloats + Slack);
+        float* gradients = Scratch(ref t_gradients, plan.GradientFloats);
+        nint inImage = (nint)g.InChannels * g.InHeight * g.InWidth, outImage = (nint)g.OutChannels * plan.PQ;
+        float* xg = x + (nint)grp * plan.Cg * g.InHeight * g.InWidth, dyg = dY + (nint)grp * plan.Kg * plan.PQ;
+        float* dwg = dW + (nint)grp * plan.Kg * plan.T;
+        for (int n0 = 0; n0 < g.Batch; n0 += plan.Images)
+        {
+            int images = Math.Min(plan.Images, g.Batch - n0), pixels = images * plan.PQ, blocks = Plan.Blocks(pixels);
+            int rowChunks = images * plan.Hp, packChunks = blocks * GemmDriver.CeilDiv(plan.BPanels, PackGroup);
+            // xT of images [n0, n0 + images), and dY_g^T of their pixels packed into B panels, block after block
+            var stage = new DenseSource(dyg, plan.PQ, kMajor: false, segment: plan.PQ, segmentStride: outImage, first: n0 * plan.PQ);
+            pool.For(rowChunks + packChunks, (plan, (nint)(xg + n0 * inImage), inImage, (nint)inputs, stage, (nint)gradients, rowChunks, pixels, blocks),
+                static (s, chunk) =>
+                {
+                    var (plan, xAt, inImage, inputsAt, stage, gradientsAt, rowChunks, pixels, blocks) = s;
+                    if (chunk < rowChunks) TransposeRow(plan, (float*)xAt, inImage, (float*)inputsAt, chunk / plan.Hp, chunk % plan.Hp);
+                    else PackGradients(plan, stage, (float*)gradientsAt, pixels, blocks, chunk - rowChunks);
+                });
+            var state = (plan, (nint)inputs, (nint)gradients, (nint)d, (nint)dwg, pixels, blocks, n0 == 0);
+            if (d is null)
+            {
+                // the only stage: D of each channel block in a per-thread copy, then straight into dW_g
+                pool.For(plan.ChannelBlocks, state, static (s, block) =>
+                {
+                    var (plan, inputsAt, gradientsAt, _, dwAt, pixels, blocks, _) = s;
+                    float* rows = Scratch(ref t_block, (long)plan.RS * plan.CB * plan.Ldc);
+                    int first = plan.RowOf(block), panels = GemmDriver.CeilDiv(plan.RS * plan.Width(block), plan.Mr);
+                    Panels(plan, (float*)inputsAt, (float*)gradientsAt, rows - (nint)first * plan.Ldc, pixels, blocks, first / plan.Mr, first / plan.Mr + panels, true);
+                    TransposeBlock(plan, rows, (float*)dwAt, block);
+                });
+                continue;
+            }
+            // D (+)= columns * dY_g^T over the stage, a range of A panels per chunk
+            int regions = pool.Threads == 1 ? 1 : Math.Min(plan.APanels, 4 * pool.Threads);
+            pool.For(regions, (state, regions), static (s, region) =>
+            {
+                var ((plan, inputsAt, gradientsAt, dAt, _, pixels, blocks, firstStage), regions) = s;
+                int p0 = (int)((long)region * plan.APanels / regions), p1 = (int)((long)(region + 1) * plan.APanels / regions);
+                Panels(plan, (float*)inputsAt, (float*)gradientsAt, (float*)dAt, pixels, blocks, p0, p1, firstStage);
+            });
+        }
+        if (d is null) return;
+        pool.For(plan.ChannelBlocks, (plan, (nint)d, (nint)dwg), static (s, block) =>
+        {
+            var (plan, dAt, dwAt) = s;
+            TransposeBlock(plan, (float*)dAt + (nint)plan.RowOf(block) * plan.Ldc, (float*)dwAt, block);
+        });
+    }
+
+    /// <summary>
+    /// Rows [p0*mr, p1*mr) of D (row i at d + i*Ldc) over one stage: per reduction block, each A panel packed from xT
+    /// and multiplied by every B panel of the block (the block's packed gradients stay in L2 across the panels).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Panels(in Plan plan, float* inputs, float* gradients, float* d, int pixels, int blocks, int p0, int p1, bool firstStage)
+    {
+        float* panel = Scratch(ref t_panel, (long)plan.Mr * KcMax + Slack);
+        for (int b = 0; b < blocks; b++)
+        {
+            int k0 = Plan.BlockStart(pixels, blocks, b), kc = Plan.BlockStart(pixels, blocks, b + 1) - k0;
+            bool add = !firstStage || b > 0;
+            float* block = gradients + (nint)k0 * plan.Ldc;
+            for (int i = p0; i < p1; i++)
+            {
+                int row0 = i * plan.Mr, rows = Math.Min(plan.Mr, plan.T - row0);
+                PackTaps(plan, inputs, k0, kc, row0, rows, panel);
+                float* target = d + (nint)row0 * plan.Ldc;
+                for (int j = 0; j < plan.BPanels; j++)
+                {
+                    // D[rows of panel i, columns of panel j] (+)= A_i^T (rows x kc) * B_j (kc x nr)
+                    if (plan.Wide) GemmKernels.Kernel512(kc, panel, block + (nint)j * kc * plan.Nr, target + j * plan.Nr, plan.Ldc, add, rows);
+                    else GemmKernels.Kernel256(kc, panel, block + (nint)j * kc * plan.Nr, target + j * plan.Nr, plan.Ldc, add, rows);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The A micro-panel of rows [row0, row0 + rows) of the column matrix over pixels [k0, k0 + kc) of the stage:
+    /// panel[k * mr + l] = xT[pixel k0 + k, tap and channel of row row0 + l], 0 for l &gt;= rows. The rows split into
+    /// runs of one tap (consecutive channels, contiguous in xT); each pixel copies its runs.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackTaps(in Plan plan, float* inputs, int k0, int kc, int row0, int rows, float* panel)
+    {
+        var g = plan.G;
+        int mr = plan.Mr, cg = plan.Cg;
+        // run u: lanes [lane[u], lane[u] + count[u]) of the panel from xT offset offset[u] past the pixel's window corner
+        int* lane = stackalloc int[GemmKernels.Mr512];
+        int* count = stackalloc int[GemmKernels.Mr512];
+        nint* offset = stackalloc nint[GemmKernels.Mr512];
+        int runs = 0;
+        for (int l = 0; l < rows;)
+        {
+            // row (block, tap, c) of D; a run goes on while the tap stays and the block has channels
+            int row = row0 + l, block = row / (plan.RS * plan.CB), width = plan.Width(block), within = row - plan.RowOf(block);
+            int tap = within / width, c = block * plan.CB + within % width, len = Math.Min(rows - l, block * plan.CB + width - c);
+            int r = tap / g.Kernel.Width, s = tap % g.Kernel.Width;
+            lane[runs] = l;
+            count[runs] = len;
+            offset[runs] = ((nint)r * g.Dilation.Height * plan.Wp + (nint)s * g.Dilation.Width) * cg + c;
+            runs++;
+            l += len;
+        }
+        int n = k0 / plan.PQ, p = k0 % plan.PQ / plan.Q, q = k0 % plan.Q;
+        nint step = (nint)g.Stride.Width * cg, rowStep = (nint)g.Stride.Height * plan.Wp * cg, imageStep = (nint)plan.Hp * plan.Wp * cg;
+        float* rowStart = inputs + n * imageStep + p * rowStep;
+        // one tap and a full panel: each pixel one 16-float copy (the 4 floats past the run land in the next pixel's
+        // row, or in the scratch's slack, and xT has slack to read)
+        bool whole = plan.Vector && runs == 1 && rows == mr;
+        for (int k = 0; k < kc;)
+        {
+            // pixels [k, k + len) lie in output row p of image n
+            int len = Math.Min(kc - k, plan.Q - q);
+            float* from = rowStart + q * step, to = panel + (nint)k * mr;
+            if (whole) CopyPixels(to, mr, from + offset[0], step, len);
+            else
+                for (int i = 0; i < len; i++, from += step, to += mr)
+                {
+                    for (int u = 0; u < runs; u++) PanelCopy.Copy(to + lane[u], from + offset[u], count[u]);
+                    if (rows < mr) PanelCopy.Zero(to + rows, mr - rows);
+                }
+            k += len;
+            q = 0;
+            if (++p < plan.P) rowStart += rowStep;
+            else
+            {
+                p = 0;
+                rowStart = inputs + ++n * imageStep;
+            }
+        }
+    }
+
+    /// <summary>to[i * mr + l] = from[i * step + l] for i &lt; count and l &lt; 16 (16-float copies, overlapping when mr &lt; 16).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyPixels(float* to, int mr, float* from, nint step, int count)
+    {
+        for (int i = 0; i < count; i++, from += step, to += mr) Vector512.Load(from).Store(to);
+    }
+
+    /// <summary>
+    /// Chunk of the gradient packing: a few B panels of one reduction block, B_j[k, jj] = dY_g[image, j*nr + jj, pixel
+    /// k0 + k] (0 past Kg), block b's panels starting at its first pixel times Ldc.
+    /// </summary>
+    private static void PackGradients(in Plan plan, DenseSource stage, float* gradients, int pixels, int blocks, int chunk)
+    {
+        int groups = GemmDriver.CeilDiv(plan.BPanels, PackGroup), b = chunk / groups, t0 = chunk % groups * PackGroup;
+        int k0 = Plan.BlockStart(pixels, blocks, b), kc = Plan.BlockStart(pixels, blocks, b + 1) - k0;
+        int j0 = t0 * plan.Nr;
+        stage.Pack(gradients + (nint)k0 * plan.Ldc + (nint)j0 * kc, k0, kc, j0, Math.Min(PackGroup * plan.Nr, plan.Kg - j0), plan.Nr);
+    }
+
+    /// <summary>
+    /// Row hp of image j of xT: x[j, c, hp - top, wp - left] at [wp, c] for the Wp columns and Cg channels (0 in the
+    /// padding), transposed 16 channels x 16 columns at a time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransposeRow(in Plan plan, float* x, nint inImage, float* inputs, int j, int hp)
+    {
+        var g = plan.G;
+        int cg = plan.Cg, h = hp - g.Padding.Top, left = Math.Min(g.Padding.Left, plan.Wp);
+        float* row = inputs + ((nint)j * plan.Hp + hp) * plan.Wp * cg;
+        if ((uint)h >= (uint)g.InHeight)
+        {
+            new Span<float>(row, plan.Wp * cg).Clear();
+            return;
+        }
+        int width = Math.Clamp(plan.Wp - left, 0, g.InWidth);
+        new Span<float>(row, left * cg).Clear();
+        new Span<float>(row + (nint)(left + width) * cg, (plan.Wp - left - width) * cg).Clear();
+        nint hw = (nint)g.InHeight * g.InWidth;
+        float* source = x + j * inImage + (nint)h * g.InWidth;
+        float* target = row + (nint)left * cg;
+        if (!plan.Vector)
+        {
+            for (int c = 0; c < cg; c++)
+                for (int w = 0; w < width; w++) target[(nint)w * cg + c] = source[c * hw + w];
+            return;
+        }
+        var one = Vector512<float>.One;
+        float* tile = stackalloc float[16 * 16];
+        float* transposed = stackalloc float[16 * 16];
+        for (int c0 = 0; c0 < cg; c0 += 16)
+        {
+            int channels = Math.Min(16, cg - c0);
+            for (int w0 = 0; w0 < width; w0 += 16)
+            {
+                int columns = Math.Min(16, width - w0);
+                float* from = source + c0 * hw + w0, to = target + (nint)w0 * cg + c0;
+                if (columns == 16)
+                {
+                    PanelTranspose.Block16(from, hw, channels, one, to, cg);
+                    continue;
+                }
+                // the row's last columns: through a 16 x 16 tile so nothing past the row is read or written
+                for (int i = 0; i < channels; i++) PanelCopy.Copy(tile + i * 16, from + i * hw, columns);
+                PanelTranspose.Block16(tile, 16, channels, one, transposed, 16);
+                for (int w = 0; w < columns; w++) PanelCopy.Copy(to + (nint)w * cg, transposed + w * 16, channels);
+            }
+        }
+    }
+
+    /// <summary>
+    /// dW_g[k, c, r, s] = rows[(r*S + s)*width + c - block*CB, k] for the channels c of one block (its D rows at
+    /// <paramref name="rows"/>): per 16 k, the block's Cb x RS taps transposed into a strip of 16 runs of width*RS
+    /// floats (16 k x up to 16 taps per transpose), each run then one contiguous copy into its row of dW.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransposeBlock(in Plan plan, float* rows, float* dW, int block)
+    {
+        int rs = plan.RS, kg = plan.Kg, width = plan.Width(block), run = width * rs;
+        nint ld = (nint)width * plan.Ldc, crs = plan.T;
+        float* strip = Scratch(ref t_strip, 16L * plan.CB * rs);
+        var one = Vector512<float>.One;
+        for (int k0 = 0; k0 < kg; k0 += 16)
+        {
+            int count = Math.Min(16, kg - k0);
+            // strip[kk * run + i*RS + t] = rows[t*width + i, k0 + kk] (rows are Ldc >= k0 + 16 floats long)
+            for (int i = 0; i < width; i++)
+                for (int t0 = 0; t0 < rs; t0 += 16)
+                {
+                    float* from = rows + t0 * ld + (nint)i * plan.Ldc + k0, to = strip + i * rs + t0;
+                    if (plan.Vector) PanelTranspose.Block16(from, ld, Math.Min(16, rs - t0), one, to, run);
+                    else
+                        for (int kk = 0; kk < count; kk++)
+                            for (int t = 0; t < Math.Min(16, rs - t0); t++) to[kk * run + t] = from[t * ld + kk];
+                }
+            float* target = dW + (nint)k0 * crs + (nint)block * plan.CB * rs;
+            for (int kk = 0; kk < count; kk++) PanelCopy.Copy(target + kk * crs, strip + kk * run, run);
+        }
+    }
+
+    private static float* Scratch(ref AlignedScratch? slot, long length)
+    {
+        if (slot is null || slot.Length < length) slot = new AlignedScratch(length);
+        return slot.Pointer;
+    }
+}
+
+public sealed partial class CpuBackend
+{
+    /// <summary>
+    /// Fewest input channels per group for <see cref="ChannelsLastWeightGradient"/> (below it a panel row is many
+    /// short runs); tests set 1 to send there every non-pointwise convolution whose image fits a stage, or int.MaxValue
+    /// to keep it off.
+    /// </summary>
+    internal static int ChannelsLastWeightMinChannels { get; set; } = DefaultChannelsLastWeightMinChannels;
+
+    internal const int DefaultChannelsLastWeightMinChannels = 8;
+
+    private static bool UseChannelsLastWeightGradient(in Conv2dGeometry g) =>
+        g.InChannelsPerGroup >= ChannelsLastWeightMinChannels && !IsPointwise(g) && ChannelsLastWeightGradient.Fits(g);
+
+    /// <summary>dW (overwritten) through <see cref="ChannelsLastWeightGradient"/>.</summary>
+    private unsafe void Conv2dBackwardWeightChannelsLast(in Conv2dGeometry g, DeviceBuffer x, DeviceBuffer dY, DeviceBuffer dW)
+    {
+        fixed (float* px = Array(x), pdy = Array(dY), pdw = Array(dW))
+            ChannelsLastWeightGradient.Run(g, px, pdy, pdw, _workers);
+    }
+}
