@@ -22,22 +22,15 @@ internal readonly unsafe struct GemmTarget(float* c, nint ldc, int segment = int
 
 /// <summary>
 /// The blocked GEMM driver (the BLIS loop nest): C (M x N) (+)= L_A^T (M x K) * L_B (K x N).
-/// Loops: NC columns of C, KC steps of K, MC-block rows of C (one step per block). A step packs its B block
-/// (kc x nc, when the block starts a new (NC, KC) pair) and its A block (kc x mc) into micro-panels and runs tiles of
-/// C (TileM x TileN) through the micro-kernel, each A micro-panel staying in L1 while the tile's B panels stream
-/// from L2. The packing of step s + 1 runs in the same parallel loop as the tiles of step s (two buffers each for A
-/// and B), so there is one barrier per step and the packing fills the gaps between tiles. Every element of C is
-/// summed in the same order whatever thread computes it, so results never depend on the thread count.
+/// Loops: NC columns of C, KC steps of K, MC-block rows of C; per step, phase 1 packs the B block (kc x nc) and the
+/// A block (kc x mc) into micro-panels, phase 2 runs tiles of C (TileM x TileN) through the micro-kernel, each A
+/// micro-panel staying in L1 while the tile's B panels stream from L2. Both phases run fixed chunks on the worker pool;
+/// every element of C is summed in the same order whatever thread computes it, so results never depend on the
+/// thread count.
 /// </summary>
 internal static unsafe partial class GemmDriver
 {
-    /// <summary>
-    /// KC: depth of a K block. MC: most rows per block of A (86 panels of 12, so M = 1024 is one block and the A
-    /// block is read from L3 tile row by tile row, never needing L2 as a whole). NC: columns per B block.
-    /// TileM x TileN: the tile of C per parallel chunk (a 384 x 512 B tile, 768 KB, stays in L2 while 8 A
-    /// micro-panels sweep it).
-    /// </summary>
-    internal const int KcBlock = 384, McBlock = 1032, NcBlock = 1024, TileM = 96, TileN = 512;
+    internal const int KcBlock = 384, McBlock = 960, NcBlock = 1024, TileM = 96, TileN = 512;
 
     /// <summary>Micro-panels per packing chunk.</summary>
     private const int PackGroup = 8;
@@ -47,17 +40,6 @@ internal static unsafe partial class GemmDriver
 
     [ThreadStatic] private static AlignedScratch? t_packA;
     [ThreadStatic] private static AlignedScratch? t_packB;
-
-    /// <summary>
-    /// One block of the loop nest: rows [Ic, Ic + Mc), columns [Jc, Jc + Nc), depth [Pc, Pc + Kc), the packed A and
-    /// B blocks it reads, and whether it packs its B block (the first row block of a new (NC, KC) pair does).
-    /// </summary>
-    private readonly struct Step(int jc, int nc, int pc, int kc, int ic, int mc, nint packA, nint packB, bool packsB)
-    {
-        public readonly int Jc = jc, Nc = nc, Pc = pc, Kc = kc, Ic = ic, Mc = mc;
-        public readonly nint PackA = packA, PackB = packB;
-        public readonly bool PacksB = packsB;
-    }
 
     /// <summary>C (M x N) = or += L_A^T * L_B; see the class summary. <paramref name="pool"/> null runs serially.</summary>
     public static void Run<TA, TB>(TA a, TB b, GemmTarget c, int m, int n, int k, bool accumulate, WorkerPool? pool)
@@ -72,76 +54,51 @@ internal static unsafe partial class GemmDriver
         bool wide = GemmKernels.Use512;
         int mr = wide ? GemmKernels.Mr512 : GemmKernels.Mr256, nr = wide ? GemmKernels.Nr512 : GemmKernels.Nr256;
         int kcMax = Math.Min(KcBlock, k);
-        // row blocks of (nearly) equal size, so no thin block at the end: M = 1100 gives 552 + 548, not 1032 + 68
-        int mBlocks = CeilDiv(m, McBlock), mcMax = Math.Min(m, RoundUp(CeilDiv(m, mBlocks), mr));
-        long bSize = (long)kcMax * RoundUp(Math.Min(NcBlock, n), nr), aSize = (long)kcMax * RoundUp(mcMax, mr);
-        // two buffers each: step s computes from one while step s + 1 is packed into the other
-        float* packB = Scratch(ref t_packB, 2 * bSize);
+        float* packB = Scratch(ref t_packB, (long)kcMax * RoundUp(Math.Min(NcBlock, n), nr));
         // a prepacked A (cached weights) is read in place; the test folds away for every other operand type
         bool prepacked = typeof(TA) == typeof(PrepackedSource);
-        float* packA = prepacked ? null : Scratch(ref t_packA, 2 * aSize);
-        int kBlocks = CeilDiv(k, KcBlock), steps = CeilDiv(n, NcBlock) * kBlocks * mBlocks;
-        var none = default(Step);
-        var first = StepAt(0, n, k, m, kBlocks, mBlocks, mcMax, packA, packB, aSize, bSize, prepacked, a);
-        Phase(a, b, c, m, n, accumulate, wide, mr, nr, none, first, pool);
-        for (int s = 0; s < steps; s++)
+        float* packA = prepacked ? null : Scratch(ref t_packA, (long)kcMax * RoundUp(Math.Min(McBlock, m), mr));
+        for (int jc = 0; jc < n; jc += NcBlock)
         {
-            var current = StepAt(s, n, k, m, kBlocks, mBlocks, mcMax, packA, packB, aSize, bSize, prepacked, a);
-            var next = s + 1 < steps ? StepAt(s + 1, n, k, m, kBlocks, mBlocks, mcMax, packA, packB, aSize, bSize, prepacked, a) : none;
-            Phase(a, b, c, m, n, accumulate, wide, mr, nr, current, next, pool);
+            int nc = Math.Min(NcBlock, n - jc), bPanels = CeilDiv(nc, nr);
+            for (int pc = 0; pc < k; pc += KcBlock)
+            {
+                int kc = Math.Min(KcBlock, k - pc);
+                bool add = accumulate || pc > 0;
+                for (int ic = 0; ic < m; ic += McBlock)
+                {
+                    int mc = Math.Min(McBlock, m - ic), aPanels = CeilDiv(mc, mr);
+                    int bChunks = ic == 0 ? CeilDiv(bPanels, PackGroup) : 0, aChunks = prepacked ? 0 : CeilDiv(aPanels, PackGroup);
+                    float* blockA = prepacked ? Unsafe.As<TA, PrepackedSource>(ref a).Block(pc, kc, ic) : packA;
+                    bool parallel = pool is not null && (long)mc * nc * kc >= ParallelThreshold;
+                    int jc0 = jc, pc0 = pc, ic0 = ic;
+                    Each(parallel ? pool : null, bChunks + aChunks, (a, b, (nint)packA, (nint)packB, bChunks, nr, mr, kc, pc0, jc0, ic0, nc, mc), static (s, chunk) =>
+                    {
+                        var (a, b, packAAt, packBAt, bChunks, nr, mr, kc, pc0, jc0, ic0, nc, mc) = s;
+                        float* packA = (float*)packAAt, packB = (float*)packBAt;
+                        if (chunk < bChunks)
+                        {
+                            int p0 = chunk * PackGroup * nr;
+                            b.Pack(packB + (nint)p0 * kc, pc0, kc, jc0 + p0, Math.Min(PackGroup * nr, nc - p0), nr);
+                        }
+                        else
+                        {
+                            int p0 = (chunk - bChunks) * PackGroup * mr;
+                            a.Pack(packA + (nint)p0 * kc, pc0, kc, ic0 + p0, Math.Min(PackGroup * mr, mc - p0), mr);
+                        }
+                    });
+                    var (tileM, tileN) = TileShape(mc, nc, mr, nr, parallel ? pool!.Threads : 1);
+                    int mTiles = CeilDiv(mc, tileM), nTiles = CeilDiv(nc, tileN);
+                    Each(parallel ? pool : null, mTiles * nTiles, (wide, mr, nr, c, (nint)blockA, (nint)packB, kc, add, m, n, ic0, jc0, mc, nc, tileM, tileN, nTiles), static (s, tile) =>
+                    {
+                        var (wide, mr, nr, c, blockA, packB, kc, add, m, n, ic0, jc0, mc, nc, tileM, tileN, nTiles) = s;
+                        Macro(wide, mr, nr, c, (float*)blockA, (float*)packB, kc, add, m, n,
+                            ic0, ic0 + tile / nTiles * tileM, Math.Min(ic0 + mc, ic0 + (tile / nTiles + 1) * tileM),
+                            jc0, jc0 + tile % nTiles * tileN, Math.Min(jc0 + nc, jc0 + (tile % nTiles + 1) * tileN));
+                    });
+                }
+            }
         }
-    }
-
-    /// <summary>Step s of the loop nest (NC blocks outermost, then KC, then MC) with its buffers.</summary>
-    private static Step StepAt<TA>(int s, int n, int k, int m, int kBlocks, int mBlocks, int mcMax, float* packA, float* packB,
-        long aSize, long bSize, bool prepacked, TA a) where TA : struct, IPanelSource
-    {
-        int ib = s % mBlocks, pb = s / mBlocks % kBlocks, jb = s / mBlocks / kBlocks;
-        int jc = jb * NcBlock, pc = pb * KcBlock, ic = ib * mcMax;
-        int nc = Math.Min(NcBlock, n - jc), kc = Math.Min(KcBlock, k - pc), mc = Math.Min(mcMax, m - ic);
-        // B buffers alternate per (NC, KC) pair, A buffers per step
-        float* blockB = packB + (s / mBlocks % 2) * bSize;
-        float* blockA = prepacked ? Unsafe.As<TA, PrepackedSource>(ref a).Block(pc, kc, ic) : packA + (s % 2) * aSize;
-        return new Step(jc, nc, pc, kc, ic, mc, (nint)blockA, (nint)blockB, ib == 0);
-    }
-
-    /// <summary>
-    /// One parallel loop: the tiles of <paramref name="current"/>, then the packing chunks of <paramref name="next"/>
-    /// (B, then A), which the threads take up as they run out of tiles (either step may be empty: Kc = 0).
-    /// </summary>
-    private static void Phase<TA, TB>(TA a, TB b, GemmTarget c, int m, int n, bool accumulate, bool wide, int mr, int nr,
-        Step current, Step next, WorkerPool? pool)
-        where TA : struct, IPanelSource where TB : struct, IPanelSource
-    {
-        bool prepacked = typeof(TA) == typeof(PrepackedSource);
-        int bChunks = next.Kc > 0 && next.PacksB ? CeilDiv(CeilDiv(next.Nc, nr), PackGroup) : 0;
-        int aChunks = next.Kc > 0 && !prepacked ? CeilDiv(CeilDiv(next.Mc, mr), PackGroup) : 0;
-        long work = Math.Max((long)current.Mc * current.Nc * current.Kc, (long)next.Mc * next.Nc * next.Kc);
-        bool parallel = pool is not null && work >= ParallelThreshold;
-        var (tileM, tileN) = current.Kc > 0 ? TileShape(current.Mc, current.Nc, mr, nr, parallel ? pool!.Threads : 1) : (1, 1);
-        int nTiles = current.Kc > 0 ? CeilDiv(current.Nc, tileN) : 0, tiles = current.Kc > 0 ? CeilDiv(current.Mc, tileM) * nTiles : 0;
-        bool add = accumulate || current.Pc > 0;
-        Each(parallel ? pool : null, bChunks + aChunks + tiles, (a, b, c, current, next, bChunks, aChunks, wide, mr, nr, add, m, n, tileM, tileN, nTiles, tiles), static (s, chunk) =>
-        {
-            var (a, b, c, current, next, bChunks, aChunks, wide, mr, nr, add, m, n, tileM, tileN, nTiles, tiles) = s;
-            if (chunk < tiles)
-            {
-                int ic = current.Ic, jc = current.Jc;
-                Macro(wide, mr, nr, c, (float*)current.PackA, (float*)current.PackB, current.Kc, add, m, n,
-                    ic, ic + chunk / nTiles * tileM, Math.Min(ic + current.Mc, ic + (chunk / nTiles + 1) * tileM),
-                    jc, jc + chunk % nTiles * tileN, Math.Min(jc + current.Nc, jc + (chunk % nTiles + 1) * tileN));
-                return;
-            }
-            chunk -= tiles;
-            if (chunk < bChunks)
-            {
-                int p0 = chunk * PackGroup * nr;
-                b.Pack((float*)next.PackB + (nint)p0 * next.Kc, next.Pc, next.Kc, next.Jc + p0, Math.Min(PackGroup * nr, next.Nc - p0), nr);
-                return;
-            }
-            int q0 = (chunk - bChunks) * PackGroup * mr;
-            a.Pack((float*)next.PackA + (nint)q0 * next.Kc, next.Pc, next.Kc, next.Ic + q0, Math.Min(PackGroup * mr, next.Mc - q0), mr);
-        });
     }
 
     /// <summary>

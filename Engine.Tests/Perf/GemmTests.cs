@@ -78,8 +78,8 @@ public sealed class GemmTests
         CheckGemm(Two, transA, transB, m, n, k, 1f, (seed & 1) == 0 ? 0f : 1f, 2 + Math.Abs(seed % 3), seed);
     }
 
-    [TestCase(1000, 40, 300, false, false)] // one row block whose last tile is partial, two K blocks
-    [TestCase(1100, 40, 800, true, false)] // two row blocks (552 + 548) and three K blocks: packing runs a step ahead
+    [TestCase(1000, 40, 300, false, false)] // crosses the 960-row block and a K block
+    [TestCase(1100, 40, 800, true, false)] // two row blocks and three K blocks (each block's A packed afresh)
     [TestCase(13, 4100, 20, false, true)] // crosses the 1024-column block four times
     [TestCase(100, 600, 900, true, false)] // several tiles in each direction, three K blocks
     [TestCase(5, 7, 0, false, false)] // K = 0: C = beta * C
