@@ -79,6 +79,7 @@ public sealed class GemmTests
     }
 
     [TestCase(1000, 40, 300, false, false)] // crosses the 960-row block and a K block
+    [TestCase(1100, 40, 800, true, false)] // two row blocks and three K blocks (each block's A packed afresh)
     [TestCase(13, 4100, 20, false, true)] // crosses the 1024-column block four times
     [TestCase(100, 600, 900, true, false)] // several tiles in each direction, three K blocks
     [TestCase(5, 7, 0, false, false)] // K = 0: C = beta * C
@@ -89,6 +90,7 @@ public sealed class GemmTests
     }
 
     [TestCase(300, 700, 600, false, false, 1)]
+    [TestCase(1100, 1100, 500, false, false, 1)] // two row, two column and two K blocks
     [TestCase(97, 1203, 333, true, true, 1)]
     [TestCase(40, 50, 60, false, true, 9)]
     public void Gemm_IsBitwiseIdenticalForOneAndTwoThreads(int m, int n, int k, bool transA, bool transB, int batches)
