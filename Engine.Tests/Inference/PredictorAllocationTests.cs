@@ -30,22 +30,23 @@ public sealed class PredictorAllocationTests
     }
 
     /// <summary>
-    /// Bytes per call after warm-up calls: exact for the calling thread; for the workers, exact over the round that
-    /// allocated least (which chunks a worker takes depends on timing, so a worker can meet a kernel for the first time,
-    /// and make its one-time per-thread scratch, after the warm-up: a per-call allocation shows in every round);
-    /// process-wide, the least total of a round of calls less the least total of an idle window as long as the round.
+    /// Bytes per call after warm-up calls: for the calling thread and for the workers, exact over the round that
+    /// allocated least. Which chunks a thread runs depends on timing (under load the caller runs chunks a worker
+    /// usually takes), so a thread can meet a kernel for the first time, and make its one-time per-thread scratch,
+    /// after the warm-up; a per-call allocation shows in every round. Process-wide: the least total of a round of
+    /// calls less the least total of an idle window as long as the round.
     /// </summary>
     public static Bytes PerCall(CpuBackend backend, Action call)
     {
         for (int i = 0; i < WarmUpCalls; i++) call();
-        long leastBusy = long.MaxValue, leastIdle = long.MaxValue, threadBytes = 0, leastWorkerBytes = long.MaxValue;
+        long leastBusy = long.MaxValue, leastIdle = long.MaxValue, leastThreadBytes = long.MaxValue, leastWorkerBytes = long.MaxValue;
         for (int round = 0; round < Rounds; round++)
         {
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             long total = GC.GetTotalAllocatedBytes(precise: true);
             long thread = GC.GetAllocatedBytesForCurrentThread(), workers = backend.WorkerAllocatedBytes;
             for (int i = 0; i < MeasuredCalls; i++) call();
-            threadBytes += GC.GetAllocatedBytesForCurrentThread() - thread;
+            leastThreadBytes = Math.Min(leastThreadBytes, GC.GetAllocatedBytesForCurrentThread() - thread);
             leastWorkerBytes = Math.Min(leastWorkerBytes, backend.WorkerAllocatedBytes - workers);
             long busy = GC.GetTotalAllocatedBytes(precise: true) - total;
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(start);
@@ -54,8 +55,7 @@ public sealed class PredictorAllocationTests
             leastIdle = Math.Min(leastIdle, GC.GetTotalAllocatedBytes(precise: true) - idleStart);
             leastBusy = Math.Min(leastBusy, busy);
         }
-        const int calls = Rounds * MeasuredCalls;
-        return new(threadBytes / calls, leastWorkerBytes / MeasuredCalls, (leastBusy - leastIdle) / MeasuredCalls);
+        return new(leastThreadBytes / MeasuredCalls, leastWorkerBytes / MeasuredCalls, (leastBusy - leastIdle) / MeasuredCalls);
     }
 
     [TestCase("lenet5", 1, 28, 1)]
