@@ -66,8 +66,8 @@ public sealed partial class CpuBackend
                     // dX_g (Cg x N*H*W) = L^T (Cg x Kg*RS) * columns of dY_g (Kg*RS x N*H*W)
                     var a = new DenseSource(lt + (nint)grp * krs * cg, cg, kMajor: true);
                     var columns = new Im2ColSource(pdy + (nint)grp * kg * pq, forward);
-                    var target = new GemmTarget(pdx + (nint)grp * cg * hw, hw, hw, (nint)g.InChannels * hw);
-                    ForwardGemm(a, columns, target, cg, g.Batch * hw, krs, bias: null, split);
+                    var output = new ConvOutput(pdx + (nint)grp * cg * hw, hw, (nint)g.InChannels * hw);
+                    ForwardGemm(a, columns, output, cg, g.Batch * hw, krs, bias: null, split);
                 }
             }
         }
