@@ -179,10 +179,12 @@ public sealed class Conv2dFlatPackingTests
 
     /// <summary>
     /// ResNet-18's layer-4 and layer-3 shapes (7 x 7 and 14 x 14, 3x3 pad 1) at fewer channels, batch 1 and 3; and
-    /// more than 256 output channels on one 7 x 7 image (the column split past its usual row limit, weights cached).
+    /// more than 256 output channels on one 7 x 7 image (the column split past its usual row limit, weights cached);
+    /// 200 input channels (the data gradient's flipped weights packed in blocks that start past column 0).
     /// </summary>
     [TestCase(1, 64, 7, 40)]
     [TestCase(1, 16, 7, 300)]
+    [TestCase(3, 200, 7, 24)]
     [TestCase(3, 48, 7, 52)]
     [TestCase(1, 32, 14, 36)]
     [TestCase(3, 24, 14, 20)]
