@@ -50,40 +50,28 @@ public sealed partial class CpuBackend
         var packed = PackedWeights.For(weightBuffer, geo.Groups, kg, crs, _workers);
         // a short, wide output (few channels, many pixels) runs as column chunks that add the bias themselves
         bool split = GemmDriver.UseColumns(kg, npq, crs, _workers.Threads, packed is not null);
-        if (bias is not null && !split) FillPlanes(Array(bias), Array(y), geo.Batch, geo.OutChannels, pq);
         fixed (float* px = Array(x), pw = weightBuffer.ReadArray, pb = bias is null ? null : Array(bias), py = Array(y))
         {
             for (int grp = 0; grp < geo.Groups; grp++)
             {
-                // y_g (Kg x NPQ) (+)= W_g (Kg x CRS) * columns (CRS x NPQ)
-                var target = new GemmTarget(py + (nint)grp * kg * pq, pq, pq, (nint)geo.OutChannels * pq);
+                // y_g (Kg x NPQ) = bias_g + W_g (Kg x CRS) * columns (CRS x NPQ)
+                var output = new ConvOutput(py + (nint)grp * kg * pq, pq, (nint)geo.OutChannels * pq);
                 float* xg = px + (nint)grp * cg * hw, biasG = pb is null ? null : pb + (nint)grp * kg;
-                if (packed is not null) ForwardGemm(packed.Group(grp), geo, xg, target, kg, npq, crs, biasG, split);
-                else ForwardGemm(new DenseSource(pw + (nint)grp * kg * crs, crs, kMajor: false), geo, xg, target, kg, npq, crs, biasG, split);
+                if (packed is not null) ForwardGemm(packed.Group(grp), geo, xg, output, kg, npq, crs, biasG, split);
+                else ForwardGemm(new DenseSource(pw + (nint)grp * kg * crs, crs, kMajor: false), geo, xg, output, kg, npq, crs, biasG, split);
             }
         }
     }
 
     /// <summary>y_g (Kg x NPQ) = bias_g + W_g (Kg x CRS) * columns (CRS x NPQ), the columns packed from x_g.</summary>
-    private unsafe void ForwardGemm<TW>(TW weights, in Conv2dGeometry geo, float* xg, GemmTarget target, int kg, int npq, int crs, float* bias, bool split)
+    private unsafe void ForwardGemm<TW>(TW weights, in Conv2dGeometry geo, float* xg, ConvOutput output, int kg, int npq, int crs, float* bias, bool split)
         where TW : struct, IPanelSource
     {
         int hw = geo.InHeight * geo.InWidth;
         if (IsPointwise(geo)) // the columns are x itself: C x (N*H*W), image after image
-            ForwardGemm(weights, new DenseSource(xg, hw, kMajor: true, segment: hw, segmentStride: (nint)geo.InChannels * hw), target, kg, npq, crs, bias, split);
+            ForwardGemm(weights, new DenseSource(xg, hw, kMajor: true, segment: hw, segmentStride: (nint)geo.InChannels * hw), output, kg, npq, crs, bias, split);
         else
-            ForwardGemm(weights, new Im2ColSource(xg, geo), target, kg, npq, crs, bias, split);
-    }
-
-    /// <summary>
-    /// y_g = bias_g + W_g * columns: column chunks adding the bias themselves (<paramref name="split"/>), or the blocked
-    /// driver onto y already filled with the bias.
-    /// </summary>
-    private unsafe void ForwardGemm<TW, TX>(TW weights, TX columns, GemmTarget target, int kg, int npq, int crs, float* bias, bool split)
-        where TW : struct, IPanelSource where TX : struct, IPanelSource
-    {
-        if (split) GemmDriver.RunColumns(weights, columns, target, kg, npq, crs, bias, accumulate: false, _workers);
-        else GemmDriver.Run(weights, columns, target, kg, npq, crs, accumulate: bias is not null, _workers);
+            ForwardGemm(weights, new Im2ColSource(xg, geo), output, kg, npq, crs, bias, split);
     }
 
     /// <summary>
@@ -310,14 +298,6 @@ public sealed partial class CpuBackend
             dBias[k] = sum;
         });
     }
-
-    /// <summary>y[n, k, :] = bias[k] for every image and channel (the forward GEMM then adds onto it).</summary>
-    private void FillPlanes(float[] bias, float[] y, int batch, int channels, int pq) =>
-        _workers.For(batch, (bias, y, channels, pq), static (s, n) =>
-        {
-            var (bias, y, channels, pq) = s;
-            for (int k = 0; k < channels; k++) y.AsSpan((n * channels + k) * pq, pq).Fill(bias[k]);
-        });
 
     /// <summary>
     /// A 1x1, stride-1, unpadded convolution seen with each plane as a single row of H*W pixels (the same sums, longer

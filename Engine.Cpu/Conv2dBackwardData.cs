@@ -38,42 +38,53 @@ public sealed partial class CpuBackend
     /// dX = forward convolution (<paramref name="forward"/>, see <see cref="AsForward"/>) of dY with the flipped,
     /// transposed weights, per group the GEMM dX_g (Cg x N*H*W) = W'_g (Cg x Kg*R*S) * columns(dY_g): the im2col packing
     /// and the GEMM of the forward pass (the column split where it suits, as in the forward: same bits either way), no
-    /// column matrix and no col2im. The GEMM's A operand L = W'_g^T is written
-    /// out densely first, L[k*RS + t, c] = W[k, c, RS-1-t] (flipping both kernel axes reverses t = r*S + s), so
-    /// its panels pack as plain row copies.
+    /// column matrix and no col2im. The GEMM's A operand L = W'_g^T is packed block by block straight from W
+    /// (<see cref="FlippedWeightsSource"/>), so no flipped copy of the weights is written out.
     /// </summary>
     private unsafe void BackwardDataAsForward(in Conv2dGeometry g, in Conv2dGeometry forward, DeviceBuffer dY, DeviceBuffer w, DeviceBuffer dX)
     {
         int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, rs = g.Kernel.Height * g.Kernel.Width;
         int hw = g.InHeight * g.InWidth, pq = g.OutHeight * g.OutWidth, krs = kg * rs;
-        var transposed = Allocate(g.WeightShape.Size);
-        try
+        fixed (float* pw = Cpu(w).ReadArray, pdy = Array(dY), pdx = Array(dX))
         {
-            fixed (float* pw = Cpu(w).ReadArray, pl = Array(transposed), pdy = Array(dY), pdx = Array(dX))
+            bool split = GemmDriver.UseColumns(cg, g.Batch * hw, krs, _workers.Threads, prepacked: false);
+            for (int grp = 0; grp < g.Groups; grp++)
             {
-                float* weights = pw, lt = pl;
-                // one (group, k) at a time: W[k] is Cg x RS (in L1), its rows of L are RS x Cg
-                _workers.For(g.Groups * kg, ((nint)weights, (nint)lt, cg, rs), static (s, gk) =>
-                {
-                    var (weights, lt, cg, rs) = s;
-                    float* from = (float*)weights + (nint)gk * cg * rs, to = (float*)lt + (nint)gk * rs * cg;
-                    for (int c = 0; c < cg; c++)
-                        for (int t = 0; t < rs; t++) to[(nint)(rs - 1 - t) * cg + c] = from[c * rs + t];
-                });
-                bool split = GemmDriver.UseColumns(cg, g.Batch * hw, krs, _workers.Threads, prepacked: false);
-                for (int grp = 0; grp < g.Groups; grp++)
-                {
-                    // dX_g (Cg x N*H*W) = L^T (Cg x Kg*RS) * columns of dY_g (Kg*RS x N*H*W)
-                    var a = new DenseSource(lt + (nint)grp * krs * cg, cg, kMajor: true);
-                    var columns = new Im2ColSource(pdy + (nint)grp * kg * pq, forward);
-                    var target = new GemmTarget(pdx + (nint)grp * cg * hw, hw, hw, (nint)g.InChannels * hw);
-                    ForwardGemm(a, columns, target, cg, g.Batch * hw, krs, bias: null, split);
-                }
+                // dX_g (Cg x N*H*W) = L^T (Cg x Kg*RS) * columns of dY_g (Kg*RS x N*H*W)
+                var a = new FlippedWeightsSource(pw + (nint)grp * kg * cg * rs, cg, rs);
+                var columns = new Im2ColSource(pdy + (nint)grp * kg * pq, forward);
+                var output = new ConvOutput(pdx + (nint)grp * cg * hw, hw, (nint)g.InChannels * hw);
+                ForwardGemm(a, columns, output, cg, g.Batch * hw, krs, bias: null, split);
             }
         }
-        finally
+    }
+}
+
+/// <summary>
+/// The A operand of the data gradient as a forward convolution: L[k*RS + t', c] = W_g[k, c, RS-1-t'] (Kg*RS x Cg, the
+/// flipped, transposed weights of one group), packed from W as the driver asks for each block. Row k*RS + t' of a
+/// panel reads RS-strided values of W[k] (Cg x RS, in L1 for RS rows in a row).
+/// </summary>
+internal readonly unsafe struct FlippedWeightsSource(float* w, int cg, int rs) : IPanelSource
+{
+    public void Pack(float* destination, int k0, int kc, int j0, int width, int panel)
+    {
+        int panels = GemmDriver.CeilDiv(width, panel);
+        for (int row = 0, k = k0 / rs, t = k0 % rs; row < kc; row++)
         {
-            Release(transposed);
+            float* from = w + (nint)k * cg * rs + (nint)j0 * rs + (rs - 1 - t);
+            for (int p = 0; p < panels; p++)
+            {
+                float* dst = destination + (nint)p * kc * panel + (nint)row * panel, src = from + (nint)p * panel * rs;
+                int i = 0, cols = Math.Min(panel, width - p * panel);
+                for (; i < cols; i++, src += rs) dst[i] = *src;
+                for (; i < panel; i++) dst[i] = 0f;
+            }
+            if (++t == rs)
+            {
+                t = 0;
+                k++;
+            }
         }
     }
 }

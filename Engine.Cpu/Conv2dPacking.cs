@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Cpu;
@@ -21,13 +22,105 @@ internal readonly unsafe struct Im2ColSource(float* x, in Conv2dGeometry g) : IP
 
     private readonly ConvIndex _ix = new(g);
 
+    /// <summary>
+    /// Stride 1 with Q == W (a "same" width, as every 3x3 pad-1 layer of ResNet): pixel jj = p*Q + q of an image reads
+    /// plane index jj + shift for tap (r, s), shift = (r*dH - top)*W + s*dW - left, so a panel row is one window of the
+    /// flattened plane (see <see cref="PackFlat"/>).
+    /// </summary>
+    private readonly bool _flat = Avx512F.IsSupported && g.Stride is { Height: 1, Width: 1 } && g.OutWidth == g.InWidth;
+
     public void Pack(float* destination, int k0, int kc, int j0, int width, int panel)
     {
+        if (_flat && panel % FlatLanes == 0)
+        {
+            PackFlat(destination, k0, kc, j0, width, panel);
+            return;
+        }
         Copy(destination, panel, k0, kc, j0, width, panel);
         if (width % panel != 0)
         {
             int last = width / panel;
             PanelCopy.ZeroTail(destination + (nint)last * kc * panel, kc, width - last * panel, panel);
+        }
+    }
+
+    /// <summary>Lanes of one masked window load.</summary>
+    private const int FlatLanes = 16;
+
+    /// <summary>A pixel index no tap reaches (lanes outside the image segment being loaded).</summary>
+    private const int NoPixel = -(1 << 29);
+
+    /// <summary>
+    /// Pack for <see cref="_flat"/> geometries: each 16 columns of a panel row are, per image they touch, one masked load
+    /// of 16 consecutive floats of the plane, lane i reading pixel jj_i + shift where 0 &lt;= q_i + s*dW - left &lt; W and
+    /// 0 &lt;= jj_i + shift &lt; H*W (then the row p_i + r*dH - top lies inside the plane), else 0. Columns past
+    /// <paramref name="width"/> come out 0. The same values as <see cref="Copy"/>, a few instructions per 16 floats
+    /// instead of one masked copy per output-row run (runs of 7 or 14 pixels on ResNet's small maps).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void PackFlat(float* destination, int k0, int kc, int j0, int width, int panel)
+    {
+        var ix = _ix;
+        // per row of the block: the offset of its window in the image (plane + shift), the shift, and s*dW - left
+        nint* tapOffset = stackalloc nint[TapBlock];
+        int* tapShift = stackalloc int[TapBlock];
+        int* tapColumn = stackalloc int[TapBlock];
+        int* columnOf = stackalloc int[FlatLanes];
+        var lane = Vector512<int>.Indices;
+        var planeSize = Vector512.Create((uint)ix.HW);
+        var rowSize = Vector512.Create((uint)ix.W);
+        int groups = GemmDriver.CeilDiv(width, panel) * (panel / FlatLanes);
+        for (int kb = 0; kb < kc; kb += TapBlock)
+        {
+            int taps = Math.Min(TapBlock, kc - kb), row = k0 + kb;
+            int c = row / ix.RS, r = row % ix.RS / ix.S, s = row % ix.S;
+            for (int k = 0; k < taps; k++)
+            {
+                int shiftW = s * ix.DilationW - ix.Left;
+                tapShift[k] = (r * ix.DilationH - ix.Top) * ix.W + shiftW;
+                tapColumn[k] = shiftW;
+                tapOffset[k] = (nint)c * ix.HW + tapShift[k];
+                if (++s == ix.S)
+                {
+                    s = 0;
+                    if (++r == ix.R)
+                    {
+                        r = 0;
+                        c++;
+                    }
+                }
+            }
+            for (int u = 0; u < groups; u++)
+            {
+                int first = u * FlatLanes, t = first / panel, count = Math.Clamp(width - first, 0, FlatLanes);
+                float* dst = destination + (nint)t * kc * panel + (nint)kb * panel + (first - t * panel);
+                if (count == 0)
+                {
+                    for (int k = 0; k < taps; k++) Vector512<float>.Zero.Store(dst + (nint)k * panel);
+                    continue;
+                }
+                // segments: lanes [a, b) hold pixels ja.. of image n (a new image starts a new segment)
+                for (int a = 0; a < count;)
+                {
+                    int j = j0 + first + a, n = j / ix.PQ, ja = j % ix.PQ, b = Math.Min(count, a + ix.PQ - ja);
+                    for (int i = 0; i < FlatLanes; i++) columnOf[i] = i >= a && i < b ? (ja + i - a) % ix.Q : 0;
+                    var inSegment = Vector512.GreaterThanOrEqual(lane, Vector512.Create(a)) & Vector512.LessThan(lane, Vector512.Create(b));
+                    var pixel = Vector512.ConditionalSelect(inSegment, lane + Vector512.Create(ja - a), Vector512.Create(NoPixel));
+                    var column = Vector512.Load(columnOf);
+                    // lane i reads image + tapOffset[k] + i = plane c of image n at pixel jj_i + shift
+                    float* image = x + n * ix.ImageStride + (ja - a);
+                    bool merge = a > 0;
+                    for (int k = 0; k < taps; k++)
+                    {
+                        var inside = Vector512.LessThan((pixel + Vector512.Create(tapShift[k])).AsUInt32(), planeSize)
+                            & Vector512.LessThan((column + Vector512.Create(tapColumn[k])).AsUInt32(), rowSize);
+                        float* d = dst + (nint)k * panel;
+                        var old = merge ? Vector512.Load(d) : Vector512<float>.Zero;
+                        Avx512F.MaskLoad(image + tapOffset[k], inside.AsSingle(), old).Store(d);
+                    }
+                    a = b;
+                }
+            }
         }
     }
 

@@ -33,11 +33,16 @@ internal static unsafe partial class GemmDriver
     /// <summary>Whether <see cref="RunColumns{TA,TB}"/> suits C (M x N) = L_A^T * L_B (K deep) on this many threads.</summary>
     internal static bool UseColumns(int m, int n, int k, int threads, bool prepacked)
     {
-        if (ColumnsDisabled || m > ColumnsMaxM || m == 0 || n == 0 || k == 0) return false;
+        if (ColumnsDisabled || m == 0 || n == 0 || k == 0) return false;
         int mr = GemmKernels.Use512 ? GemmKernels.Mr512 : GemmKernels.Mr256, nr = GemmKernels.Use512 ? GemmKernels.Nr512 : GemmKernels.Nr256;
-        if (!prepacked && (long)k * RoundUp(m, mr) > ColumnsMaxPackedA) return false;
+        if (!prepacked && (m > ColumnsMaxM || (long)k * RoundUp(m, mr) > ColumnsMaxPackedA)) return false;
         // enough columns for a few chunks of at least two panels per thread
-        return n >= ColumnChunksPerThread * threads * 2 * nr;
+        if (n >= ColumnChunksPerThread * threads * 2 * nr) return m <= ColumnsMaxM;
+        // few columns (one image of a small map) and cached weights: one panel per chunk, every thread the same number
+        // of panels, and no barrier between K blocks (the blocked driver would pack each block's B on one thread);
+        // an uneven share (7 panels of a 14 x 14 map on 2 threads) measured slower than the blocked driver
+        int panels = CeilDiv(n, nr);
+        return prepacked && threads > 1 && panels % threads == 0;
     }
 
     /// <summary>
