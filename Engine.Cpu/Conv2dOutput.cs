@@ -19,16 +19,19 @@ public sealed partial class CpuBackend
     /// <summary>Most pixels per image for which a batch's output is computed in a contiguous stage first.</summary>
     private const int StagedMaxPixels = 512;
 
-    /// <summary>The contiguous Kg x NPQ stage of the calling thread (grown as needed, kept).</summary>
+    /// <summary>Most floats of a stage (4 MB); a larger batch is staged a group of whole images at a time. Tests lower it.</summary>
+    internal static long StageMaxFloats { get; set; } = 1 << 20;
+
+    /// <summary>The contiguous Kg x (images x PQ) stage of the calling thread (grown as needed, kept).</summary>
     [ThreadStatic] private static AlignedScratch? t_stage;
 
     /// <summary>
     /// y_g (Kg x NPQ) = bias_g + W_g (Kg x CRS) * columns (CRS x NPQ): column chunks adding the bias themselves
     /// (<paramref name="split"/>), or the blocked driver onto C filled with the bias first. When an image's pixels are
-    /// few and not a whole number of kernel tiles (ResNet's 14 x 14 and 7 x 7 maps at batch &gt; 1), most tiles would straddle
-    /// two images and go through a local tile and an element-wise store on every K block; then C is a contiguous
-    /// stage (every tile stored straight by the kernel) copied out image by image at the end. Either way each element
-    /// gets the same arithmetic, so the bits do not change.
+    /// few and not a whole number of kernel tiles (ResNet's 14 x 14 and 7 x 7 maps at batch &gt; 1), most tiles would
+    /// straddle two images and go through a local tile and an element-wise store on every K block; then C is a
+    /// contiguous stage (every tile stored straight by the kernel) of whole images, at most 4 MB, copied out image by
+    /// image. Either way each element gets the same arithmetic, so the bits do not change.
     /// </summary>
     private unsafe void ForwardGemm<TW, TX>(TW weights, TX columns, ConvOutput output, int kg, int npq, int crs, float* bias, bool split)
         where TW : struct, IPanelSource where TX : struct, IPanelSource
@@ -48,20 +51,28 @@ public sealed partial class CpuBackend
             ForwardGemm(weights, columns, target, kg, npq, crs, bias, split);
             return;
         }
-        if (t_stage is null || t_stage.Length < (long)kg * npq) t_stage = new AlignedScratch((long)kg * npq);
+        // whole images per stage, at most StageMaxFloats floats (one image if even that is larger): scratch stays bounded
+        int pq = output.Pq, images = npq / pq;
+        int perStage = (int)Math.Clamp(StageMaxFloats / ((long)kg * pq), 1, images);
+        long stageFloats = (long)kg * perStage * pq;
+        if (t_stage is null || t_stage.Length < stageFloats) t_stage = new AlignedScratch(stageFloats);
         float* stage = t_stage.Pointer;
-        if (bias is not null && !split)
-            _workers.For(kg, ((nint)stage, (nint)bias, npq), static (s, i) =>
-                new Span<float>((float*)s.Item1 + (nint)i * s.npq, s.npq).Fill(((float*)s.Item2)[i]));
-        ForwardGemm(weights, columns, new GemmTarget(stage, npq), kg, npq, crs, bias, split);
-        // y_g[n, i, :] = stage[i, n*PQ .. (n+1)*PQ)
-        _workers.For(kg, ((nint)stage, output, npq), static (s, i) =>
+        for (int n0 = 0; n0 < images; n0 += perStage)
         {
-            var (stageAt, output, npq) = s;
-            float* row = (float*)stageAt + (nint)i * npq;
-            for (int n = 0, j = 0; j < npq; n++, j += output.Pq)
-                new Span<float>(row + j, output.Pq).CopyTo(new Span<float>(output.Y + n * output.ImageStride + (nint)i * output.Pq, output.Pq));
-        });
+            int width = Math.Min(perStage, images - n0) * pq;
+            if (bias is not null && !split)
+                _workers.For(kg, ((nint)stage, (nint)bias, width), static (s, i) =>
+                    new Span<float>((float*)s.Item1 + (nint)i * s.width, s.width).Fill(((float*)s.Item2)[i]));
+            ForwardGemm(weights, new ColumnSlice<TX>(columns, n0 * pq), new GemmTarget(stage, width), kg, width, crs, bias, split);
+            // y_g[n0 + n, i, :] = stage[i, n*PQ .. (n+1)*PQ)
+            _workers.For(kg, ((nint)stage, output, width, n0), static (s, i) =>
+            {
+                var (stageAt, output, width, n0) = s;
+                float* row = (float*)stageAt + (nint)i * width;
+                for (int n = n0, j = 0; j < width; n++, j += output.Pq)
+                    new Span<float>(row + j, output.Pq).CopyTo(new Span<float>(output.Y + n * output.ImageStride + (nint)i * output.Pq, output.Pq));
+            });
+        }
     }
 
     /// <summary>C = bias + W_g * columns (split: the chunks add the bias) or C += W_g * columns (C already holds the bias, if any).</summary>

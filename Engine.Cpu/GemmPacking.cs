@@ -16,6 +16,13 @@ internal unsafe interface IPanelSource
     void Pack(float* destination, int k0, int kc, int j0, int width, int panel);
 }
 
+/// <summary>Columns [first, first + n) of another source seen as columns [0, n): a GEMM over a slice of its columns.</summary>
+internal readonly unsafe struct ColumnSlice<T>(T inner, int first) : IPanelSource where T : struct, IPanelSource
+{
+    public void Pack(float* destination, int k0, int kc, int j0, int width, int panel) =>
+        inner.Pack(destination, k0, kc, first + j0, width, panel);
+}
+
 /// <summary>Copies and zero fills for short runs inside a panel row.</summary>
 internal static unsafe class PanelCopy
 {

@@ -191,11 +191,50 @@ public sealed class Conv2dFlatPackingTests
     public void ResNetSmallMaps_AgreeWithReference_AcrossThreadCounts(int n, int c, int hw, int k) =>
         Properties.Check(Properties.DataSeed, seed => Check(new Conv2dGeometry(n, c, hw, hw, k, 3, 1, 1, 1), true, seed), runs: 1);
 
+    /// <summary>
+    /// A batch whose staged output exceeds the stage's bound is computed a group of whole images at a time (here two
+    /// or three per stage, the last group shorter): the same bits as one stage, and the reference at 1-3 threads.
+    /// </summary>
+    [TestCase(5, 24, 7, 40, 2)]
+    [TestCase(7, 16, 14, 20, 3)]
+    public void StagedOutputOverSeveralStages_KeepsTheBitsOfOneStage(int n, int c, int hw, int k, int imagesPerStage)
+    {
+        var g = new Conv2dGeometry(n, c, hw, hw, k, 3, 1, 1, 1);
+        var x = Random(g.InputShape.Size, 11);
+        var w = Random(g.WeightShape.Size, 12);
+        var bias = Random(g.OutChannels, 13);
+        var dY = Random(g.OutputShape.Size, 14);
+        var backend = _backends[1];
+        (float[] Y, float[] Dx) Run()
+        {
+            var y = backend.Allocate(g.OutputShape.Size);
+            backend.Conv2d(g, Upload(backend, x), Upload(backend, w), Upload(backend, bias), y);
+            var dX = backend.Allocate(g.InputShape.Size);
+            backend.Conv2dBackwardData(g, Upload(backend, dY), Upload(backend, w), dX);
+            return (Download(backend, y, g.OutputShape.Size), Download(backend, dX, g.InputShape.Size));
+        }
+        CpuBackend.DirectConvEnabled = false;
+        try
+        {
+            var oneStage = Run();
+            CpuBackend.StageMaxFloats = (long)imagesPerStage * hw * hw * Math.Max(c, k);
+            var severalStages = Run();
+            ExpectSameBits(oneStage.Y, severalStages.Y, $"forward {g}, {imagesPerStage} images per stage");
+            ExpectSameBits(oneStage.Dx, severalStages.Dx, $"data gradient {g}, {imagesPerStage} images per stage");
+            Check(g, true, 15);
+        }
+        finally
+        {
+            CpuBackend.StageMaxFloats = 1 << 20;
+            CpuBackend.DirectConvEnabled = true;
+        }
+    }
+
     private static void ExpectSameBits(float[] expected, float[] actual, string what)
     {
         for (int i = 0; i < expected.Length; i++)
             Expect.That(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
-                $"{what}: element {i} expected the bits of the one-thread run ({expected[i]:R}), got {actual[i]:R}");
+                $"{what}: element {i} expected {expected[i]:R} bit for bit (the one-thread or one-stage run), got {actual[i]:R}");
     }
 
     /// <summary>|actual - expected| &lt;= Tolerance * (magnitude + 1e-3) elementwise (inside a property: no NUnit assert).</summary>
