@@ -24,8 +24,6 @@ public sealed class Conv2dColumnsTests
         foreach (var b in _backends) b.Dispose();
     }
 
-    /// <summary>Float error per unit of sum |terms|, as in <see cref="Conv2dPerfTests"/>.</summary>
-    private const double Tolerance = 2e-6;
 
     /// <summary>
     /// At least 768 output pixels (the split takes them at up to 3 threads), strides 1-3 (2: the de-interleaving
@@ -101,7 +99,7 @@ public sealed class Conv2dColumnsTests
                     first ??= runs[0];
                     ExpectClose(runs[0], expected, magnitude, $"forward {g} (bias {c.Bias}, {backend.Name}, column split {split})");
                     for (int run = 0; run < runs.Length; run++)
-                        AssertSameBits(first, runs[run], $"forward {g} (bias {c.Bias}), {backend.Name}, column split {split}, run {run}");
+                        ExpectSameBits(first, runs[run], $"forward {g} (bias {c.Bias}), {backend.Name}, column split {split}, run {run} against run 0");
                 }
             }
         }
@@ -112,22 +110,7 @@ public sealed class Conv2dColumnsTests
         }
     }
 
-    private static void AssertSameBits(float[] expected, float[] actual, string what)
-    {
-        for (int i = 0; i < expected.Length; i++)
-            Expect.That(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
-                $"{what}: element {i} expected the bits of the first run ({expected[i]:R}), got {actual[i]:R}");
-    }
 
-    /// <summary>|actual - expected| &lt;= Tolerance * (magnitude + 1e-3) elementwise (inside a property: no NUnit assert).</summary>
-    private static void ExpectClose(float[] actual, double[] expected, double[] magnitude, string what)
-    {
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double bound = Tolerance * (magnitude[i] + 1e-3);
-            Expect.That(Math.Abs(actual[i] - expected[i]) <= bound, $"{what}: element {i} expected {expected[i]:G9} (tolerance {bound:G3}), got {actual[i]:G9}");
-        }
-    }
 
     [Test]
     public void ColumnSplitForward_AgreesWithReference_AndKeepsTheBits() => Properties.Check(Cases, c => Check(c, _backends), runs: 16);
@@ -174,7 +157,7 @@ public sealed class Conv2dColumnsTests
                     var got = Download(backend, dX, g.InputShape.Size);
                     first ??= got;
                     ExpectClose(got, expected, magnitude, $"data gradient {g} ({backend.Name}, column split {split})");
-                    AssertSameBits(first, got, $"data gradient {g}, {backend.Name}, column split {split}");
+                    ExpectSameBits(first, got, $"data gradient {g}, {backend.Name}, column split {split} against the first run");
                 }
             }
         }

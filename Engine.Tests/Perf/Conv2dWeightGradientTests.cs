@@ -23,8 +23,6 @@ public sealed class Conv2dWeightGradientTests
         foreach (var b in _backends) b.Dispose();
     }
 
-    /// <summary>Float error per unit of sum |terms|, as in <see cref="Conv2dPerfTests"/>.</summary>
-    private const double Tolerance = 2e-6;
 
     /// <summary>
     /// Channels per group around the panel widths (12 and 6 rows, 32 and 16 columns, 16-channel transposes), odd
@@ -77,14 +75,8 @@ public sealed class Conv2dWeightGradientTests
                 backend.Conv2dBackwardWeight(g, Upload(backend, x), Upload(backend, dY), dW, null);
                 var got = Download(backend, dW, g.WeightShape.Size);
                 first ??= got;
-                for (int i = 0; i < expected.Length; i++)
-                {
-                    double bound = Tolerance * (magnitude[i] + 1e-3);
-                    Expect.That(Math.Abs(got[i] - expected[i]) <= bound,
-                        $"weight gradient {g} ({backend.Name}): element {i} expected {expected[i]:G9} (tolerance {bound:G3}), got {got[i]:G9}");
-                    Expect.That(BitConverter.SingleToInt32Bits(got[i]) == BitConverter.SingleToInt32Bits(first[i]),
-                        $"weight gradient {g}: element {i} on {backend.Name} expected the bits of {backends[0].Name} ({first[i]:R}), got {got[i]:R}");
-                }
+                ExpectClose(got, expected, magnitude, $"weight gradient {g} ({backend.Name})");
+                ExpectSameBits(first, got, $"weight gradient {g} on {backend.Name} against {backends[0].Name}");
             }
         }
         finally

@@ -110,4 +110,25 @@ internal static class PerfReference
                 NUnit.Framework.Assert.Fail($"{what}: element {i} expected {expected[i]:G9} (tolerance {tolerance * scale:G3}), got {actual[i]:G9}");
         }
     }
+
+    /// <summary>Float error per unit of sum |terms| allowed for the convolution paths against the double reference.</summary>
+    public const double ConvTolerance = 2e-6;
+
+    /// <summary>|actual - expected| &lt;= ConvTolerance * (magnitude + 1e-3) elementwise (inside a property: no NUnit assert).</summary>
+    public static void ExpectClose(float[] actual, double[] expected, double[] magnitude, string what)
+    {
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double bound = ConvTolerance * (magnitude[i] + 1e-3);
+            Support.Expect.That(Math.Abs(actual[i] - expected[i]) <= bound, $"{what}: element {i} expected {expected[i]:G9} (tolerance {bound:G3}), got {actual[i]:G9}");
+        }
+    }
+
+    /// <summary>actual equals expected bit for bit (inside a property); <paramref name="what"/> names the run compared.</summary>
+    public static void ExpectSameBits(float[] expected, float[] actual, string what)
+    {
+        for (int i = 0; i < expected.Length; i++)
+            Support.Expect.That(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
+                $"{what}: element {i} expected {expected[i]:R} bit for bit, got {actual[i]:R}");
+    }
 }
