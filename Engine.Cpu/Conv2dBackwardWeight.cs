@@ -46,6 +46,9 @@ internal static unsafe class ChannelsLastWeightGradient
     /// <summary>xT of one stage and the packed gradients of one stage (the calling thread's, read by all).</summary>
     [ThreadStatic] private static AlignedScratch? t_inputs, t_gradients;
 
+    /// <summary>D of one group in full (T x Ldc), when it is not written to dW block by block (the calling thread's).</summary>
+    [ThreadStatic] private static AlignedScratch? t_whole;
+
     /// <summary>One A micro-panel, the D rows of one channel block, and a strip of dW rows (each thread's own).</summary>
     [ThreadStatic] private static AlignedScratch? t_panel, t_block, t_strip;
 
@@ -107,17 +110,8 @@ internal static unsafe class ChannelsLastWeightGradient
     public static void Run(in Conv2dGeometry g, float* x, float* dY, float* dW, WorkerPool pool)
     {
         var plan = new Plan(g);
-        bool local = plan.Local(pool.Threads);
-        var whole = local ? null : System.Buffers.ArrayPool<float>.Shared.Rent(plan.T * plan.Ldc);
-        try
-        {
-            fixed (float* d = whole)
-                for (int grp = 0; grp < g.Groups; grp++) Group(plan, x, dY, dW, d, grp, pool);
-        }
-        finally
-        {
-            if (whole is not null) System.Buffers.ArrayPool<float>.Shared.Return(whole);
-        }
+        float* d = plan.Local(pool.Threads) ? null : Scratch(ref t_whole, (long)plan.T * plan.Ldc);
+        for (int grp = 0; grp < g.Groups; grp++) Group(plan, x, dY, dW, d, grp, pool);
     }
 
     /// <summary>Group grp: stage after stage, xT and the gradient panels, then D; dW_g from D (d null: per channel block).</summary>
@@ -356,11 +350,7 @@ internal static unsafe class ChannelsLastWeightGradient
         }
     }
 
-    private static float* Scratch(ref AlignedScratch? slot, long length)
-    {
-        if (slot is null || slot.Length < length) slot = new AlignedScratch(length);
-        return slot.Pointer;
-    }
+    private static float* Scratch(ref AlignedScratch? slot, long length) => AlignedScratch.AtLeast(ref slot, length);
 }
 
 public sealed partial class CpuBackend

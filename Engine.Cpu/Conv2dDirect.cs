@@ -59,11 +59,7 @@ public sealed partial class CpuBackend
         }
     }
 
-    private static unsafe float* DirectScratch(long length)
-    {
-        if (t_direct is null || t_direct.Length < length) t_direct = new AlignedScratch(length);
-        return t_direct.Pointer;
-    }
+    private static unsafe float* DirectScratch(long length) => AlignedScratch.AtLeast(ref t_direct, length);
 
     /// <summary>xPad (Cg planes of Plane floats) = the group's input planes, zero padded (the tail past Hp rows zero too).</summary>
     private static unsafe void PadPlanes(in Conv2dGeometry g, DirectGrid grid, float* x, float* xPad)

@@ -54,9 +54,7 @@ public sealed partial class CpuBackend
         // whole images per stage, at most StageMaxFloats floats (one image if even that is larger): scratch stays bounded
         int pq = output.Pq, images = npq / pq;
         int perStage = (int)Math.Clamp(StageMaxFloats / ((long)kg * pq), 1, images);
-        long stageFloats = (long)kg * perStage * pq;
-        if (t_stage is null || t_stage.Length < stageFloats) t_stage = new AlignedScratch(stageFloats);
-        float* stage = t_stage.Pointer;
+        float* stage = AlignedScratch.AtLeast(ref t_stage, (long)kg * perStage * pq);
         for (int n0 = 0; n0 < images; n0 += perStage)
         {
             int width = Math.Min(perStage, images - n0) * pq;

@@ -234,8 +234,7 @@ internal readonly unsafe struct Im2ColTransposedSource(float* x, in Conv2dGeomet
         {
             // taps [j0, j0 + width) of L written out as rows over pixels (the forward's run copies), then transposed
             // into panels 16 x 16 at a time: two vector passes instead of one scalar gather per element
-            if (t_rows is null || t_rows.Length < (long)width * kc) t_rows = new AlignedScratch((long)width * kc);
-            float* rows = t_rows.Pointer;
+            float* rows = AlignedScratch.AtLeast(ref t_rows, (long)width * kc);
             _columns.Rows(rows, kc, j0, width, firstPixel + k0, kc);
             new DenseSource(rows, kc, kMajor: false).Pack(destination, 0, kc, 0, width, panel);
             return;

@@ -183,11 +183,7 @@ internal static unsafe partial class GemmDriver
         pool.For(count, state, body);
     }
 
-    private static float* Scratch(ref AlignedScratch? slot, long length)
-    {
-        if (slot is null || slot.Length < length) slot = new AlignedScratch(length);
-        return slot.Pointer;
-    }
+    private static float* Scratch(ref AlignedScratch? slot, long length) => AlignedScratch.AtLeast(ref slot, length);
 
     internal static int CeilDiv(int a, int b) => (a + b - 1) / b;
     private static int RoundUp(int a, int b) => CeilDiv(a, b) * b;
@@ -211,4 +207,11 @@ internal sealed unsafe class AlignedScratch
 
     public long Length { get; }
     public float* Pointer { get; }
+
+    /// <summary>The start of <paramref name="slot"/>'s floats, replacing it first if it holds fewer than <paramref name="length"/>.</summary>
+    public static float* AtLeast(ref AlignedScratch? slot, long length)
+    {
+        if (slot is null || slot.Length < length) slot = new AlignedScratch(length);
+        return slot.Pointer;
+    }
 }
