@@ -5,17 +5,20 @@ using System.Runtime.Intrinsics.X86;
 namespace Engine.Cpu;
 
 // Legend as in Conv2d.cs; RS = R*S taps, T = RS*Cg. Hp x Wp: the rows and columns of the zero-padded input that the
-// taps read, Hp = (P-1)*strideH + dilationH*(R-1) + 1 (Wp likewise). xT: one group of a block of images channels-last,
-// xT[n, hp, wp, c] = x[n, g*Cg + c, hp - top, wp - left] (0 outside the input). Channel blocks: the Cg channels in
-// blocks of CB = mr (the last one shorter). D (T x Kg): the weight gradient of one group with its rows in the order
-// (channel block, tap, channel), D[rowOf(block) + (r*S + s)*width(block) + c - block*CB, k] = dW[g*Kg + k, c, r, s].
+// taps read, Hp = (P-1)*strideH + dilationH*(R-1) + 1 (Wp likewise). Channel blocks: the Cg channels in blocks of
+// CB = mr (the last one shorter). xT: one group of a stage of images channels-last, channel block by channel block:
+// block β holds xT_β[n, hp, wp, c'] = x[n, g*Cg + β*CB + c', hp - top, wp - left] (0 outside the input) for
+// c' < width(β), starting at β * (images per stage)*Hp*Wp*CB. D (T x Kg): the weight gradient of one group with its
+// rows in the order (channel block, tap, channel), D[rowOf(block) + (r*S + s)*width(block) + c - block*CB, k] =
+// dW[g*Kg + k, c, r, s].
 
 /// <summary>
 /// The weight gradient through channels-last input, per group the GEMM
 /// D (T x Kg) = columns (T x NPQ) * dY_g^T (NPQ x Kg), summed over the pixels of the batch. With x channels-last, row
-/// (tap, c) of the column matrix at pixel (n, p, q) is xT[n, p*strideH + r*dH, q*strideW + s*dW, c]: a micro-panel of
-/// A (kc pixels x mr rows: one tap of a full channel block) packs as kc short copies, and x is transposed once instead
-/// of once per tap. B, the transposed gradient, is packed once per block of pixels and read by every panel of A.
+/// (tap, c) of the column matrix at pixel (n, p, q) is xT_β[n, p*strideH + r*dH, q*strideW + s*dW, c - β*CB]: a
+/// micro-panel of A (kc pixels x mr rows: one tap of a full channel block) is, at stride 1, one contiguous copy per
+/// output row (the block's pixels are mr floats each, one after another), and x is transposed once instead of once per
+/// tap. B, the transposed gradient, is packed once per block of pixels and read by every panel of A.
 /// T is the GEMM's M (ResNet's T = 9*Cg fills 12-row panels exactly, as its Kg fills 32-column ones). D is
 /// transposed into dW: right after each channel block is done, from a per-thread copy of its rows still in cache, when
 /// the batch is one stage and D is large; otherwise at the end, from D in full.
@@ -84,6 +87,9 @@ internal static unsafe class ChannelsLastWeightGradient
         }
 
         public long InputFloats => (long)Images * Hp * Wp * Cg;
+
+        /// <summary>Where channel block β of xT starts (every earlier block is CB channels wide).</summary>
+        public long BlockStart(int block) => (long)block * Images * Hp * Wp * CB;
         public long GradientFloats => (long)Images * PQ * Ldc;
         public int APanels => GemmDriver.CeilDiv(T, Mr);
         public int BPanels => Ldc / Nr;
@@ -197,43 +203,46 @@ internal static unsafe class ChannelsLastWeightGradient
 
     /// <summary>
     /// The A micro-panel of rows [row0, row0 + rows) of the column matrix over pixels [k0, k0 + kc) of the stage:
-    /// panel[k * mr + l] = xT[pixel k0 + k, tap and channel of row row0 + l], 0 for l &gt;= rows. The rows split into
-    /// runs of one tap (consecutive channels, contiguous in xT); each pixel copies its runs.
+    /// panel[k * mr + l] = xT_β[pixel k0 + k, tap and channel of row row0 + l], 0 for l &gt;= rows (the rows lie in one
+    /// channel block β, since blocks start at multiples of mr). The rows split into runs of one tap (consecutive
+    /// channels, contiguous in xT_β); each pixel copies its runs. One tap of a full block at stride 1: the panel rows of
+    /// the pixels of one output row are one contiguous run of xT_β.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackTaps(in Plan plan, float* inputs, int k0, int kc, int row0, int rows, float* panel)
     {
         var g = plan.G;
-        int mr = plan.Mr, cg = plan.Cg;
-        // run u: lanes [lane[u], lane[u] + count[u]) of the panel from xT offset offset[u] past the pixel's window corner
+        int mr = plan.Mr, block = row0 / (plan.RS * plan.CB), width = plan.Width(block), first = row0 - plan.RowOf(block);
+        // run u: lanes [lane[u], lane[u] + count[u]) of the panel from xT_β offset offset[u] past the pixel's window corner
         int* lane = stackalloc int[GemmKernels.Mr512];
         int* count = stackalloc int[GemmKernels.Mr512];
         nint* offset = stackalloc nint[GemmKernels.Mr512];
         int runs = 0;
         for (int l = 0; l < rows;)
         {
-            // row (block, tap, c) of D; a run goes on while the tap stays and the block has channels
-            int row = row0 + l, block = row / (plan.RS * plan.CB), width = plan.Width(block), within = row - plan.RowOf(block);
-            int tap = within / width, c = block * plan.CB + within % width, len = Math.Min(rows - l, block * plan.CB + width - c);
+            // row (β, tap, c) of D; a run goes on while the tap stays
+            int within = first + l, tap = within / width, c = within % width, len = Math.Min(rows - l, width - c);
             int r = tap / g.Kernel.Width, s = tap % g.Kernel.Width;
             lane[runs] = l;
             count[runs] = len;
-            offset[runs] = ((nint)r * g.Dilation.Height * plan.Wp + (nint)s * g.Dilation.Width) * cg + c;
+            offset[runs] = ((nint)r * g.Dilation.Height * plan.Wp + (nint)s * g.Dilation.Width) * width + c;
             runs++;
             l += len;
         }
         int n = k0 / plan.PQ, p = k0 % plan.PQ / plan.Q, q = k0 % plan.Q;
-        nint step = (nint)g.Stride.Width * cg, rowStep = (nint)g.Stride.Height * plan.Wp * cg, imageStep = (nint)plan.Hp * plan.Wp * cg;
-        float* rowStart = inputs + n * imageStep + p * rowStep;
-        // one tap and a full panel: each pixel one 16-float copy (the 4 floats past the run land in the next pixel's
-        // row, or in the scratch's slack, and xT has slack to read)
-        bool whole = plan.Vector && runs == 1 && rows == mr;
+        nint step = (nint)g.Stride.Width * width, rowStep = (nint)g.Stride.Height * plan.Wp * width, imageStep = (nint)plan.Hp * plan.Wp * width;
+        float* blockStart = inputs + plan.BlockStart(block), rowStart = blockStart + n * imageStep + p * rowStep;
+        // one tap and a full panel (so width = mr): at stride 1 the pixels of an output row are one run of xT_β; else
+        // each pixel one 16-float copy (the 4 floats past the run land in the next pixel's row, or in the scratch's
+        // slack, and xT has slack to read)
+        bool whole = runs == 1 && rows == mr, contiguous = whole && g.Stride.Width == 1;
         for (int k = 0; k < kc;)
         {
             // pixels [k, k + len) lie in output row p of image n
             int len = Math.Min(kc - k, plan.Q - q);
             float* from = rowStart + q * step, to = panel + (nint)k * mr;
-            if (whole) CopyPixels(to, mr, from + offset[0], step, len);
+            if (contiguous) PanelCopy.Copy(to, from + offset[0], len * mr);
+            else if (whole && plan.Vector) CopyPixels(to, mr, from + offset[0], step, len);
             else
                 for (int i = 0; i < len; i++, from += step, to += mr)
                 {
@@ -246,7 +255,7 @@ internal static unsafe class ChannelsLastWeightGradient
             else
             {
                 p = 0;
-                rowStart = inputs + ++n * imageStep;
+                rowStart = blockStart + ++n * imageStep;
             }
         }
     }
@@ -271,51 +280,53 @@ internal static unsafe class ChannelsLastWeightGradient
     }
 
     /// <summary>
-    /// Row hp of image j of xT: x[j, c, hp - top, wp - left] at [wp, c] for the Wp columns and Cg channels (0 in the
-    /// padding), transposed 16 channels x 16 columns at a time.
+    /// Row hp of image j of xT, in every channel block β: x[j, β*CB + c', hp - top, wp - left] at [wp, c'] of xT_β for
+    /// the Wp columns and the block's channels (0 in the padding), transposed a block's channels x 16 columns at a time.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransposeRow(in Plan plan, float* x, nint inImage, float* inputs, int j, int hp)
     {
         var g = plan.G;
-        int cg = plan.Cg, h = hp - g.Padding.Top, left = Math.Min(g.Padding.Left, plan.Wp);
-        float* row = inputs + ((nint)j * plan.Hp + hp) * plan.Wp * cg;
-        if ((uint)h >= (uint)g.InHeight)
-        {
-            new Span<float>(row, plan.Wp * cg).Clear();
-            return;
-        }
+        int h = hp - g.Padding.Top, left = Math.Min(g.Padding.Left, plan.Wp);
         int width = Math.Clamp(plan.Wp - left, 0, g.InWidth);
-        new Span<float>(row, left * cg).Clear();
-        new Span<float>(row + (nint)(left + width) * cg, (plan.Wp - left - width) * cg).Clear();
+        bool inside = (uint)h < (uint)g.InHeight;
         nint hw = (nint)g.InHeight * g.InWidth;
-        float* source = x + j * inImage + (nint)h * g.InWidth;
-        float* target = row + (nint)left * cg;
-        if (!plan.Vector)
-        {
-            for (int c = 0; c < cg; c++)
-                for (int w = 0; w < width; w++) target[(nint)w * cg + c] = source[c * hw + w];
-            return;
-        }
         var one = Vector512<float>.One;
         float* tile = stackalloc float[16 * 16];
         float* transposed = stackalloc float[16 * 16];
-        for (int c0 = 0; c0 < cg; c0 += 16)
+        for (int block = 0; block < plan.ChannelBlocks; block++)
         {
-            int channels = Math.Min(16, cg - c0);
+            int cb = plan.Width(block);
+            float* row = inputs + plan.BlockStart(block) + ((nint)j * plan.Hp + hp) * plan.Wp * cb;
+            if (!inside)
+            {
+                new Span<float>(row, plan.Wp * cb).Clear();
+                continue;
+            }
+            new Span<float>(row, left * cb).Clear();
+            new Span<float>(row + (nint)(left + width) * cb, (plan.Wp - left - width) * cb).Clear();
+            float* source = x + j * inImage + (nint)block * plan.CB * hw + (nint)h * g.InWidth;
+            float* target = row + (nint)left * cb;
+            if (!plan.Vector)
+            {
+                for (int c = 0; c < cb; c++)
+                    for (int w = 0; w < width; w++) target[(nint)w * cb + c] = source[c * hw + w];
+                continue;
+            }
+            // cb <= mr <= 16 channels per transpose
             for (int w0 = 0; w0 < width; w0 += 16)
             {
                 int columns = Math.Min(16, width - w0);
-                float* from = source + c0 * hw + w0, to = target + (nint)w0 * cg + c0;
+                float* from = source + w0, to = target + (nint)w0 * cb;
                 if (columns == 16)
                 {
-                    PanelTranspose.Block16(from, hw, channels, one, to, cg);
+                    PanelTranspose.Block16(from, hw, cb, one, to, cb);
                     continue;
                 }
                 // the row's last columns: through a 16 x 16 tile so nothing past the row is read or written
-                for (int i = 0; i < channels; i++) PanelCopy.Copy(tile + i * 16, from + i * hw, columns);
-                PanelTranspose.Block16(tile, 16, channels, one, transposed, 16);
-                for (int w = 0; w < columns; w++) PanelCopy.Copy(to + (nint)w * cg, transposed + w * 16, channels);
+                for (int i = 0; i < cb; i++) PanelCopy.Copy(tile + i * 16, from + i * hw, columns);
+                PanelTranspose.Block16(tile, 16, cb, one, transposed, 16);
+                for (int w = 0; w < columns; w++) PanelCopy.Copy(to + (nint)w * cb, transposed + w * 16, cb);
             }
         }
     }
