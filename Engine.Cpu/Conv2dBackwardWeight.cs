@@ -135,11 +135,11 @@ internal static unsafe class ChannelsLastWeightGradient
             int rowChunks = images * plan.Hp, packChunks = blocks * GemmDriver.CeilDiv(plan.BPanels, PackGroup);
             // xT of images [n0, n0 + images), and dY_g^T of their pixels packed into B panels, block after block
             var stage = new DenseSource(dyg, plan.PQ, kMajor: false, segment: plan.PQ, segmentStride: outImage, first: n0 * plan.PQ);
-            pool.For(rowChunks + packChunks, (plan, (nint)(xg + n0 * inImage), inImage, (nint)inputs, stage, (nint)gradients, rowChunks, pixels, blocks),
+            pool.For(rowChunks + packChunks, (plan, (nint)(xg + n0 * inImage), inImage, (nint)(x + g.Batch * inImage), (nint)inputs, stage, (nint)gradients, rowChunks, pixels, blocks),
                 static (s, chunk) =>
                 {
-                    var (plan, xAt, inImage, inputsAt, stage, gradientsAt, rowChunks, pixels, blocks) = s;
-                    if (chunk < rowChunks) TransposeRow(plan, (float*)xAt, inImage, (float*)inputsAt, chunk / plan.Hp, chunk % plan.Hp);
+                    var (plan, xAt, inImage, xEnd, inputsAt, stage, gradientsAt, rowChunks, pixels, blocks) = s;
+                    if (chunk < rowChunks) TransposeRow(plan, (float*)xAt, inImage, (float*)xEnd, (float*)inputsAt, chunk / plan.Hp, chunk % plan.Hp);
                     else PackGradients(plan, stage, (float*)gradientsAt, pixels, blocks, chunk - rowChunks);
                 });
             var state = (plan, (nint)inputs, (nint)gradients, (nint)d, (nint)dwg, pixels, blocks, n0 == 0);
@@ -282,9 +282,10 @@ internal static unsafe class ChannelsLastWeightGradient
     /// <summary>
     /// Row hp of image j of xT, in every channel block β: x[j, β*CB + c', hp - top, wp - left] at [wp, c'] of xT_β for
     /// the Wp columns and the block's channels (0 in the padding), transposed a block's channels x 16 columns at a time.
+    /// Nothing at or past <paramref name="xEnd"/> (the end of the input tensor) is read.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransposeRow(in Plan plan, float* x, nint inImage, float* inputs, int j, int hp)
+    private static void TransposeRow(in Plan plan, float* x, nint inImage, float* xEnd, float* inputs, int j, int hp)
     {
         var g = plan.G;
         int h = hp - g.Padding.Top, left = Math.Min(g.Padding.Left, plan.Wp);
@@ -323,7 +324,15 @@ internal static unsafe class ChannelsLastWeightGradient
                     PanelTranspose.Block16(from, hw, cb, one, to, cb);
                     continue;
                 }
-                // the row's last columns: through a 16 x 16 tile so nothing past the row is read or written
+                // the row's last columns: 16 read from each channel (the rest of the row, then the next row or plane),
+                // transposed into a tile, and only the row's columns*cb floats copied out (nothing past the row written)
+                if (from + (cb - 1) * hw + 16 <= xEnd)
+                {
+                    PanelTranspose.Block16(from, hw, cb, one, transposed, cb);
+                    PanelCopy.Copy(to, transposed, columns * cb);
+                    continue;
+                }
+                // the tensor's last row: through a 16 x 16 tile so nothing past it is read
                 for (int i = 0; i < cb; i++) PanelCopy.Copy(tile + i * 16, from + i * hw, columns);
                 PanelTranspose.Block16(tile, 16, cb, one, transposed, 16);
                 for (int w = 0; w < columns; w++) PanelCopy.Copy(to + (nint)w * cb, transposed + w * 16, cb);
