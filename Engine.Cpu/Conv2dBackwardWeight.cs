@@ -26,7 +26,7 @@ namespace Engine.Cpu;
 /// <see cref="KcMax"/> pixels, all fixed by the geometry; every element of D is the sum of its block sums in block
 /// order (the first block stored, the later ones added), whichever thread ran its panel.</para>
 /// </summary>
-internal static unsafe class ChannelsLastWeightGradient
+internal static unsafe partial class ChannelsLastWeightGradient
 {
     /// <summary>Most pixels per reduction block (an A micro-panel of 12 x 512 floats is 24 KB, inside L1).</summary>
     internal const int KcMax = 512;
@@ -42,6 +42,15 @@ internal static unsafe class ChannelsLastWeightGradient
 
     /// <summary>Floats past the end of xT and of an A panel that a 16-float pixel copy may read or write.</summary>
     private const int Slack = 16;
+
+    /// <summary>Fewest pixels per output row for reading A panels in place (<see cref="TapRunKernel"/>).</summary>
+    private const int RunMinPixels = 8;
+
+    /// <summary>Whether full one-tap panels may be read in place; tests turn it off to compare with packed panels (same bits).</summary>
+    internal static bool InPlaceRuns { get; set; } = true;
+
+    /// <summary>Most runs of one A panel read in place: one per output row the reduction block touches.</summary>
+    private const int MaxRuns = KcMax / RunMinPixels + 2;
 
     /// <summary>Gradient panels per packing chunk.</summary>
     private const int PackGroup = 4;
@@ -61,7 +70,7 @@ internal static unsafe class ChannelsLastWeightGradient
         public readonly Conv2dGeometry G;
         public readonly int Kg, Cg, RS, T, P, Q, PQ, Hp, Wp, Mr, Nr, Ldc, Images, CB;
         public readonly long PerImage;
-        public readonly bool Wide, Vector;
+        public readonly bool Wide, Vector, Runs;
 
         public Plan(in Conv2dGeometry g)
         {
@@ -78,6 +87,8 @@ internal static unsafe class ChannelsLastWeightGradient
             Wide = GemmKernels.Use512;
             // the 16-wide copies and transposes are AVX-512; a forced 256-bit run takes the scalar copies too
             Vector = Avx512F.IsSupported && Wide;
+            // full one-tap panels read in place from xT (TapRunKernel) at stride 1 with rows long enough
+            Runs = Vector && g.Stride.Width == 1 && GemmKernels.Mr512 == TapRunKernel.Mr && Q >= RunMinPixels && InPlaceRuns;
             Mr = Wide ? GemmKernels.Mr512 : GemmKernels.Mr256;
             Nr = Wide ? GemmKernels.Nr512 : GemmKernels.Nr256;
             CB = Mr;
@@ -175,12 +186,15 @@ internal static unsafe class ChannelsLastWeightGradient
 
     /// <summary>
     /// Rows [p0*mr, p1*mr) of D (row i at d + i*Ldc) over one stage: per reduction block, each A panel packed from xT
-    /// and multiplied by every B panel of the block (the block's packed gradients stay in L2 across the panels).
+    /// (or read in place, <see cref="TapRuns"/>) and multiplied by every B panel of the block (the block's packed
+    /// gradients stay in L2 across the panels).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Panels(in Plan plan, float* inputs, float* gradients, float* d, int pixels, int blocks, int p0, int p1, bool firstStage)
     {
         float* panel = Scratch(ref t_panel, (long)plan.Mr * KcMax + Slack);
+        float** starts = stackalloc float*[MaxRuns];
+        int* lengths = stackalloc int[MaxRuns];
         for (int b = 0; b < blocks; b++)
         {
             int k0 = Plan.BlockStart(pixels, blocks, b), kc = Plan.BlockStart(pixels, blocks, b + 1) - k0;
@@ -189,6 +203,14 @@ internal static unsafe class ChannelsLastWeightGradient
             for (int i = p0; i < p1; i++)
             {
                 int row0 = i * plan.Mr, rows = Math.Min(plan.Mr, plan.T - row0);
+                int runs = plan.Runs ? TapRuns(plan, inputs, k0, kc, row0, rows, starts, lengths) : 0;
+                if (runs > 0)
+                {
+                    // D[rows of panel i, columns of panel j] (+)= A_i^T (12 x kc, in place) * B_j (kc x 32)
+                    for (int j = 0; j < plan.BPanels; j++)
+                        TapRunKernel.Kernel512(runs, starts, lengths, block + (nint)j * kc * plan.Nr, d + (nint)row0 * plan.Ldc + j * plan.Nr, plan.Ldc, add);
+                    continue;
+                }
                 PackTaps(plan, inputs, k0, kc, row0, rows, panel);
                 float* target = d + (nint)row0 * plan.Ldc;
                 for (int j = 0; j < plan.BPanels; j++)
