@@ -39,22 +39,27 @@ public sealed partial class CpuBackend
     /// transposed weights, per group the GEMM dX_g (Cg x N*H*W) = W'_g (Cg x Kg*R*S) * columns(dY_g): the im2col packing
     /// and the GEMM of the forward pass (the column split where it suits, as in the forward: same bits either way), no
     /// column matrix and no col2im. The GEMM's A operand L = W'_g^T is packed block by block straight from W
-    /// (<see cref="FlippedWeightsSource"/>), so no flipped copy of the weights is written out.
+    /// (<see cref="FlippedWeightsSource"/>), so no flipped copy of the weights is written out; from the second data
+    /// gradient of unchanged weights on (a frozen network's input gradients), it is read from the copy packed then
+    /// (<see cref="PackedWeights.Flipped"/>: the same bits).
     /// </summary>
     private unsafe void BackwardDataAsForward(in Conv2dGeometry g, in Conv2dGeometry forward, DeviceBuffer dY, DeviceBuffer w, DeviceBuffer dX)
     {
         int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, rs = g.Kernel.Height * g.Kernel.Width;
         int hw = g.InHeight * g.InWidth, pq = g.OutHeight * g.OutWidth, krs = kg * rs;
-        fixed (float* pw = Cpu(w).ReadArray, pdy = Array(dY), pdx = Array(dX))
+        // the weights are only read here, so this leaves their version (and any packed copy) valid
+        var weightBuffer = Cpu(w);
+        var packed = PackedWeights.Flipped(weightBuffer, g.Groups, kg, cg, rs, _workers);
+        fixed (float* pw = weightBuffer.ReadArray, pdy = Array(dY), pdx = Array(dX))
         {
-            bool split = GemmDriver.UseColumns(cg, g.Batch * hw, krs, _workers.Threads, prepacked: false);
+            bool split = GemmDriver.UseColumns(cg, g.Batch * hw, krs, _workers.Threads, prepacked: packed is not null);
             for (int grp = 0; grp < g.Groups; grp++)
             {
                 // dX_g (Cg x N*H*W) = L^T (Cg x Kg*RS) * columns of dY_g (Kg*RS x N*H*W)
-                var a = new FlippedWeightsSource(pw + (nint)grp * kg * cg * rs, cg, rs);
                 var columns = new Im2ColSource(pdy + (nint)grp * kg * pq, forward);
                 var output = new ConvOutput(pdx + (nint)grp * cg * hw, hw, (nint)g.InChannels * hw);
-                ForwardGemm(a, columns, output, cg, g.Batch * hw, krs, bias: null, split);
+                if (packed is not null) ForwardGemm(packed.Group(grp), columns, output, cg, g.Batch * hw, krs, bias: null, split);
+                else ForwardGemm(new FlippedWeightsSource(pw + (nint)grp * kg * cg * rs, cg, rs), columns, output, cg, g.Batch * hw, krs, bias: null, split);
             }
         }
     }

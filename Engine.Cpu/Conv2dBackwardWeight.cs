@@ -5,17 +5,20 @@ using System.Runtime.Intrinsics.X86;
 namespace Engine.Cpu;
 
 // Legend as in Conv2d.cs; RS = R*S taps, T = RS*Cg. Hp x Wp: the rows and columns of the zero-padded input that the
-// taps read, Hp = (P-1)*strideH + dilationH*(R-1) + 1 (Wp likewise). xT: one group of a block of images channels-last,
-// xT[n, hp, wp, c] = x[n, g*Cg + c, hp - top, wp - left] (0 outside the input). Channel blocks: the Cg channels in
-// blocks of CB = mr (the last one shorter). D (T x Kg): the weight gradient of one group with its rows in the order
-// (channel block, tap, channel), D[rowOf(block) + (r*S + s)*width(block) + c - block*CB, k] = dW[g*Kg + k, c, r, s].
+// taps read, Hp = (P-1)*strideH + dilationH*(R-1) + 1 (Wp likewise). Channel blocks: the Cg channels in blocks of
+// CB = mr (the last one shorter). xT: one group of a stage of images channels-last, channel block by channel block:
+// block β holds xT_β[n, hp, wp, c'] = x[n, g*Cg + β*CB + c', hp - top, wp - left] (0 outside the input) for
+// c' < width(β), starting at β * (images per stage)*Hp*Wp*CB. D (T x Kg): the weight gradient of one group with its
+// rows in the order (channel block, tap, channel), D[rowOf(block) + (r*S + s)*width(block) + c - block*CB, k] =
+// dW[g*Kg + k, c, r, s].
 
 /// <summary>
 /// The weight gradient through channels-last input, per group the GEMM
 /// D (T x Kg) = columns (T x NPQ) * dY_g^T (NPQ x Kg), summed over the pixels of the batch. With x channels-last, row
-/// (tap, c) of the column matrix at pixel (n, p, q) is xT[n, p*strideH + r*dH, q*strideW + s*dW, c]: a micro-panel of
-/// A (kc pixels x mr rows: one tap of a full channel block) packs as kc short copies, and x is transposed once instead
-/// of once per tap. B, the transposed gradient, is packed once per block of pixels and read by every panel of A.
+/// (tap, c) of the column matrix at pixel (n, p, q) is xT_β[n, p*strideH + r*dH, q*strideW + s*dW, c - β*CB]: a
+/// micro-panel of A (kc pixels x mr rows: one tap of a full channel block) is, at stride 1, one contiguous copy per
+/// output row (the block's pixels are mr floats each, one after another), and x is transposed once instead of once per
+/// tap. B, the transposed gradient, is packed once per block of pixels and read by every panel of A.
 /// T is the GEMM's M (ResNet's T = 9*Cg fills 12-row panels exactly, as its Kg fills 32-column ones). D is
 /// transposed into dW: right after each channel block is done, from a per-thread copy of its rows still in cache, when
 /// the batch is one stage and D is large; otherwise at the end, from D in full.
@@ -23,7 +26,7 @@ namespace Engine.Cpu;
 /// <see cref="KcMax"/> pixels, all fixed by the geometry; every element of D is the sum of its block sums in block
 /// order (the first block stored, the later ones added), whichever thread ran its panel.</para>
 /// </summary>
-internal static unsafe class ChannelsLastWeightGradient
+internal static unsafe partial class ChannelsLastWeightGradient
 {
     /// <summary>Most pixels per reduction block (an A micro-panel of 12 x 512 floats is 24 KB, inside L1).</summary>
     internal const int KcMax = 512;
@@ -39,6 +42,15 @@ internal static unsafe class ChannelsLastWeightGradient
 
     /// <summary>Floats past the end of xT and of an A panel that a 16-float pixel copy may read or write.</summary>
     private const int Slack = 16;
+
+    /// <summary>Fewest pixels per output row for reading A panels in place (<see cref="TapRunKernel"/>).</summary>
+    private const int RunMinPixels = 8;
+
+    /// <summary>Whether full one-tap panels may be read in place; tests turn it off to compare with packed panels (same bits).</summary>
+    internal static bool InPlaceRuns { get; set; } = true;
+
+    /// <summary>Most runs of one A panel read in place: one per output row the reduction block touches.</summary>
+    private const int MaxRuns = KcMax / RunMinPixels + 2;
 
     /// <summary>Gradient panels per packing chunk.</summary>
     private const int PackGroup = 4;
@@ -58,7 +70,7 @@ internal static unsafe class ChannelsLastWeightGradient
         public readonly Conv2dGeometry G;
         public readonly int Kg, Cg, RS, T, P, Q, PQ, Hp, Wp, Mr, Nr, Ldc, Images, CB;
         public readonly long PerImage;
-        public readonly bool Wide, Vector;
+        public readonly bool Wide, Vector, Runs;
 
         public Plan(in Conv2dGeometry g)
         {
@@ -75,6 +87,8 @@ internal static unsafe class ChannelsLastWeightGradient
             Wide = GemmKernels.Use512;
             // the 16-wide copies and transposes are AVX-512; a forced 256-bit run takes the scalar copies too
             Vector = Avx512F.IsSupported && Wide;
+            // full one-tap panels read in place from xT (TapRunKernel) at stride 1 with rows long enough
+            Runs = Vector && g.Stride.Width == 1 && GemmKernels.Mr512 == TapRunKernel.Mr && Q >= RunMinPixels && InPlaceRuns;
             Mr = Wide ? GemmKernels.Mr512 : GemmKernels.Mr256;
             Nr = Wide ? GemmKernels.Nr512 : GemmKernels.Nr256;
             CB = Mr;
@@ -84,6 +98,9 @@ internal static unsafe class ChannelsLastWeightGradient
         }
 
         public long InputFloats => (long)Images * Hp * Wp * Cg;
+
+        /// <summary>Where channel block β of xT starts (every earlier block is CB channels wide).</summary>
+        public long BlockStart(int block) => (long)block * Images * Hp * Wp * CB;
         public long GradientFloats => (long)Images * PQ * Ldc;
         public int APanels => GemmDriver.CeilDiv(T, Mr);
         public int BPanels => Ldc / Nr;
@@ -129,11 +146,11 @@ internal static unsafe class ChannelsLastWeightGradient
             int rowChunks = images * plan.Hp, packChunks = blocks * GemmDriver.CeilDiv(plan.BPanels, PackGroup);
             // xT of images [n0, n0 + images), and dY_g^T of their pixels packed into B panels, block after block
             var stage = new DenseSource(dyg, plan.PQ, kMajor: false, segment: plan.PQ, segmentStride: outImage, first: n0 * plan.PQ);
-            pool.For(rowChunks + packChunks, (plan, (nint)(xg + n0 * inImage), inImage, (nint)inputs, stage, (nint)gradients, rowChunks, pixels, blocks),
+            pool.For(rowChunks + packChunks, (plan, (nint)(xg + n0 * inImage), inImage, (nint)(x + g.Batch * inImage), (nint)inputs, stage, (nint)gradients, rowChunks, pixels, blocks),
                 static (s, chunk) =>
                 {
-                    var (plan, xAt, inImage, inputsAt, stage, gradientsAt, rowChunks, pixels, blocks) = s;
-                    if (chunk < rowChunks) TransposeRow(plan, (float*)xAt, inImage, (float*)inputsAt, chunk / plan.Hp, chunk % plan.Hp);
+                    var (plan, xAt, inImage, xEnd, inputsAt, stage, gradientsAt, rowChunks, pixels, blocks) = s;
+                    if (chunk < rowChunks) TransposeRow(plan, (float*)xAt, inImage, (float*)xEnd, (float*)inputsAt, chunk / plan.Hp, chunk % plan.Hp);
                     else PackGradients(plan, stage, (float*)gradientsAt, pixels, blocks, chunk - rowChunks);
                 });
             var state = (plan, (nint)inputs, (nint)gradients, (nint)d, (nint)dwg, pixels, blocks, n0 == 0);
@@ -169,12 +186,15 @@ internal static unsafe class ChannelsLastWeightGradient
 
     /// <summary>
     /// Rows [p0*mr, p1*mr) of D (row i at d + i*Ldc) over one stage: per reduction block, each A panel packed from xT
-    /// and multiplied by every B panel of the block (the block's packed gradients stay in L2 across the panels).
+    /// (or read in place, <see cref="TapRuns"/>) and multiplied by every B panel of the block (the block's packed
+    /// gradients stay in L2 across the panels).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Panels(in Plan plan, float* inputs, float* gradients, float* d, int pixels, int blocks, int p0, int p1, bool firstStage)
     {
         float* panel = Scratch(ref t_panel, (long)plan.Mr * KcMax + Slack);
+        float** starts = stackalloc float*[MaxRuns];
+        int* lengths = stackalloc int[MaxRuns];
         for (int b = 0; b < blocks; b++)
         {
             int k0 = Plan.BlockStart(pixels, blocks, b), kc = Plan.BlockStart(pixels, blocks, b + 1) - k0;
@@ -183,6 +203,14 @@ internal static unsafe class ChannelsLastWeightGradient
             for (int i = p0; i < p1; i++)
             {
                 int row0 = i * plan.Mr, rows = Math.Min(plan.Mr, plan.T - row0);
+                int runs = plan.Runs ? TapRuns(plan, inputs, k0, kc, row0, rows, starts, lengths) : 0;
+                if (runs > 0)
+                {
+                    // D[rows of panel i, columns of panel j] (+)= A_i^T (12 x kc, in place) * B_j (kc x 32)
+                    for (int j = 0; j < plan.BPanels; j++)
+                        TapRunKernel.Kernel512(runs, starts, lengths, block + (nint)j * kc * plan.Nr, d + (nint)row0 * plan.Ldc + j * plan.Nr, plan.Ldc, add);
+                    continue;
+                }
                 PackTaps(plan, inputs, k0, kc, row0, rows, panel);
                 float* target = d + (nint)row0 * plan.Ldc;
                 for (int j = 0; j < plan.BPanels; j++)
@@ -197,43 +225,46 @@ internal static unsafe class ChannelsLastWeightGradient
 
     /// <summary>
     /// The A micro-panel of rows [row0, row0 + rows) of the column matrix over pixels [k0, k0 + kc) of the stage:
-    /// panel[k * mr + l] = xT[pixel k0 + k, tap and channel of row row0 + l], 0 for l &gt;= rows. The rows split into
-    /// runs of one tap (consecutive channels, contiguous in xT); each pixel copies its runs.
+    /// panel[k * mr + l] = xT_β[pixel k0 + k, tap and channel of row row0 + l], 0 for l &gt;= rows (the rows lie in one
+    /// channel block β, since blocks start at multiples of mr). The rows split into runs of one tap (consecutive
+    /// channels, contiguous in xT_β); each pixel copies its runs. One tap of a full block at stride 1: the panel rows of
+    /// the pixels of one output row are one contiguous run of xT_β.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackTaps(in Plan plan, float* inputs, int k0, int kc, int row0, int rows, float* panel)
     {
         var g = plan.G;
-        int mr = plan.Mr, cg = plan.Cg;
-        // run u: lanes [lane[u], lane[u] + count[u]) of the panel from xT offset offset[u] past the pixel's window corner
+        int mr = plan.Mr, block = row0 / (plan.RS * plan.CB), width = plan.Width(block), first = row0 - plan.RowOf(block);
+        // run u: lanes [lane[u], lane[u] + count[u]) of the panel from xT_β offset offset[u] past the pixel's window corner
         int* lane = stackalloc int[GemmKernels.Mr512];
         int* count = stackalloc int[GemmKernels.Mr512];
         nint* offset = stackalloc nint[GemmKernels.Mr512];
         int runs = 0;
         for (int l = 0; l < rows;)
         {
-            // row (block, tap, c) of D; a run goes on while the tap stays and the block has channels
-            int row = row0 + l, block = row / (plan.RS * plan.CB), width = plan.Width(block), within = row - plan.RowOf(block);
-            int tap = within / width, c = block * plan.CB + within % width, len = Math.Min(rows - l, block * plan.CB + width - c);
+            // row (β, tap, c) of D; a run goes on while the tap stays
+            int within = first + l, tap = within / width, c = within % width, len = Math.Min(rows - l, width - c);
             int r = tap / g.Kernel.Width, s = tap % g.Kernel.Width;
             lane[runs] = l;
             count[runs] = len;
-            offset[runs] = ((nint)r * g.Dilation.Height * plan.Wp + (nint)s * g.Dilation.Width) * cg + c;
+            offset[runs] = ((nint)r * g.Dilation.Height * plan.Wp + (nint)s * g.Dilation.Width) * width + c;
             runs++;
             l += len;
         }
         int n = k0 / plan.PQ, p = k0 % plan.PQ / plan.Q, q = k0 % plan.Q;
-        nint step = (nint)g.Stride.Width * cg, rowStep = (nint)g.Stride.Height * plan.Wp * cg, imageStep = (nint)plan.Hp * plan.Wp * cg;
-        float* rowStart = inputs + n * imageStep + p * rowStep;
-        // one tap and a full panel: each pixel one 16-float copy (the 4 floats past the run land in the next pixel's
-        // row, or in the scratch's slack, and xT has slack to read)
-        bool whole = plan.Vector && runs == 1 && rows == mr;
+        nint step = (nint)g.Stride.Width * width, rowStep = (nint)g.Stride.Height * plan.Wp * width, imageStep = (nint)plan.Hp * plan.Wp * width;
+        float* blockStart = inputs + plan.BlockStart(block), rowStart = blockStart + n * imageStep + p * rowStep;
+        // one tap and a full panel (so width = mr): at stride 1 the pixels of an output row are one run of xT_β; else
+        // each pixel one 16-float copy (the 4 floats past the run land in the next pixel's row, or in the scratch's
+        // slack, and xT has slack to read)
+        bool whole = runs == 1 && rows == mr, contiguous = whole && g.Stride.Width == 1;
         for (int k = 0; k < kc;)
         {
             // pixels [k, k + len) lie in output row p of image n
             int len = Math.Min(kc - k, plan.Q - q);
             float* from = rowStart + q * step, to = panel + (nint)k * mr;
-            if (whole) CopyPixels(to, mr, from + offset[0], step, len);
+            if (contiguous) PanelCopy.Copy(to, from + offset[0], len * mr);
+            else if (whole && plan.Vector) CopyPixels(to, mr, from + offset[0], step, len);
             else
                 for (int i = 0; i < len; i++, from += step, to += mr)
                 {
@@ -246,7 +277,7 @@ internal static unsafe class ChannelsLastWeightGradient
             else
             {
                 p = 0;
-                rowStart = inputs + ++n * imageStep;
+                rowStart = blockStart + ++n * imageStep;
             }
         }
     }
@@ -271,51 +302,62 @@ internal static unsafe class ChannelsLastWeightGradient
     }
 
     /// <summary>
-    /// Row hp of image j of xT: x[j, c, hp - top, wp - left] at [wp, c] for the Wp columns and Cg channels (0 in the
-    /// padding), transposed 16 channels x 16 columns at a time.
+    /// Row hp of image j of xT, in every channel block β: x[j, β*CB + c', hp - top, wp - left] at [wp, c'] of xT_β for
+    /// the Wp columns and the block's channels (0 in the padding), transposed a block's channels x 16 columns at a time.
+    /// Nothing at or past <paramref name="xEnd"/> (the end of the input tensor) is read.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransposeRow(in Plan plan, float* x, nint inImage, float* inputs, int j, int hp)
+    private static void TransposeRow(in Plan plan, float* x, nint inImage, float* xEnd, float* inputs, int j, int hp)
     {
         var g = plan.G;
-        int cg = plan.Cg, h = hp - g.Padding.Top, left = Math.Min(g.Padding.Left, plan.Wp);
-        float* row = inputs + ((nint)j * plan.Hp + hp) * plan.Wp * cg;
-        if ((uint)h >= (uint)g.InHeight)
-        {
-            new Span<float>(row, plan.Wp * cg).Clear();
-            return;
-        }
+        int h = hp - g.Padding.Top, left = Math.Min(g.Padding.Left, plan.Wp);
         int width = Math.Clamp(plan.Wp - left, 0, g.InWidth);
-        new Span<float>(row, left * cg).Clear();
-        new Span<float>(row + (nint)(left + width) * cg, (plan.Wp - left - width) * cg).Clear();
+        bool inside = (uint)h < (uint)g.InHeight;
         nint hw = (nint)g.InHeight * g.InWidth;
-        float* source = x + j * inImage + (nint)h * g.InWidth;
-        float* target = row + (nint)left * cg;
-        if (!plan.Vector)
-        {
-            for (int c = 0; c < cg; c++)
-                for (int w = 0; w < width; w++) target[(nint)w * cg + c] = source[c * hw + w];
-            return;
-        }
         var one = Vector512<float>.One;
         float* tile = stackalloc float[16 * 16];
         float* transposed = stackalloc float[16 * 16];
-        for (int c0 = 0; c0 < cg; c0 += 16)
+        for (int block = 0; block < plan.ChannelBlocks; block++)
         {
-            int channels = Math.Min(16, cg - c0);
+            int cb = plan.Width(block);
+            float* row = inputs + plan.BlockStart(block) + ((nint)j * plan.Hp + hp) * plan.Wp * cb;
+            if (!inside)
+            {
+                new Span<float>(row, plan.Wp * cb).Clear();
+                continue;
+            }
+            new Span<float>(row, left * cb).Clear();
+            new Span<float>(row + (nint)(left + width) * cb, (plan.Wp - left - width) * cb).Clear();
+            float* source = x + j * inImage + (nint)block * plan.CB * hw + (nint)h * g.InWidth;
+            float* target = row + (nint)left * cb;
+            if (!plan.Vector)
+            {
+                for (int c = 0; c < cb; c++)
+                    for (int w = 0; w < width; w++) target[(nint)w * cb + c] = source[c * hw + w];
+                continue;
+            }
+            // cb <= mr <= 16 channels per transpose
             for (int w0 = 0; w0 < width; w0 += 16)
             {
                 int columns = Math.Min(16, width - w0);
-                float* from = source + c0 * hw + w0, to = target + (nint)w0 * cg + c0;
+                float* from = source + w0, to = target + (nint)w0 * cb;
                 if (columns == 16)
                 {
-                    PanelTranspose.Block16(from, hw, channels, one, to, cg);
+                    PanelTranspose.Block16(from, hw, cb, one, to, cb);
                     continue;
                 }
-                // the row's last columns: through a 16 x 16 tile so nothing past the row is read or written
-                for (int i = 0; i < channels; i++) PanelCopy.Copy(tile + i * 16, from + i * hw, columns);
-                PanelTranspose.Block16(tile, 16, channels, one, transposed, 16);
-                for (int w = 0; w < columns; w++) PanelCopy.Copy(to + (nint)w * cg, transposed + w * 16, channels);
+                // the row's last columns: 16 read from each channel (the rest of the row, then the next row or plane),
+                // transposed into a tile, and only the row's columns*cb floats copied out (nothing past the row written)
+                if (from + (cb - 1) * hw + 16 <= xEnd)
+                {
+                    PanelTranspose.Block16(from, hw, cb, one, transposed, cb);
+                    PanelCopy.Copy(to, transposed, columns * cb);
+                    continue;
+                }
+                // the tensor's last row: through a 16 x 16 tile so nothing past it is read
+                for (int i = 0; i < cb; i++) PanelCopy.Copy(tile + i * 16, from + i * hw, columns);
+                PanelTranspose.Block16(tile, 16, cb, one, transposed, 16);
+                for (int w = 0; w < columns; w++) PanelCopy.Copy(to + (nint)w * cb, transposed + w * 16, cb);
             }
         }
     }

@@ -82,6 +82,7 @@ public sealed partial class CpuBackend : IBackend, IDisposable
     {
         var cpu = Cpu(buffer);
         cpu.Packed = null;
+        cpu.Flipped = null;
         long bytes = (long)cpu.ReadArray.Length * sizeof(float);
         lock (_poolGate)
         {

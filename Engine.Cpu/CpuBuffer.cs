@@ -3,7 +3,7 @@ namespace Engine.Cpu;
 /// <summary>
 /// CPU storage: a managed float array from the backend's pool (possibly longer than <see cref="DeviceBuffer.Length"/>).
 /// Every accessor that can write (<see cref="Array"/>, <see cref="Span"/>) bumps <see cref="Version"/>, so a copy
-/// derived from the contents (the packed convolution weights, <see cref="Packed"/>) is valid only while the version
+/// derived from the contents (the packed convolution weights, <see cref="Packed"/> and <see cref="Flipped"/>) is valid only while the version
 /// it was made at is still current. Readers that never write use <see cref="ReadArray"/>, which leaves it alone.
 /// </summary>
 public sealed class CpuBuffer : DeviceBuffer
@@ -38,6 +38,9 @@ public sealed class CpuBuffer : DeviceBuffer
 
     /// <summary>Weights packed for the GEMM at some <see cref="Version"/> (see <see cref="PackedWeights"/>), or null.</summary>
     internal PackedWeights? Packed { get; set; }
+
+    /// <summary>The data gradient's flipped weights packed at some <see cref="Version"/> (see <see cref="PackedWeights"/>), or null.</summary>
+    internal PackedWeights? Flipped { get; set; }
 
     /// <summary>The contents, writable: counts as a write (bumps <see cref="Version"/>).</summary>
     public Span<float> Span => Array.AsSpan(0, Length);

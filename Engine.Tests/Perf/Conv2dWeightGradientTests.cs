@@ -8,9 +8,10 @@ namespace Engine.Tests.Perf;
 
 /// <summary>
 /// The channels-last weight gradient (<c>ChannelsLastWeightGradient</c>: x transposed once, the column matrix packed
-/// from it as per-pixel runs of channels, D transposed into dW at the end), forced onto every non-pointwise geometry:
-/// dW agrees with the double-precision reference and has the same bits at 1, 2 and 3 threads, on the 512-bit kernel
-/// with its AVX-512 copies and on the forced 256-bit kernel with the scalar copies.
+/// from it as per-pixel runs of channels, or read in place by <c>TapRunKernel</c>, D transposed into dW at the end),
+/// forced onto every non-pointwise geometry: dW agrees with the double-precision reference and has the same bits at 1,
+/// 2 and 3 threads, with panels read in place and all packed, on the 512-bit kernel with its AVX-512 copies and on the
+/// forced 256-bit kernel with the scalar copies.
 /// </summary>
 [TestFixture]
 public sealed class Conv2dWeightGradientTests
@@ -68,19 +69,24 @@ public sealed class Conv2dWeightGradientTests
         try
         {
             float[]? first = null;
-            foreach (var backend in backends)
+            foreach (bool inPlace in new[] { true, false })
             {
-                var dW = backend.Allocate(g.WeightShape.Size);
-                backend.Fill(dW, float.NaN, g.WeightShape.Size); // overwritten, never accumulated
-                backend.Conv2dBackwardWeight(g, Upload(backend, x), Upload(backend, dY), dW, null);
-                var got = Download(backend, dW, g.WeightShape.Size);
-                first ??= got;
-                ExpectClose(got, expected, magnitude, $"weight gradient {g} ({backend.Name})");
-                ExpectSameBits(first, got, $"weight gradient {g} on {backend.Name} against {backends[0].Name}");
+                ChannelsLastWeightGradient.InPlaceRuns = inPlace;
+                foreach (var backend in inPlace ? backends : backends[..1])
+                {
+                    var dW = backend.Allocate(g.WeightShape.Size);
+                    backend.Fill(dW, float.NaN, g.WeightShape.Size); // overwritten, never accumulated
+                    backend.Conv2dBackwardWeight(g, Upload(backend, x), Upload(backend, dY), dW, null);
+                    var got = Download(backend, dW, g.WeightShape.Size);
+                    first ??= got;
+                    ExpectClose(got, expected, magnitude, $"weight gradient {g} ({backend.Name}, panels in place {inPlace})");
+                    ExpectSameBits(first, got, $"weight gradient {g} on {backend.Name}, panels in place {inPlace}, against {backends[0].Name} in place");
+                }
             }
         }
         finally
         {
+            ChannelsLastWeightGradient.InPlaceRuns = true;
             CpuBackend.ChannelsLastWeightMinChannels = CpuBackend.DefaultChannelsLastWeightMinChannels;
             CpuBackend.DirectConvEnabled = true;
         }
