@@ -36,6 +36,12 @@ public sealed partial class CpuBackend
     private unsafe void ForwardGemm<TW, TX>(TW weights, TX columns, ConvOutput output, int kg, int npq, int crs, float* bias, bool split)
         where TW : struct, IPanelSource where TX : struct, IPanelSource
     {
+        if (typeof(TW) == typeof(PrepackedSource) && GemmDriver.UseShares(kg, npq, crs, _workers.Threads, prepacked: true))
+        {
+            // cached weights and few pixels: one share of the columns per thread, no barrier between K blocks (GemmShares.cs)
+            GemmDriver.RunShares(System.Runtime.CompilerServices.Unsafe.As<TW, PrepackedSource>(ref weights), columns, output.Target, kg, npq, crs, bias, _workers);
+            return;
+        }
         int nr = GemmKernels.Use512 ? GemmKernels.Nr512 : GemmKernels.Nr256;
         bool staged = npq > output.Pq && output.Pq % nr != 0 && output.Pq <= StagedMaxPixels;
         if (!staged)
