@@ -26,7 +26,9 @@ public sealed partial class CpuBackend
     [ThreadStatic] private static AlignedScratch? t_stage;
 
     /// <summary>
-    /// y_g (Kg x NPQ) = bias_g + W_g (Kg x CRS) * columns (CRS x NPQ): column chunks adding the bias themselves
+    /// y_g (Kg x NPQ) = bias_g + W_g (Kg x CRS) * columns (CRS x NPQ): with cached weights and few pixels on several
+    /// threads (ResNet's 7 x 7 maps at batch 8), one share of the columns per thread, each staging its own part of C
+    /// (<see cref="GemmDriver.RunShares{TB}"/>); else column chunks adding the bias themselves
     /// (<paramref name="split"/>), or the blocked driver onto C filled with the bias first. When an image's pixels are
     /// few and not a whole number of kernel tiles (ResNet's 14 x 14 and 7 x 7 maps at batch &gt; 1), most tiles would
     /// straddle two images and go through a local tile and an element-wise store on every K block; then C is a
@@ -36,6 +38,11 @@ public sealed partial class CpuBackend
     private unsafe void ForwardGemm<TW, TX>(TW weights, TX columns, ConvOutput output, int kg, int npq, int crs, float* bias, bool split)
         where TW : struct, IPanelSource where TX : struct, IPanelSource
     {
+        if (typeof(TW) == typeof(PrepackedSource) && GemmDriver.UseShares(kg, npq, crs, _workers.Threads, prepacked: true))
+        {
+            GemmDriver.RunShares(System.Runtime.CompilerServices.Unsafe.As<TW, PrepackedSource>(ref weights), columns, output.Target, kg, npq, crs, bias, _workers);
+            return;
+        }
         int nr = GemmKernels.Use512 ? GemmKernels.Nr512 : GemmKernels.Nr256;
         bool staged = npq > output.Pq && output.Pq % nr != 0 && output.Pq <= StagedMaxPixels;
         if (!staged)

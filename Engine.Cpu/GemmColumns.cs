@@ -16,7 +16,7 @@ internal static unsafe partial class GemmDriver
     /// <summary>Most rows of C for the column split (A, all K blocks, is read by every chunk).</summary>
     internal const int ColumnsMaxM = 256;
 
-    /// <summary>Most columns per chunk (a 384 x 512 B block is 768 KB, inside one core's 2 MB L2).</summary>
+    /// <summary>Most columns per chunk, about (a 384 x 512 B block is 768 KB, inside one core's 2 MB L2).</summary>
     private const int ColumnChunkMax = 512;
 
     /// <summary>Chunks wanted per thread (even shares when chunks take unequal times).</summary>
@@ -72,11 +72,15 @@ internal static unsafe partial class GemmDriver
             });
             packed = new PrepackedSource(all, mPadded);
         }
-        int width = Math.Clamp(RoundUp(CeilDiv(n, ColumnChunksPerThread * threads), nr), nr, ColumnChunkMax);
-        Each(pool, CeilDiv(n, width), (packed, b, c, (nint)rowBias, wide, mr, nr, m, n, k, width, accumulate), static (s, chunk) =>
+        // a multiple of the thread count of chunks, each a near-equal run of whole panels: equal shares per thread
+        // (7 chunks of 7 panels on 2 threads would run 4 against 3)
+        int panels = CeilDiv(n, nr);
+        int chunks = Math.Min(panels, RoundUp(Math.Max(ColumnChunksPerThread * threads, CeilDiv(n, ColumnChunkMax)), threads));
+        Each(pool, chunks, (packed, b, c, (nint)rowBias, wide, mr, nr, m, n, k, panels, chunks, accumulate), static (s, chunk) =>
         {
-            var (packed, b, c, rowBiasAt, wide, mr, nr, m, n, k, width, accumulate) = s;
-            Chunk(packed, b, c, (float*)rowBiasAt, wide, mr, nr, m, n, k, chunk * width, Math.Min(width, n - chunk * width), accumulate);
+            var (packed, b, c, rowBiasAt, wide, mr, nr, m, n, k, panels, chunks, accumulate) = s;
+            int j0 = chunk * panels / chunks * nr, j1 = Math.Min(n, (chunk + 1) * panels / chunks * nr);
+            Chunk(packed, b, c, (float*)rowBiasAt, wide, mr, nr, m, n, k, j0, j1 - j0, accumulate);
         });
     }
 
