@@ -16,7 +16,7 @@ internal static unsafe partial class GemmDriver
     /// <summary>Most rows of C for the column split (A, all K blocks, is read by every chunk).</summary>
     internal const int ColumnsMaxM = 256;
 
-    /// <summary>Most columns per chunk, about (a 384 x 512 B block is 768 KB, inside one core's 2 MB L2).</summary>
+    /// <summary>Most columns per chunk, about (a 384 x 512 B block is 768 KB, inside one core's 1 MB L2).</summary>
     private const int ColumnChunkMax = 512;
 
     /// <summary>Chunks wanted per thread (even shares when chunks take unequal times).</summary>
