@@ -251,18 +251,17 @@ internal static unsafe partial class ChannelsLastWeightGradient
             runs++;
             l += len;
         }
-        int n = k0 / plan.PQ, p = k0 % plan.PQ / plan.Q, q = k0 % plan.Q;
-        nint step = (nint)g.Stride.Width * width, rowStep = (nint)g.Stride.Height * plan.Wp * width, imageStep = (nint)plan.Hp * plan.Wp * width;
-        float* blockStart = inputs + plan.BlockStart(block), rowStart = blockStart + n * imageStep + p * rowStep;
+        nint step = (nint)g.Stride.Width * width;
+        var pixels = new OutputRows(plan, inputs + plan.BlockStart(block), k0, width);
         // one tap and a full panel (so width = mr): at stride 1 the pixels of an output row are one run of xT_β; else
         // each pixel one 16-float copy (the 4 floats past the run land in the next pixel's row, or in the scratch's
         // slack, and xT has slack to read)
         bool whole = runs == 1 && rows == mr, contiguous = whole && g.Stride.Width == 1;
-        for (int k = 0; k < kc;)
+        for (int k = 0; k < kc; pixels.Next())
         {
-            // pixels [k, k + len) lie in output row p of image n
-            int len = Math.Min(kc - k, plan.Q - q);
-            float* from = rowStart + q * step, to = panel + (nint)k * mr;
+            // pixels [k, k + len) lie in one output row
+            int len = Math.Min(kc - k, plan.Q - pixels.Q);
+            float* from = pixels.Start + pixels.Q * step, to = panel + (nint)k * mr;
             if (contiguous) PanelCopy.Copy(to, from + offset[0], len * mr);
             else if (whole && plan.Vector) CopyPixels(to, mr, from + offset[0], step, len);
             else
@@ -272,13 +271,6 @@ internal static unsafe partial class ChannelsLastWeightGradient
                     if (rows < mr) PanelCopy.Zero(to + rows, mr - rows);
                 }
             k += len;
-            q = 0;
-            if (++p < plan.P) rowStart += rowStep;
-            else
-            {
-                p = 0;
-                rowStart = blockStart + ++n * imageStep;
-            }
         }
     }
 

@@ -127,24 +127,56 @@ internal static unsafe partial class ChannelsLastWeightGradient
         if (rows != plan.Mr || width != plan.Mr) return 0;
         int tap = (row0 - plan.RowOf(block)) / width, r = tap / g.Kernel.Width, s = tap % g.Kernel.Width;
         nint offset = ((nint)r * g.Dilation.Height * plan.Wp + (nint)s * g.Dilation.Width) * width;
-        nint rowStep = (nint)g.Stride.Height * plan.Wp * width, imageStep = (nint)plan.Hp * plan.Wp * width;
-        int n = k0 / plan.PQ, p = k0 % plan.PQ / plan.Q, q = k0 % plan.Q, runs = 0;
-        float* blockStart = inputs + plan.BlockStart(block), rowStart = blockStart + n * imageStep + p * rowStep;
-        for (int k = 0; k < kc; runs++)
+        var pixels = new OutputRows(plan, inputs + plan.BlockStart(block), k0, width);
+        int runs = 0;
+        for (int k = 0; k < kc; runs++, pixels.Next())
         {
-            // pixels [k, k + len) lie in output row p of image n
-            int len = Math.Min(kc - k, plan.Q - q);
-            starts[runs] = rowStart + (nint)q * width + offset;
+            // pixels [k, k + len) lie in one output row
+            int len = Math.Min(kc - k, plan.Q - pixels.Q);
+            starts[runs] = pixels.Start + (nint)pixels.Q * width + offset;
             lengths[runs] = len;
             k += len;
-            q = 0;
-            if (++p < plan.P) rowStart += rowStep;
-            else
-            {
-                p = 0;
-                rowStart = blockStart + ++n * imageStep;
-            }
         }
         return runs;
+    }
+
+    /// <summary>
+    /// Walks the pixels of a stage from pixel k0 on, output row by output row: <see cref="Start"/> is where output row p
+    /// of image n starts in xT_β (whose pixels are <c>width</c> floats), <see cref="Q"/> the first pixel's column in it
+    /// (k0's column for the first row, 0 after).
+    /// </summary>
+    private struct OutputRows
+    {
+        private readonly float* _blockStart;
+        private readonly nint _rowStep, _imageStep;
+        private readonly int _outHeight;
+        private int _n, _p;
+
+        public OutputRows(in Plan plan, float* blockStart, int k0, int width)
+        {
+            _blockStart = blockStart;
+            _rowStep = (nint)plan.G.Stride.Height * plan.Wp * width;
+            _imageStep = (nint)plan.Hp * plan.Wp * width;
+            _outHeight = plan.P;
+            _n = k0 / plan.PQ;
+            _p = k0 % plan.PQ / plan.Q;
+            Q = k0 % plan.Q;
+            Start = blockStart + _n * _imageStep + _p * _rowStep;
+        }
+
+        public float* Start { get; private set; }
+        public int Q { get; private set; }
+
+        /// <summary>On to column 0 of the next output row (row 0 of the next image after the last).</summary>
+        public void Next()
+        {
+            Q = 0;
+            if (++_p < _outHeight) Start += _rowStep;
+            else
+            {
+                _p = 0;
+                Start = _blockStart + ++_n * _imageStep;
+            }
+        }
     }
 }
