@@ -15,17 +15,12 @@ namespace Engine.Tests.Cpu;
 /// next data gradient.
 /// </summary>
 [TestFixture]
-public sealed class FlippedWeightsTests
+public sealed class FlippedWeightsTests : ThreadCountFixture
 {
-    private readonly CpuBackend[] _backends = [new(1), new(2), new(3)];
     private readonly CpuBackend _fresh = new(1);
 
     [OneTimeTearDown]
-    public void DisposeBackends()
-    {
-        foreach (var b in _backends) b.Dispose();
-        _fresh.Dispose();
-    }
+    public void DisposeFresh() => _fresh.Dispose();
 
     /// <summary>
     /// Stride-1 geometries the data gradient runs as a forward convolution (padding at most the kernel's extent, at least
@@ -90,7 +85,7 @@ public sealed class FlippedWeightsTests
         var expected = ConvBackwardData(g, dY, w);
         var magnitude = ConvBackwardData(g, dY.Select(Math.Abs).ToArray(), w.Select(Math.Abs).ToArray());
         var uncached = Uncached(g, dY, w);
-        foreach (var backend in _backends)
+        foreach (var backend in Backends)
         {
             var dYb = Upload(backend, dY);
             var wb = Upload(backend, w);
@@ -129,7 +124,7 @@ public sealed class FlippedWeightsTests
     public void EveryWriteToTheWeights_IsSeenByTheNextDataGradient() => WithoutDirect(() =>
     {
         var g = new Conv2dGeometry(2, 13, 9, 11, 26, 3, 1, 1, 1);
-        var backend = _backends[1];
+        var backend = Backends[1];
         var dY = Random(g.OutputShape.Size, 3);
         var w = Random(g.WeightShape.Size, 4);
         var dYb = Upload(backend, dY);

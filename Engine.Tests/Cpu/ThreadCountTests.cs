@@ -11,21 +11,13 @@ namespace Engine.Tests.Cpu;
 /// 1, 2 and 3 threads (work is split into chunks that depend only on the problem).
 /// </summary>
 [TestFixture]
-public sealed class ThreadCountTests
+public sealed class ThreadCountTests : ThreadCountFixture
 {
-    private readonly CpuBackend[] _backends = [new(1), new(2), new(3)];
-
-    [OneTimeTearDown]
-    public void DisposeBackends()
-    {
-        foreach (var b in _backends) b.Dispose();
-    }
-
     /// <summary>Runs <paramref name="kernel"/> on every backend and asserts the outputs are bit for bit the same.</summary>
     private void AssertSameBits(string what, int outputLength, Action<IBackend, Func<double[], DeviceBuffer>, DeviceBuffer> kernel)
     {
         float[]? first = null;
-        foreach (var backend in _backends)
+        foreach (var backend in Backends)
         {
             DeviceBuffer Upload(double[] values)
             {
@@ -39,7 +31,7 @@ public sealed class ThreadCountTests
             backend.Download(output, result);
             if (first is null) first = result;
             else Expect.That(first.Select(BitConverter.SingleToInt32Bits).SequenceEqual(result.Select(BitConverter.SingleToInt32Bits)),
-                $"{what}: {backend.Name} differs in its bits from {_backends[0].Name}");
+                $"{what}: {backend.Name} differs in its bits from {Backends[0].Name}");
         }
     }
 

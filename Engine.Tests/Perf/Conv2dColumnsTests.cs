@@ -14,16 +14,8 @@ namespace Engine.Tests.Perf;
 /// convolution on the same driver.
 /// </summary>
 [TestFixture]
-public sealed class Conv2dColumnsTests
+public sealed class Conv2dColumnsTests : ThreadCountFixture
 {
-    private readonly CpuBackend[] _backends = [new(1), new(2), new(3)];
-
-    [OneTimeTearDown]
-    public void DisposeBackends()
-    {
-        foreach (var b in _backends) b.Dispose();
-    }
-
 
     /// <summary>
     /// At least 768 output pixels (the split takes them at up to 3 threads), strides 1-3 (2: the de-interleaving
@@ -113,7 +105,7 @@ public sealed class Conv2dColumnsTests
 
 
     [Test]
-    public void ColumnSplitForward_AgreesWithReference_AndKeepsTheBits() => Properties.Check(Cases, c => Check(c, _backends), runs: 16);
+    public void ColumnSplitForward_AgreesWithReference_AndKeepsTheBits() => Properties.Check(Cases, c => Check(c, Backends), runs: 16);
 
     [Test]
     public void ColumnSplitForward_AgreesWithReference_AndKeepsTheBits_Vector256Forced()
@@ -121,7 +113,7 @@ public sealed class Conv2dColumnsTests
         GemmKernels.ForceVector256 = true;
         try
         {
-            Properties.Check(Cases, c => Check(c, _backends), runs: 8);
+            Properties.Check(Cases, c => Check(c, Backends), runs: 8);
         }
         finally
         {
@@ -170,12 +162,12 @@ public sealed class Conv2dColumnsTests
 
     [Test]
     public void ColumnSplitBackwardData_AgreesWithReference_AndKeepsTheBits() =>
-        Properties.Check(Cases, c => CheckBackwardData(c, _backends), runs: 12);
+        Properties.Check(Cases, c => CheckBackwardData(c, Backends), runs: 12);
 
     /// <summary>The ResNet-18 stem's geometry (7x7, stride 2, padding 3) at batch 1 on 224 x 224 against the reference, split and not.</summary>
     [Test]
     public void ResNetStem_AgreesWithReference_AndKeepsTheBits() =>
-        Check((new Conv2dGeometry(1, 3, 224, 224, 5, 7, 2, 3, 1), true, 11), [_backends[0], _backends[1]]);
+        Check((new Conv2dGeometry(1, 3, 224, 224, 5, 7, 2, 3, 1), true, 11), [Backends[0], Backends[1]]);
 
     /// <summary>
     /// The run copies of the im2col packing: destination[t] = row[w0 + t*stride] inside [0, width), 0 outside, for

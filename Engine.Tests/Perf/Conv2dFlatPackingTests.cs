@@ -15,16 +15,8 @@ namespace Engine.Tests.Perf;
 /// forced 256-bit kernels.
 /// </summary>
 [TestFixture]
-public sealed class Conv2dFlatPackingTests
+public sealed class Conv2dFlatPackingTests : ThreadCountFixture
 {
-    private readonly CpuBackend[] _backends = [new(1), new(2), new(3)];
-
-    [OneTimeTearDown]
-    public void DisposeBackends()
-    {
-        foreach (var b in _backends) b.Dispose();
-    }
-
 
     /// <summary>Stride 1 with left + right padding = the kernel's width extent (so Q == W), small maps, groups, dilation.</summary>
     private static readonly FsCheck.Gen<Conv2dGeometry> FlatGeometries =
@@ -103,7 +95,7 @@ public sealed class Conv2dFlatPackingTests
         try
         {
             float[]? firstY = null, firstDx = null;
-            foreach (var backend in _backends)
+            foreach (var backend in Backends)
             {
                 var y = backend.Allocate(g.OutputShape.Size);
                 backend.Fill(y, float.NaN, g.OutputShape.Size);
@@ -202,7 +194,7 @@ public sealed class Conv2dFlatPackingTests
         var w = Random(g.WeightShape.Size, 12);
         var bias = Random(g.OutChannels, 13);
         var dY = Random(g.OutputShape.Size, 14);
-        var backend = _backends[1];
+        var backend = Backends[1];
         (float[] Y, float[] Dx) Run()
         {
             var y = backend.Allocate(g.OutputShape.Size);

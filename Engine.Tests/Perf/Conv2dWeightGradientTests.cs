@@ -14,16 +14,8 @@ namespace Engine.Tests.Perf;
 /// forced 256-bit kernel with the scalar copies.
 /// </summary>
 [TestFixture]
-public sealed class Conv2dWeightGradientTests
+public sealed class Conv2dWeightGradientTests : ThreadCountFixture
 {
-    private readonly CpuBackend[] _backends = [new(1), new(2), new(3)];
-
-    [OneTimeTearDown]
-    public void DisposeBackends()
-    {
-        foreach (var b in _backends) b.Dispose();
-    }
-
 
     /// <summary>
     /// Channels per group around the panel widths (12 and 6 rows, 32 and 16 columns, 16-channel transposes), odd
@@ -93,7 +85,7 @@ public sealed class Conv2dWeightGradientTests
     }
 
     [Test]
-    public void ChannelsLastWeightGradient_AgreesWithReference_AndKeepsTheBits() => Properties.Check(Cases, c => Check(c, _backends), runs: 40);
+    public void ChannelsLastWeightGradient_AgreesWithReference_AndKeepsTheBits() => Properties.Check(Cases, c => Check(c, Backends), runs: 40);
 
     [Test]
     public void ChannelsLastWeightGradient_AgreesWithReference_AndKeepsTheBits_Vector256Forced()
@@ -101,8 +93,8 @@ public sealed class Conv2dWeightGradientTests
         GemmKernels.ForceVector256 = true;
         try
         {
-            Properties.Check(Cases, c => Check(c, _backends), runs: 15);
-            Check((LargeD, 7), _backends);
+            Properties.Check(Cases, c => Check(c, Backends), runs: 15);
+            Check((LargeD, 7), Backends);
         }
         finally
         {
@@ -123,8 +115,8 @@ public sealed class Conv2dWeightGradientTests
     [Test]
     public void ResNetShapes_AgreeWithReference_AndKeepTheBits()
     {
-        Check((new Conv2dGeometry(5, 64, 56, 56, 8, 3, 1, 1, 1), 5), [_backends[0], _backends[1]]);
-        Check((new Conv2dGeometry(11, 40, 7, 7, 36, 3, 1, 1, 1), 6), [_backends[0], _backends[1]]);
-        Check((LargeD, 7), _backends);
+        Check((new Conv2dGeometry(5, 64, 56, 56, 8, 3, 1, 1, 1), 5), [Backends[0], Backends[1]]);
+        Check((new Conv2dGeometry(11, 40, 7, 7, 36, 3, 1, 1, 1), 6), [Backends[0], Backends[1]]);
+        Check((LargeD, 7), Backends);
     }
 }

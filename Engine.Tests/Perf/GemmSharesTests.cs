@@ -14,16 +14,8 @@ namespace Engine.Tests.Perf;
 /// forced 256-bit kernels; and the 12 x 16 kernel of the narrow panel has the bits of the 12 x 32 kernel.
 /// </summary>
 [TestFixture]
-public sealed class GemmSharesTests
+public sealed class GemmSharesTests : ThreadCountFixture
 {
-    private readonly CpuBackend[] _backends = [new(1), new(2), new(3)];
-
-    [OneTimeTearDown]
-    public void DisposeBackends()
-    {
-        foreach (var b in _backends) b.Dispose();
-    }
-
     /// <summary>
     /// Small maps (3 x 3 to 9 x 9, kernel 1 or 3 with 'same' padding, stride 1 or 2), groups, C*R*S past one 384-deep K
     /// block for some, and N*P*Q pixels (64 to 479) whose count of full 32-wide panels is even, so the shares run at
@@ -80,7 +72,7 @@ public sealed class GemmSharesTests
             foreach (bool shares in new[] { false, true })
             {
                 GemmDriver.SharesDisabled = !shares;
-                foreach (var backend in _backends)
+                foreach (var backend in Backends)
                 {
                     var runs = Forwards(backend, g, x, w, bias);
                     first ??= runs[0];
