@@ -188,30 +188,3 @@ internal static unsafe partial class GemmDriver
     internal static int CeilDiv(int a, int b) => (a + b - 1) / b;
     private static int RoundUp(int a, int b) => CeilDiv(a, b) * b;
 }
-
-/// <summary>A pinned float array with a 64-byte aligned start (kept per thread, reused across calls).</summary>
-internal sealed unsafe class AlignedScratch
-{
-    private const int AlignFloats = 16;
-    private readonly float[] _array;
-
-    public AlignedScratch(long length)
-    {
-        if (length + AlignFloats > Array.MaxLength)
-            throw new ArgumentException($"GEMM scratch: expected at most {Array.MaxLength - AlignFloats} floats, got {length}");
-        Length = length;
-        _array = GC.AllocateUninitializedArray<float>((int)length + AlignFloats, pinned: true);
-        nint start = (nint)Unsafe.AsPointer(ref _array[0]);
-        Pointer = (float*)((start + 63) & ~(nint)63);
-    }
-
-    public long Length { get; }
-    public float* Pointer { get; }
-
-    /// <summary>The start of <paramref name="slot"/>'s floats, replacing it first if it holds fewer than <paramref name="length"/>.</summary>
-    public static float* AtLeast(ref AlignedScratch? slot, long length)
-    {
-        if (slot is null || slot.Length < length) slot = new AlignedScratch(length);
-        return slot.Pointer;
-    }
-}

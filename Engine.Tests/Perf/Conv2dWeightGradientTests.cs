@@ -112,6 +112,24 @@ public sealed class Conv2dWeightGradientTests : ThreadCountFixture
     /// ResNet-18's layer-1 input at batch 5 (64 channels, 3x3, 56 x 56, 8 output channels: two stages of images and many
     /// reduction blocks) a 7 x 7 layer whose reduction blocks span images, and <see cref="LargeD"/>, against the reference.
     /// </summary>
+    /// <summary>
+    /// <see cref="LargeD"/> at batch 3 with a stage of one image: D goes to dW chunk by chunk three times (stored, then
+    /// added), in one column slab per channel block at 1 and 2 threads and two at 3 (9 channel blocks).
+    /// </summary>
+    [Test]
+    public void LargeD_OverSeveralStages_AgreesWithReference_AndKeepsTheBits()
+    {
+        ChannelsLastWeightGradient.StageFloats = 12_000;
+        try
+        {
+            Check((LargeD with { Batch = 3 }, 8), Backends);
+        }
+        finally
+        {
+            ChannelsLastWeightGradient.StageFloats = ChannelsLastWeightGradient.DefaultStageFloats;
+        }
+    }
+
     [Test]
     public void ResNetShapes_AgreeWithReference_AndKeepTheBits()
     {
