@@ -21,8 +21,8 @@ namespace Engine.Cpu;
 /// tap. B, the transposed gradient, is packed once per block of pixels and read by every panel of A.
 /// T is the GEMM's M (ResNet's T = 9*Cg fills 12-row panels exactly, as its Kg fills 32-column ones).
 /// Two ways to dW, chosen by the size of D alone: a large D (at least <see cref="LocalMinFloats"/>) is never held
-/// whole: per stage, each chunk (a channel block's rows of D, all or a slab of its columns) sums the stage into a
-/// per-thread copy still in cache and transposes it into dW, stored by the first stage and added by the later ones;
+/// whole: per stage, each chunk (the rows of D of a group of channel blocks, all or a slab of its columns) sums the
+/// stage into a per-thread copy and transposes it into dW, stored by the first stage and added by the later ones;
 /// a small D is held in full across the stages and transposed at the end.
 /// <para>Scratch (each thread at most 8 MB while this runs; see ScratchBoundTests): the calling thread's stage
 /// (xT and the packed gradients, at most <see cref="StageFloats"/>) and, for a small D, D itself (under
@@ -38,10 +38,10 @@ internal static unsafe partial class ChannelsLastWeightGradient
     /// <summary>Most pixels per reduction block (an A micro-panel of 12 x 512 floats is 24 KB, inside L1).</summary>
     internal const int KcMax = 512;
 
-    /// <summary>Most floats of xT and the packed gradients together per stage of images (6.5 MB). Tests lower it.</summary>
+    /// <summary>Most floats of xT and the packed gradients together per stage of images (6 MB). Tests lower it.</summary>
     internal static long StageFloats { get; set; } = DefaultStageFloats;
 
-    internal const long DefaultStageFloats = 13 << 17;
+    internal const long DefaultStageFloats = 3 << 19;
 
     /// <summary>
     /// Fewest floats of D (1 MB) for which each chunk of D goes to dW from a per-thread copy instead of D being held
@@ -49,8 +49,11 @@ internal static unsafe partial class ChannelsLastWeightGradient
     /// </summary>
     private const long LocalMinFloats = 1 << 18;
 
-    /// <summary>Most floats of one chunk's copy of D (512 KB): wider channel blocks split their columns.</summary>
-    private const long ChunkMaxFloats = 1 << 17;
+    /// <summary>
+    /// Most floats of one chunk's copy of D (1 MB): as many channel blocks per chunk as fit (each reduction block of
+    /// packed gradients is read once per chunk, so more rows per chunk read it less often), wider ones split their columns.
+    /// </summary>
+    private const long ChunkMaxFloats = 1 << 18;
 
     /// <summary>Floats past the end of xT and of an A panel that a 16-float pixel copy may read or write.</summary>
     private const int Slack = 16;
@@ -130,15 +133,20 @@ internal static unsafe partial class ChannelsLastWeightGradient
         public bool Local => (long)T * Ldc >= LocalMinFloats;
 
         /// <summary>
-        /// Column slabs per channel block for <see cref="Local"/>: enough that a chunk's copy of D (RS*CB rows) stays
-        /// within <see cref="ChunkMaxFloats"/>, and that there are about four chunks per thread (only who computes an
-        /// element changes with the slabs, never its arithmetic).
+        /// Chunks of D for <see cref="Local"/>: groups of channel blocks by column slabs. Slabs: as few as keep one
+        /// channel block's rows (RS*CB) within <see cref="ChunkMaxFloats"/>; blocks per group: as many as then fit, but
+        /// at most an eighth of the blocks per thread; then more slabs if there are fewer than four chunks per thread.
+        /// Only who computes an element changes with the chunks, never its arithmetic.
         /// </summary>
-        public int Parts(int threads)
+        public (int Group, int Parts) Chunks(int threads)
         {
-            long rows = (long)RS * CB;
-            int bySize = (int)Math.Max(1, ChunkMaxFloats / (rows * Nr)), bySpread = threads == 1 ? 1 : GemmDriver.CeilDiv(4 * threads, ChannelBlocks);
-            return Math.Clamp(Math.Max(GemmDriver.CeilDiv(BPanels, bySize), bySpread), 1, BPanels);
+            long blockRows = (long)RS * CB;
+            int parts = GemmDriver.CeilDiv(BPanels, (int)Math.Max(1, ChunkMaxFloats / (blockRows * Nr)));
+            long slab = (long)GemmDriver.CeilDiv(BPanels, parts) * Nr;
+            int group = (int)Math.Clamp(ChunkMaxFloats / (blockRows * slab), 1, Math.Max(1, ChannelBlocks / (8 * threads)));
+            int groups = GemmDriver.CeilDiv(ChannelBlocks, group);
+            if (threads > 1) parts = Math.Min(BPanels, Math.Max(parts, GemmDriver.CeilDiv(4 * threads, groups)));
+            return (group, parts);
         }
 
         /// <summary>Reduction blocks of a stage of <paramref name="pixels"/> pixels, and where block b starts.</summary>
@@ -186,19 +194,22 @@ internal static unsafe partial class ChannelsLastWeightGradient
             var state = (plan, (nint)inputs, (nint)gradients, (nint)d, (nint)dwg, pixels, blocks, n0 == 0);
             if (d is null)
             {
-                // the stage's sums of each chunk (a channel block's rows, a slab of columns) in a per-thread copy, then
-                // into dW_g: stored by the first stage, added by the later ones
-                int parts = plan.Parts(pool.Threads);
-                pool.For(plan.ChannelBlocks * parts, (state, parts), static (s, chunk) =>
+                // the stage's sums of each chunk (the rows of a group of channel blocks, a slab of columns) in a
+                // per-thread copy, then into dW_g: stored by the first stage, added by the later ones
+                var (group, parts) = plan.Chunks(pool.Threads);
+                pool.For(GemmDriver.CeilDiv(plan.ChannelBlocks, group) * parts, (state, group, parts), static (s, chunk) =>
                 {
-                    var ((plan, inputsAt, gradientsAt, _, dwAt, pixels, blocks, firstStage), parts) = s;
-                    int block = chunk / parts, part = chunk % parts;
+                    var ((plan, inputsAt, gradientsAt, _, dwAt, pixels, blocks, firstStage), group, parts) = s;
+                    int b0 = chunk / parts * group, b1 = Math.Min(plan.ChannelBlocks, b0 + group), part = chunk % parts;
                     int j0 = part * plan.BPanels / parts, j1 = (part + 1) * plan.BPanels / parts, ld = (j1 - j0) * plan.Nr;
-                    float* rows = Scratch(ref t_block, (long)plan.RS * plan.CB * ld);
-                    int first = plan.RowOf(block), panels = GemmDriver.CeilDiv(plan.RS * plan.Width(block), plan.Mr);
+                    float* rows = Scratch(ref t_block, (long)group * plan.RS * plan.CB * ld);
+                    // rows of blocks [b0, b1): every block but the last of all is RS*CB rows, a whole number of panels
+                    int first = plan.RowOf(b0), end = plan.RowOf(b1 - 1) + plan.RS * plan.Width(b1 - 1);
                     Panels(plan, (float*)inputsAt, (float*)gradientsAt, rows - (nint)first * ld, ld, pixels, blocks,
-                        first / plan.Mr, first / plan.Mr + panels, j0, j1, true);
-                    TransposeBlock(plan, rows, ld, (float*)dwAt, block, j0 * plan.Nr, Math.Min(j1 * plan.Nr, plan.Kg), !firstStage);
+                        first / plan.Mr, GemmDriver.CeilDiv(end, plan.Mr), j0, j1, true);
+                    for (int block = b0; block < b1; block++)
+                        TransposeBlock(plan, rows + (nint)(plan.RowOf(block) - first) * ld, ld, (float*)dwAt, block,
+                            j0 * plan.Nr, Math.Min(j1 * plan.Nr, plan.Kg), !firstStage);
                 });
                 continue;
             }

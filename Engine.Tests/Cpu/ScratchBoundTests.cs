@@ -34,7 +34,7 @@ public sealed class ScratchBoundTests : ThreadCountFixture
         ("r18 l4 b32 at 32px", new(32, 512, 1, 1, 512, 3, 1, 1, 1)),
         ("r50 1x1 b8", new(8, 256, 56, 56, 64, 1, 1, 0, 1)),
         ("vgg 256 28px b8", new(8, 256, 28, 28, 256, 3, 1, 1, 1)),
-        ("vgg 512 14px b32", new(32, 512, 14, 14, 512, 3, 1, 1, 1)),
+        ("vgg 512 14px b8", new(8, 512, 14, 14, 512, 3, 1, 1, 1)),
         ("grouped 4 b16", new(16, 128, 28, 28, 128, 3, 1, 1, 1, 4)),
         ("depthwise b16", new(16, 256, 14, 14, 256, 3, 1, 1, 1, 256)),
         ("dilated b8", new(8, 128, 28, 28, 128, 3, 1, 2, 2)),
@@ -113,11 +113,12 @@ public sealed class ScratchBoundTests : ThreadCountFixture
         return buffer;
     }
 
-    /// <summary>Every measure at most 8 MB; the worst ones written to the test output either way.</summary>
+    /// <summary>Every measure at most 8 MB; the worst of each pass written to the test output either way.</summary>
     private static void Expect(List<Measure> measures, string what)
     {
         Assert.That(measures, Is.Not.Empty, $"{what}: expected scratch measures, got none (is the meter on?)");
-        foreach (var worst in measures.OrderByDescending(m => m.Bytes).Take(8)) TestContext.Out.WriteLine($"{what} worst: {worst}");
+        foreach (var pass in measures.GroupBy(m => m.Op.TrimEnd(' ', '1', '2')))
+            TestContext.Out.WriteLine($"{what}, worst {pass.Key}: {pass.MaxBy(m => m.Bytes)}");
         var over = measures.Where(m => m.Bytes > BoundBytes).OrderByDescending(m => m.Bytes).ToList();
         Assert.That(over, Is.Empty,
             $"{what}: expected every thread's scratch at most {BoundBytes / 1048576} MB per call, got {over.Count} over:\n{string.Join("\n", over)}");
