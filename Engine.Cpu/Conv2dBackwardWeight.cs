@@ -134,8 +134,9 @@ internal static unsafe partial class ChannelsLastWeightGradient
 
         /// <summary>
         /// Chunks of D for <see cref="Local"/>: groups of channel blocks by column slabs. Slabs: as few as keep one
-        /// channel block's rows (RS*CB) within <see cref="ChunkMaxFloats"/>; blocks per group: as many as then fit, but
-        /// at most an eighth of the blocks per thread; then more slabs if there are fewer than four chunks per thread.
+        /// channel block's rows (RS*CB) within <see cref="ChunkMaxFloats"/>; blocks per group: one for a one-stage batch,
+        /// else as many as then fit, but at most an eighth of the blocks per thread; then more slabs if there are fewer
+        /// than four chunks per thread.
         /// Only who computes an element changes with the chunks, never its arithmetic.
         /// </summary>
         public (int Group, int Parts) Chunks(int threads)
@@ -143,7 +144,9 @@ internal static unsafe partial class ChannelsLastWeightGradient
             long blockRows = (long)RS * CB;
             int parts = GemmDriver.CeilDiv(BPanels, (int)Math.Max(1, ChunkMaxFloats / (blockRows * Nr)));
             long slab = (long)GemmDriver.CeilDiv(BPanels, parts) * Nr;
-            int group = (int)Math.Clamp(ChunkMaxFloats / (blockRows * slab), 1, Math.Max(1, ChannelBlocks / (8 * threads)));
+            // one stage: one block per chunk (its packed gradients, one or two reduction blocks, stay in L2 across chunks)
+            int most = Images == G.Batch ? 1 : Math.Max(1, ChannelBlocks / (8 * threads));
+            int group = (int)Math.Clamp(ChunkMaxFloats / (blockRows * slab), 1, most);
             int groups = GemmDriver.CeilDiv(ChannelBlocks, group);
             if (threads > 1) parts = Math.Min(BPanels, Math.Max(parts, GemmDriver.CeilDiv(4 * threads, groups)));
             return (group, parts);

@@ -26,7 +26,8 @@ internal readonly unsafe struct GemmTarget(float* c, nint ldc, int segment = int
 /// A block (kc x mc) into micro-panels, phase 2 runs tiles of C (TileM x TileN) through the micro-kernel, each A
 /// micro-panel staying in L1 while the tile's B panels stream from L2. Both phases run fixed chunks on the worker pool;
 /// every element of C is summed in the same order whatever thread computes it, so results never depend on the
-/// thread count.
+/// thread count. Scratch (the running thread's, part of each convolution's 8 MB per thread): the packed A block, at
+/// most KC x MC floats (1.4 MB), and the packed B block, at most KC x NC (1.5 MB).
 /// </summary>
 internal static unsafe partial class GemmDriver
 {
