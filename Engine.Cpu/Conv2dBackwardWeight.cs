@@ -161,7 +161,7 @@ internal static unsafe partial class ChannelsLastWeightGradient
     /// <summary>Whether one image fits a stage (so the calling thread's stage stays within <see cref="StageFloats"/>).</summary>
     public static bool Fits(in Conv2dGeometry g) => new Plan(g).PerImage + InputSlack <= StageFloats;
 
-    /// <summary>Slack after xT (at least <see cref="Slack"/>), rounding the gradients' start to a 64-byte line.</summary>
+    /// <summary>Floats a stage reserves past xT: its <see cref="Slack"/> and the rounding of the gradients' start to a 64-byte line.</summary>
     private const int InputSlack = 2 * Slack;
 
     /// <summary>dW (G x Kg x Cg x R x S) = the weight gradient of x and dY (overwritten).</summary>
