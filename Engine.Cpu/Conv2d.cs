@@ -6,8 +6,11 @@ namespace Engine.Cpu;
 // column matrix is ever materialized for the forward pass or the weight gradient.
 public sealed partial class CpuBackend
 {
-    /// <summary>Most floats of dColumns a backward-data block holds (8 MB).</summary>
-    private const int ColumnScratchFloats = 2 << 20;
+    /// <summary>
+    /// Most floats of dColumns a backward-data block holds (4 MB: with the GEMM's packed blocks, at most 1.5 MB each,
+    /// the calling thread stays within the 8 MB of scratch per thread).
+    /// </summary>
+    private const int ColumnScratchFloats = 1 << 20;
 
     /// <summary>Weight gradients up to this many floats per group split the pixel sum into fixed chunks.</summary>
     private const int SplitPixelsMaxWeight = 1 << 16;
@@ -77,7 +80,7 @@ public sealed partial class CpuBackend
     /// <summary>
     /// Backward data (dX overwritten): dColumns (CRS x NPQ) = W_g^T (CRS x Kg) * dY_g (Kg x NPQ), then dX = col2im
     /// (dColumns), which adds every entry back onto the input pixel it was read from. dColumns is made a block of
-    /// pixels at a time (at most 8 MB); col2im splits over channels, each adding its blocks and taps in fixed order.
+    /// pixels at a time (at most 4 MB); col2im splits over channels, each adding its blocks and taps in fixed order.
     /// A 1x1, stride-1, unpadded convolution writes dX straight from the GEMM.
     /// </summary>
     public unsafe void Conv2dBackwardData(in Conv2dGeometry g, DeviceBuffer dY, DeviceBuffer w, DeviceBuffer dX)
@@ -310,7 +313,17 @@ public sealed partial class CpuBackend
     private static bool IsPointwise(in Conv2dGeometry g) =>
         g.Kernel is { Height: 1, Width: 1 } && g.Stride is { Height: 1, Width: 1 } && g.Padding.IsZero;
 
-    private static float[] Rent(int length) => System.Buffers.ArrayPool<float>.Shared.Rent(length);
+    /// <summary>A pooled array of at least <paramref name="length"/> floats, held until <see cref="Return"/> (scratch: metered).</summary>
+    private static float[] Rent(int length)
+    {
+        var array = System.Buffers.ArrayPool<float>.Shared.Rent(length);
+        if (ScratchMeter.Enabled) ScratchMeter.Hold((long)array.Length * sizeof(float));
+        return array;
+    }
 
-    private static void Return(float[] array) => System.Buffers.ArrayPool<float>.Shared.Return(array);
+    private static void Return(float[] array)
+    {
+        if (ScratchMeter.Enabled) ScratchMeter.Release((long)array.Length * sizeof(float));
+        System.Buffers.ArrayPool<float>.Shared.Return(array);
+    }
 }

@@ -19,26 +19,41 @@ namespace Engine.Cpu;
 /// micro-panel of A (kc pixels x mr rows: one tap of a full channel block) is, at stride 1, one contiguous copy per
 /// output row (the block's pixels are mr floats each, one after another), and x is transposed once instead of once per
 /// tap. B, the transposed gradient, is packed once per block of pixels and read by every panel of A.
-/// T is the GEMM's M (ResNet's T = 9*Cg fills 12-row panels exactly, as its Kg fills 32-column ones). D is
-/// transposed into dW: right after each channel block is done, from a per-thread copy of its rows still in cache, when
-/// the batch is one stage and D is large; otherwise at the end, from D in full.
+/// T is the GEMM's M (ResNet's T = 9*Cg fills 12-row panels exactly, as its Kg fills 32-column ones).
+/// Two ways to dW, chosen by the size of D alone: a large D (at least <see cref="LocalMinFloats"/>) is never held
+/// whole: per stage, each chunk (the rows of D of a group of channel blocks, all or a slab of its columns) sums the
+/// stage into a per-thread copy and transposes it into dW, stored by the first stage and added by the later ones;
+/// a small D is held in full across the stages and transposed at the end.
+/// <para>Scratch (each thread at most 8 MB while this runs; see ScratchBoundTests): the calling thread's stage
+/// (xT and the packed gradients, at most <see cref="StageFloats"/>) and, for a small D, D itself (under
+/// <see cref="LocalMinFloats"/>); every thread's A panel, chunk of D (at most <see cref="ChunkMaxFloats"/>) and strip
+/// of dW rows (16 x 12 x RS floats).</para>
 /// <para>Determinism: the pixels are cut into stages of whole images and each stage into reduction blocks of at most
 /// <see cref="KcMax"/> pixels, all fixed by the geometry; every element of D is the sum of its block sums in block
-/// order (the first block stored, the later ones added), whichever thread ran its panel.</para>
+/// order (the first block stored, the later ones added), whichever thread ran its panel, and for a large D every
+/// element of dW the sum of its stage sums in stage order.</para>
 /// </summary>
 internal static unsafe partial class ChannelsLastWeightGradient
 {
     /// <summary>Most pixels per reduction block (an A micro-panel of 12 x 512 floats is 24 KB, inside L1).</summary>
     internal const int KcMax = 512;
 
-    /// <summary>Most floats of xT, and of packed gradients, per stage of images (4 MB each).</summary>
-    private const long StageFloats = 1 << 20;
+    /// <summary>Most floats of xT and the packed gradients together per stage of images (6 MB). Tests lower it.</summary>
+    internal static long StageFloats { get; set; } = DefaultStageFloats;
+
+    internal const long DefaultStageFloats = 3 << 19;
 
     /// <summary>
-    /// Fewest floats of D (1 MB) for which a one-stage batch transposes each channel block from a per-thread copy
-    /// instead of from D in full (which would go out to memory and come back).
+    /// Fewest floats of D (1 MB) for which each chunk of D goes to dW from a per-thread copy instead of D being held
+    /// in full (which would go out to memory and come back, and take scratch that grows with the weights).
     /// </summary>
     private const long LocalMinFloats = 1 << 18;
+
+    /// <summary>
+    /// Most floats of one chunk's copy of D (1 MB): as many channel blocks per chunk as fit (each reduction block of
+    /// packed gradients is read once per chunk, so more rows per chunk read it less often), wider ones split their columns.
+    /// </summary>
+    private const long ChunkMaxFloats = 1 << 18;
 
     /// <summary>Floats past the end of xT and of an A panel that a 16-float pixel copy may read or write.</summary>
     private const int Slack = 16;
@@ -55,13 +70,13 @@ internal static unsafe partial class ChannelsLastWeightGradient
     /// <summary>Gradient panels per packing chunk.</summary>
     private const int PackGroup = 4;
 
-    /// <summary>xT of one stage and the packed gradients of one stage (the calling thread's, read by all).</summary>
-    [ThreadStatic] private static AlignedScratch? t_inputs, t_gradients;
+    /// <summary>xT of one stage, then the packed gradients of the stage (the calling thread's, read by all).</summary>
+    [ThreadStatic] private static AlignedScratch? t_stage;
 
-    /// <summary>D of one group in full (T x Ldc), when it is not written to dW block by block (the calling thread's).</summary>
+    /// <summary>A small D of one group in full (T x Ldc, under <see cref="LocalMinFloats"/>; the calling thread's).</summary>
     [ThreadStatic] private static AlignedScratch? t_whole;
 
-    /// <summary>One A micro-panel, the D rows of one channel block, and a strip of dW rows (each thread's own).</summary>
+    /// <summary>One A micro-panel, one chunk of D, and a strip of dW rows (each thread's own).</summary>
     [ThreadStatic] private static AlignedScratch? t_panel, t_block, t_strip;
 
     /// <summary>The sizes of one weight gradient, fixed by the geometry and the kernel width.</summary>
@@ -93,11 +108,14 @@ internal static unsafe partial class ChannelsLastWeightGradient
             Nr = Wide ? GemmKernels.Nr512 : GemmKernels.Nr256;
             CB = Mr;
             Ldc = GemmDriver.CeilDiv(Kg, Nr) * Nr;
-            PerImage = Math.Max((long)Hp * Wp * Cg, (long)PQ * Ldc);
-            Images = (int)Math.Clamp(StageFloats / PerImage, 1, g.Batch);
+            PerImage = (long)Hp * Wp * Cg + (long)PQ * Ldc;
+            // as few stages as fit, of near-equal numbers of whole images
+            int most = (int)Math.Clamp((StageFloats - InputSlack) / PerImage, 1, g.Batch), stages = GemmDriver.CeilDiv(g.Batch, most);
+            Images = GemmDriver.CeilDiv(g.Batch, stages);
         }
 
-        public long InputFloats => (long)Images * Hp * Wp * Cg;
+        /// <summary>Floats of the stage slot before the packed gradients: xT and its slack, in whole 64-byte lines.</summary>
+        public long InputFloats => ((long)Images * Hp * Wp * Cg + Slack + 15) / 16 * 16;
 
         /// <summary>Where channel block β of xT starts (every earlier block is CB channels wide).</summary>
         public long BlockStart(int block) => (long)block * Images * Hp * Wp * CB;
@@ -111,8 +129,28 @@ internal static unsafe partial class ChannelsLastWeightGradient
 
         public int RowOf(int block) => block * RS * CB;
 
-        /// <summary>Whether each channel block goes to dW from a per-thread copy (see the class summary).</summary>
-        public bool Local(int threads) => Images == G.Batch && (long)T * Ldc >= LocalMinFloats && (threads == 1 || ChannelBlocks >= 4 * threads);
+        /// <summary>Whether D goes to dW chunk by chunk from per-thread copies, stage by stage (see the class summary).</summary>
+        public bool Local => (long)T * Ldc >= LocalMinFloats;
+
+        /// <summary>
+        /// Chunks of D for <see cref="Local"/>: groups of channel blocks by column slabs. Slabs: as few as keep one
+        /// channel block's rows (RS*CB) within <see cref="ChunkMaxFloats"/>; blocks per group: one for a one-stage batch,
+        /// else as many as then fit, but at most an eighth of the blocks per thread; then more slabs if there are fewer
+        /// than four chunks per thread.
+        /// Only who computes an element changes with the chunks, never its arithmetic.
+        /// </summary>
+        public (int Group, int Parts) Chunks(int threads)
+        {
+            long blockRows = (long)RS * CB;
+            int parts = GemmDriver.CeilDiv(BPanels, (int)Math.Max(1, ChunkMaxFloats / (blockRows * Nr)));
+            long slab = (long)GemmDriver.CeilDiv(BPanels, parts) * Nr;
+            // one stage: one block per chunk (its packed gradients, one or two reduction blocks, stay in L2 across chunks)
+            int most = Images == G.Batch ? 1 : Math.Max(1, ChannelBlocks / (8 * threads));
+            int group = (int)Math.Clamp(ChunkMaxFloats / (blockRows * slab), 1, most);
+            int groups = GemmDriver.CeilDiv(ChannelBlocks, group);
+            if (threads > 1) parts = Math.Min(BPanels, Math.Max(parts, GemmDriver.CeilDiv(4 * threads, groups)));
+            return (group, parts);
+        }
 
         /// <summary>Reduction blocks of a stage of <paramref name="pixels"/> pixels, and where block b starts.</summary>
         public static int Blocks(int pixels) => GemmDriver.CeilDiv(pixels, KcMax);
@@ -120,23 +158,26 @@ internal static unsafe partial class ChannelsLastWeightGradient
         public static int BlockStart(int pixels, int blocks, int b) => (int)((long)b * pixels / blocks);
     }
 
-    /// <summary>Whether one image fits a stage (so xT and the packed gradients stay within 4 MB each).</summary>
-    public static bool Fits(in Conv2dGeometry g) => new Plan(g).PerImage <= StageFloats;
+    /// <summary>Whether one image fits a stage (so the calling thread's stage stays within <see cref="StageFloats"/>).</summary>
+    public static bool Fits(in Conv2dGeometry g) => new Plan(g).PerImage + InputSlack <= StageFloats;
+
+    /// <summary>Floats a stage reserves past xT: its <see cref="Slack"/> and the rounding of the gradients' start to a 64-byte line.</summary>
+    private const int InputSlack = 2 * Slack;
 
     /// <summary>dW (G x Kg x Cg x R x S) = the weight gradient of x and dY (overwritten).</summary>
     public static void Run(in Conv2dGeometry g, float* x, float* dY, float* dW, WorkerPool pool)
     {
         var plan = new Plan(g);
-        float* d = plan.Local(pool.Threads) ? null : Scratch(ref t_whole, (long)plan.T * plan.Ldc);
+        float* d = plan.Local ? null : Scratch(ref t_whole, (long)plan.T * plan.Ldc);
         for (int grp = 0; grp < g.Groups; grp++) Group(plan, x, dY, dW, d, grp, pool);
     }
 
-    /// <summary>Group grp: stage after stage, xT and the gradient panels, then D; dW_g from D (d null: per channel block).</summary>
+    /// <summary>Group grp: stage after stage, xT and the gradient panels, then D; dW_g from D (d null: chunk by chunk, per stage).</summary>
     private static void Group(in Plan plan, float* x, float* dY, float* dW, float* d, int grp, WorkerPool pool)
     {
         var g = plan.G;
-        float* inputs = Scratch(ref t_inputs, plan.InputFloats + Slack);
-        float* gradients = Scratch(ref t_gradients, plan.GradientFloats);
+        float* inputs = Scratch(ref t_stage, plan.InputFloats + plan.GradientFloats);
+        float* gradients = inputs + plan.InputFloats;
         nint inImage = (nint)g.InChannels * g.InHeight * g.InWidth, outImage = (nint)g.OutChannels * plan.PQ;
         float* xg = x + (nint)grp * plan.Cg * g.InHeight * g.InWidth, dyg = dY + (nint)grp * plan.Kg * plan.PQ;
         float* dwg = dW + (nint)grp * plan.Kg * plan.T;
@@ -156,14 +197,22 @@ internal static unsafe partial class ChannelsLastWeightGradient
             var state = (plan, (nint)inputs, (nint)gradients, (nint)d, (nint)dwg, pixels, blocks, n0 == 0);
             if (d is null)
             {
-                // the only stage: D of each channel block in a per-thread copy, then straight into dW_g
-                pool.For(plan.ChannelBlocks, state, static (s, block) =>
+                // the stage's sums of each chunk (the rows of a group of channel blocks, a slab of columns) in a
+                // per-thread copy, then into dW_g: stored by the first stage, added by the later ones
+                var (group, parts) = plan.Chunks(pool.Threads);
+                pool.For(GemmDriver.CeilDiv(plan.ChannelBlocks, group) * parts, (state, group, parts), static (s, chunk) =>
                 {
-                    var (plan, inputsAt, gradientsAt, _, dwAt, pixels, blocks, _) = s;
-                    float* rows = Scratch(ref t_block, (long)plan.RS * plan.CB * plan.Ldc);
-                    int first = plan.RowOf(block), panels = GemmDriver.CeilDiv(plan.RS * plan.Width(block), plan.Mr);
-                    Panels(plan, (float*)inputsAt, (float*)gradientsAt, rows - (nint)first * plan.Ldc, pixels, blocks, first / plan.Mr, first / plan.Mr + panels, true);
-                    TransposeBlock(plan, rows, (float*)dwAt, block);
+                    var ((plan, inputsAt, gradientsAt, _, dwAt, pixels, blocks, firstStage), group, parts) = s;
+                    int b0 = chunk / parts * group, b1 = Math.Min(plan.ChannelBlocks, b0 + group), part = chunk % parts;
+                    int j0 = part * plan.BPanels / parts, j1 = (part + 1) * plan.BPanels / parts, ld = (j1 - j0) * plan.Nr;
+                    float* rows = Scratch(ref t_block, (long)group * plan.RS * plan.CB * ld);
+                    // rows of blocks [b0, b1): every block but the last of all is RS*CB rows, a whole number of panels
+                    int first = plan.RowOf(b0), end = plan.RowOf(b1 - 1) + plan.RS * plan.Width(b1 - 1);
+                    Panels(plan, (float*)inputsAt, (float*)gradientsAt, rows - (nint)first * ld, ld, pixels, blocks,
+                        first / plan.Mr, GemmDriver.CeilDiv(end, plan.Mr), j0, j1, true);
+                    for (int block = b0; block < b1; block++)
+                        TransposeBlock(plan, rows + (nint)(plan.RowOf(block) - first) * ld, ld, (float*)dwAt, block,
+                            j0 * plan.Nr, Math.Min(j1 * plan.Nr, plan.Kg), !firstStage);
                 });
                 continue;
             }
@@ -173,24 +222,26 @@ internal static unsafe partial class ChannelsLastWeightGradient
             {
                 var ((plan, inputsAt, gradientsAt, dAt, _, pixels, blocks, firstStage), regions) = s;
                 int p0 = (int)((long)region * plan.APanels / regions), p1 = (int)((long)(region + 1) * plan.APanels / regions);
-                Panels(plan, (float*)inputsAt, (float*)gradientsAt, (float*)dAt, pixels, blocks, p0, p1, firstStage);
+                Panels(plan, (float*)inputsAt, (float*)gradientsAt, (float*)dAt, plan.Ldc, pixels, blocks, p0, p1, 0, plan.BPanels, firstStage);
             });
         }
         if (d is null) return;
         pool.For(plan.ChannelBlocks, (plan, (nint)d, (nint)dwg), static (s, block) =>
         {
             var (plan, dAt, dwAt) = s;
-            TransposeBlock(plan, (float*)dAt + (nint)plan.RowOf(block) * plan.Ldc, (float*)dwAt, block);
+            TransposeBlock(plan, (float*)dAt + (nint)plan.RowOf(block) * plan.Ldc, plan.Ldc, (float*)dwAt, block, 0, plan.Kg, false);
         });
     }
 
     /// <summary>
-    /// Rows [p0*mr, p1*mr) of D (row i at d + i*Ldc) over one stage: per reduction block, each A panel packed from xT
-    /// (or read in place, <see cref="TapRuns"/>) and multiplied by every B panel of the block (the block's packed
-    /// gradients stay in L2 across the panels).
+    /// Rows [p0*mr, p1*mr) and the columns of B panels [j0, j1) of D over one stage, element (i, j*nr + jj) at
+    /// d + i*ld + (j - j0)*nr + jj: per reduction block, each A panel packed from xT (or read in place,
+    /// <see cref="TapRuns"/>) and multiplied by those B panels of the block (the block's packed gradients stay in L2
+    /// across the panels).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Panels(in Plan plan, float* inputs, float* gradients, float* d, int pixels, int blocks, int p0, int p1, bool firstStage)
+    private static void Panels(in Plan plan, float* inputs, float* gradients, float* d, int ld, int pixels, int blocks,
+        int p0, int p1, int j0, int j1, bool firstStage)
     {
         float* panel = Scratch(ref t_panel, (long)plan.Mr * KcMax + Slack);
         float** starts = stackalloc float*[MaxRuns];
@@ -207,17 +258,17 @@ internal static unsafe partial class ChannelsLastWeightGradient
                 if (runs > 0)
                 {
                     // D[rows of panel i, columns of panel j] (+)= A_i^T (12 x kc, in place) * B_j (kc x 32)
-                    for (int j = 0; j < plan.BPanels; j++)
-                        TapRunKernel.Kernel512(runs, starts, lengths, block + (nint)j * kc * plan.Nr, d + (nint)row0 * plan.Ldc + j * plan.Nr, plan.Ldc, add);
+                    for (int j = j0; j < j1; j++)
+                        TapRunKernel.Kernel512(runs, starts, lengths, block + (nint)j * kc * plan.Nr, d + (nint)row0 * ld + (j - j0) * plan.Nr, ld, add);
                     continue;
                 }
                 PackTaps(plan, inputs, k0, kc, row0, rows, panel);
-                float* target = d + (nint)row0 * plan.Ldc;
-                for (int j = 0; j < plan.BPanels; j++)
+                float* target = d + (nint)row0 * ld - (nint)j0 * plan.Nr;
+                for (int j = j0; j < j1; j++)
                 {
                     // D[rows of panel i, columns of panel j] (+)= A_i^T (rows x kc) * B_j (kc x nr)
-                    if (plan.Wide) GemmKernels.Kernel512(kc, panel, block + (nint)j * kc * plan.Nr, target + j * plan.Nr, plan.Ldc, add, rows);
-                    else GemmKernels.Kernel256(kc, panel, block + (nint)j * kc * plan.Nr, target + j * plan.Nr, plan.Ldc, add, rows);
+                    if (plan.Wide) GemmKernels.Kernel512(kc, panel, block + (nint)j * kc * plan.Nr, target + j * plan.Nr, ld, add, rows);
+                    else GemmKernels.Kernel256(kc, panel, block + (nint)j * kc * plan.Nr, target + j * plan.Nr, ld, add, rows);
                 }
             }
         }
@@ -291,97 +342,6 @@ internal static unsafe partial class ChannelsLastWeightGradient
         int k0 = Plan.BlockStart(pixels, blocks, b), kc = Plan.BlockStart(pixels, blocks, b + 1) - k0;
         int j0 = t0 * plan.Nr;
         stage.Pack(gradients + (nint)k0 * plan.Ldc + (nint)j0 * kc, k0, kc, j0, Math.Min(PackGroup * plan.Nr, plan.Kg - j0), plan.Nr);
-    }
-
-    /// <summary>
-    /// Row hp of image j of xT, in every channel block β: x[j, β*CB + c', hp - top, wp - left] at [wp, c'] of xT_β for
-    /// the Wp columns and the block's channels (0 in the padding), transposed a block's channels x 16 columns at a time.
-    /// Nothing at or past <paramref name="xEnd"/> (the end of the input tensor) is read.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransposeRow(in Plan plan, float* x, nint inImage, float* xEnd, float* inputs, int j, int hp)
-    {
-        var g = plan.G;
-        int h = hp - g.Padding.Top, left = Math.Min(g.Padding.Left, plan.Wp);
-        int width = Math.Clamp(plan.Wp - left, 0, g.InWidth);
-        bool inside = (uint)h < (uint)g.InHeight;
-        nint hw = (nint)g.InHeight * g.InWidth;
-        var one = Vector512<float>.One;
-        float* tile = stackalloc float[16 * 16];
-        float* transposed = stackalloc float[16 * 16];
-        for (int block = 0; block < plan.ChannelBlocks; block++)
-        {
-            int cb = plan.Width(block);
-            float* row = inputs + plan.BlockStart(block) + ((nint)j * plan.Hp + hp) * plan.Wp * cb;
-            if (!inside)
-            {
-                new Span<float>(row, plan.Wp * cb).Clear();
-                continue;
-            }
-            new Span<float>(row, left * cb).Clear();
-            new Span<float>(row + (nint)(left + width) * cb, (plan.Wp - left - width) * cb).Clear();
-            float* source = x + j * inImage + (nint)block * plan.CB * hw + (nint)h * g.InWidth;
-            float* target = row + (nint)left * cb;
-            if (!plan.Vector)
-            {
-                for (int c = 0; c < cb; c++)
-                    for (int w = 0; w < width; w++) target[(nint)w * cb + c] = source[c * hw + w];
-                continue;
-            }
-            // cb <= mr <= 16 channels per transpose
-            for (int w0 = 0; w0 < width; w0 += 16)
-            {
-                int columns = Math.Min(16, width - w0);
-                float* from = source + w0, to = target + (nint)w0 * cb;
-                if (columns == 16)
-                {
-                    PanelTranspose.Block16(from, hw, cb, one, to, cb);
-                    continue;
-                }
-                // the row's last columns: 16 read from each channel (the rest of the row, then the next row or plane),
-                // transposed into a tile, and only the row's columns*cb floats copied out (nothing past the row written)
-                if (from + (cb - 1) * hw + 16 <= xEnd)
-                {
-                    PanelTranspose.Block16(from, hw, cb, one, transposed, cb);
-                    PanelCopy.Copy(to, transposed, columns * cb);
-                    continue;
-                }
-                // the tensor's last row: through a 16 x 16 tile so nothing past it is read
-                for (int i = 0; i < cb; i++) PanelCopy.Copy(tile + i * 16, from + i * hw, columns);
-                PanelTranspose.Block16(tile, 16, cb, one, transposed, 16);
-                for (int w = 0; w < columns; w++) PanelCopy.Copy(to + (nint)w * cb, transposed + w * 16, cb);
-            }
-        }
-    }
-
-    /// <summary>
-    /// dW_g[k, c, r, s] = rows[(r*S + s)*width + c - block*CB, k] for the channels c of one block (its D rows at
-    /// <paramref name="rows"/>): per 16 k, the block's Cb x RS taps transposed into a strip of 16 runs of width*RS
-    /// floats (16 k x up to 16 taps per transpose), each run then one contiguous copy into its row of dW.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransposeBlock(in Plan plan, float* rows, float* dW, int block)
-    {
-        int rs = plan.RS, kg = plan.Kg, width = plan.Width(block), run = width * rs;
-        nint ld = (nint)width * plan.Ldc, crs = plan.T;
-        float* strip = Scratch(ref t_strip, 16L * plan.CB * rs);
-        var one = Vector512<float>.One;
-        for (int k0 = 0; k0 < kg; k0 += 16)
-        {
-            int count = Math.Min(16, kg - k0);
-            // strip[kk * run + i*RS + t] = rows[t*width + i, k0 + kk] (rows are Ldc >= k0 + 16 floats long)
-            for (int i = 0; i < width; i++)
-                for (int t0 = 0; t0 < rs; t0 += 16)
-                {
-                    float* from = rows + t0 * ld + (nint)i * plan.Ldc + k0, to = strip + i * rs + t0;
-                    if (plan.Vector) PanelTranspose.Block16(from, ld, Math.Min(16, rs - t0), one, to, run);
-                    else
-                        for (int kk = 0; kk < count; kk++)
-                            for (int t = 0; t < Math.Min(16, rs - t0); t++) to[kk * run + t] = from[t * ld + kk];
-                }
-            float* target = dW + (nint)k0 * crs + (nint)block * plan.CB * rs;
-            for (int kk = 0; kk < count; kk++) PanelCopy.Copy(target + kk * crs, strip + kk * run, run);
-        }
     }
 
     private static float* Scratch(ref AlignedScratch? slot, long length) => AlignedScratch.AtLeast(ref slot, length);

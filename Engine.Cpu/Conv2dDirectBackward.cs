@@ -85,7 +85,8 @@ public sealed partial class CpuBackend
     private const int WeightPassFloats = 1 << 17;
 
     /// <summary>
-    /// Backward weight, direct: dW[k, tap] = sum over images, in fixed chunks of images added in chunk order, of
+    /// Backward weight, direct: dW[k, tap] = sum over images, in fixed chunks of images (at most 8, fewer when their
+    /// partial sums would pass <see cref="DirectPartialsMaxFloats"/>) added in chunk order, of
     /// sum over t of dYGrid[k, t] * xPad[c, t + r*dH*Wp + s*dW]. A chunk pads its images and lays out their gradient
     /// grids (a pass of up to <see cref="WeightPassFloats"/> floats), then runs tiles of 4 channels x 5 taps over all of
     /// them with 20 vector accumulators, and adds each accumulator's lanes (in a fixed order) once per pass. dW overwritten.
@@ -93,13 +94,15 @@ public sealed partial class CpuBackend
     private unsafe void Conv2dDirectBackwardWeight(Conv2dGeometry g, float* x, float* dY, float* dW)
     {
         int taps = g.InChannelsPerGroup * g.Kernel.Height * g.Kernel.Width, wSize = g.OutChannels * taps;
-        int chunks = Math.Min(g.Batch, 8);
+        // at most 8 chunks, and no more than the partial sums' bound holds (one chunk sums straight into dW)
+        int chunks = Math.Clamp(Math.Min(g.Batch, DirectPartialsMaxFloats / wSize), 1, 8);
         var grid = DirectGrid.Of(g);
-        var partials = Rent(chunks * wSize);
+        var partials = chunks > 1 ? Rent(chunks * wSize) : null;
         try
         {
-            fixed (float* part = partials)
+            fixed (float* rented = partials)
             {
+                float* part = chunks > 1 ? rented : dW;
                 _workers.For(chunks, (g, grid, (nint)x, (nint)dY, (nint)part, taps, wSize, chunks), static (s, chunk) =>
                 {
                     var (g, grid, xAt, dYAt, partsAt, taps, wSize, chunks) = s;
@@ -107,16 +110,19 @@ public sealed partial class CpuBackend
                     new Span<float>(sum, wSize).Clear();
                     WeightGradientChunk(g, grid, (float*)xAt, (float*)dYAt, chunk * g.Batch / chunks, (chunk + 1) * g.Batch / chunks, sum);
                 });
-                new Span<float>(part, wSize).CopyTo(new Span<float>(dW, wSize));
+                if (chunks > 1) new Span<float>(part, wSize).CopyTo(new Span<float>(dW, wSize));
                 for (int chunk = 1; chunk < chunks; chunk++)
                     System.Numerics.Tensors.TensorPrimitives.Add(new Span<float>(dW, wSize), new Span<float>(part + (nint)chunk * wSize, wSize), new Span<float>(dW, wSize));
             }
         }
         finally
         {
-            Return(partials);
+            if (partials is not null) Return(partials);
         }
     }
+
+    /// <summary>Most floats of partial sums the direct weight gradient rents (2 MB of the 8 MB of scratch per thread).</summary>
+    private const int DirectPartialsMaxFloats = 1 << 19;
 
     /// <summary>sum[k, tap] += the weight gradient of images [first, end), pass after pass (see <see cref="Conv2dDirectBackwardWeight"/>).</summary>
     private static unsafe void WeightGradientChunk(in Conv2dGeometry g, DirectGrid grid, float* x, float* dY, int first, int end, float* sum)

@@ -19,8 +19,13 @@ public sealed partial class CpuBackend
     /// <summary>Most pixels per image for which a batch's output is computed in a contiguous stage first.</summary>
     private const int StagedMaxPixels = 512;
 
-    /// <summary>Most floats of a stage (4 MB); a larger batch is staged a group of whole images at a time. Tests lower it.</summary>
-    internal static long StageMaxFloats { get; set; } = 1 << 20;
+    /// <summary>
+    /// Most floats of a stage (2 MB: with the GEMM's packed operands, at most 5.5 MB, the calling thread stays within
+    /// 8 MB of scratch); a larger batch is staged a group of whole images at a time. Tests lower it.
+    /// </summary>
+    internal static long StageMaxFloats { get; set; } = DefaultStageMaxFloats;
+
+    internal const long DefaultStageMaxFloats = 1 << 19;
 
     /// <summary>The contiguous Kg x (images x PQ) stage of the calling thread (grown as needed, kept).</summary>
     [ThreadStatic] private static AlignedScratch? t_stage;
@@ -32,7 +37,7 @@ public sealed partial class CpuBackend
     /// (<paramref name="split"/>), or the blocked driver onto C filled with the bias first. When an image's pixels are
     /// few and not a whole number of kernel tiles (ResNet's 14 x 14 and 7 x 7 maps at batch &gt; 1), most tiles would
     /// straddle two images and go through a local tile and an element-wise store on every K block; then C is a
-    /// contiguous stage (every tile stored straight by the kernel) of whole images, at most 4 MB, copied out image by
+    /// contiguous stage (every tile stored straight by the kernel) of whole images, at most 2 MB, copied out image by
     /// image. Either way each element gets the same arithmetic, so the bits do not change.
     /// </summary>
     private unsafe void ForwardGemm<TW, TX>(TW weights, TX columns, ConvOutput output, int kg, int npq, int crs, float* bias, bool split)
@@ -44,7 +49,7 @@ public sealed partial class CpuBackend
             return;
         }
         int nr = GemmKernels.Use512 ? GemmKernels.Nr512 : GemmKernels.Nr256;
-        bool staged = npq > output.Pq && output.Pq % nr != 0 && output.Pq <= StagedMaxPixels;
+        bool staged = npq > output.Pq && output.Pq % nr != 0 && output.Pq <= StagedMaxPixels && (long)kg * output.Pq <= StageMaxFloats;
         if (!staged)
         {
             var target = output.Target;
@@ -58,7 +63,7 @@ public sealed partial class CpuBackend
             ForwardGemm(weights, columns, target, kg, npq, crs, bias, split);
             return;
         }
-        // whole images per stage, at most StageMaxFloats floats (one image if even that is larger): scratch stays bounded
+        // whole images per stage, at most StageMaxFloats floats: scratch stays bounded
         int pq = output.Pq, images = npq / pq;
         int perStage = (int)Math.Clamp(StageMaxFloats / ((long)kg * pq), 1, images);
         float* stage = AlignedScratch.AtLeast(ref t_stage, (long)kg * perStage * pq);

@@ -26,7 +26,8 @@ internal readonly unsafe struct GemmTarget(float* c, nint ldc, int segment = int
 /// A block (kc x mc) into micro-panels, phase 2 runs tiles of C (TileM x TileN) through the micro-kernel, each A
 /// micro-panel staying in L1 while the tile's B panels stream from L2. Both phases run fixed chunks on the worker pool;
 /// every element of C is summed in the same order whatever thread computes it, so results never depend on the
-/// thread count.
+/// thread count. Scratch (the running thread's, part of each convolution's 8 MB per thread): the packed A block, at
+/// most KC x MC floats (1.4 MB), and the packed B block, at most KC x NC (1.5 MB).
 /// </summary>
 internal static unsafe partial class GemmDriver
 {
@@ -187,31 +188,4 @@ internal static unsafe partial class GemmDriver
 
     internal static int CeilDiv(int a, int b) => (a + b - 1) / b;
     private static int RoundUp(int a, int b) => CeilDiv(a, b) * b;
-}
-
-/// <summary>A pinned float array with a 64-byte aligned start (kept per thread, reused across calls).</summary>
-internal sealed unsafe class AlignedScratch
-{
-    private const int AlignFloats = 16;
-    private readonly float[] _array;
-
-    public AlignedScratch(long length)
-    {
-        if (length + AlignFloats > Array.MaxLength)
-            throw new ArgumentException($"GEMM scratch: expected at most {Array.MaxLength - AlignFloats} floats, got {length}");
-        Length = length;
-        _array = GC.AllocateUninitializedArray<float>((int)length + AlignFloats, pinned: true);
-        nint start = (nint)Unsafe.AsPointer(ref _array[0]);
-        Pointer = (float*)((start + 63) & ~(nint)63);
-    }
-
-    public long Length { get; }
-    public float* Pointer { get; }
-
-    /// <summary>The start of <paramref name="slot"/>'s floats, replacing it first if it holds fewer than <paramref name="length"/>.</summary>
-    public static float* AtLeast(ref AlignedScratch? slot, long length)
-    {
-        if (slot is null || slot.Length < length) slot = new AlignedScratch(length);
-        return slot.Pointer;
-    }
 }

@@ -215,7 +215,7 @@ public sealed class Conv2dFlatPackingTests : ThreadCountFixture
         }
         finally
         {
-            CpuBackend.StageMaxFloats = 1 << 20;
+            CpuBackend.StageMaxFloats = CpuBackend.DefaultStageMaxFloats;
             CpuBackend.DirectConvEnabled = true;
         }
     }

@@ -112,6 +112,27 @@ public sealed class Conv2dWeightGradientTests : ThreadCountFixture
     /// ResNet-18's layer-1 input at batch 5 (64 channels, 3x3, 56 x 56, 8 output channels: two stages of images and many
     /// reduction blocks) a 7 x 7 layer whose reduction blocks span images, and <see cref="LargeD"/>, against the reference.
     /// </summary>
+    /// <summary>
+    /// Large D at batch 3 with a stage of one image: D goes to dW chunk by chunk three times (stored, then added).
+    /// <see cref="LargeD"/> (9 channel blocks): one block and all columns per chunk at 1 and 2 threads, two column slabs
+    /// at 3; 200 channels to 160 (17 blocks, the last of 8 channels): two blocks per chunk at 1 thread.
+    /// </summary>
+    [Test]
+    public void LargeD_OverSeveralStages_AgreesWithReference_AndKeepsTheBits()
+    {
+        ChannelsLastWeightGradient.StageFloats = 12_000;
+        try
+        {
+            Check((LargeD with { Batch = 3 }, 8), Backends);
+            ChannelsLastWeightGradient.StageFloats = 20_000;
+            Check((new Conv2dGeometry(3, 200, 5, 4, 160, 3, 1, 1, 1), 9), Backends);
+        }
+        finally
+        {
+            ChannelsLastWeightGradient.StageFloats = ChannelsLastWeightGradient.DefaultStageFloats;
+        }
+    }
+
     [Test]
     public void ResNetShapes_AgreeWithReference_AndKeepTheBits()
     {
