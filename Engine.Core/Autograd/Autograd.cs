@@ -97,15 +97,21 @@ public static class Autograd
             throw new InvalidOperationException($"internal: gradient of shape {grad.Shape} for a tensor of shape {t.Shape}");
         if (t.GradFn is null)
         {
-            if (t.Grad is null)
+            var current = t.GradToAccumulate(out bool overwrite);
+            if (current is null)
             {
                 var g = Tensor.Empty(t.Backend, t.Shape).Keep();
                 t.Backend.Copy(grad.Buffer, 0, g.Buffer, 0, g.Length);
                 t.Grad = g;
             }
+            else if (overwrite)
+            {
+                // zeroed by ZeroGrad and not written since: 0 + grad is grad
+                t.Backend.Copy(grad.Buffer, 0, current.Buffer, 0, current.Length);
+            }
             else
             {
-                t.Backend.Binary(BinaryOp.Add, t.Grad.Buffer, t.Shape, grad.Buffer, t.Shape, t.Grad.Buffer, t.Shape);
+                t.Backend.Binary(BinaryOp.Add, current.Buffer, t.Shape, grad.Buffer, t.Shape, current.Buffer, t.Shape);
             }
             return;
         }

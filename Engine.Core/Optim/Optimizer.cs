@@ -39,11 +39,13 @@ public abstract partial class Optimizer
 
     protected abstract void Update(int index, Tensor parameter, Tensor grad);
 
-    /// <summary>Zeroes every gradient (keeping the buffers for the next step).</summary>
+    /// <summary>
+    /// Zeroes every gradient, keeping the buffers for the next step. The zeros are deferred: the next backward pass
+    /// writes its gradient over them, and any other read of <see cref="Tensor.Grad"/> sees them filled in.
+    /// </summary>
     public void ZeroGrad()
     {
-        for (int i = 0; i < Parameters.Count; i++)
-            if (Parameters[i].Grad is { } g) g.Backend.Fill(g.Buffer, 0f, g.Length);
+        for (int i = 0; i < Parameters.Count; i++) Parameters[i].ZeroGradDeferred();
     }
 
     protected static Tensor State(Tensor like) => Tensor.Zeros(like.Backend, like.Shape).Keep();

@@ -19,8 +19,50 @@ public sealed partial class Tensor
         }
     }
 
-    /// <summary>The accumulated gradient: for leaves that require grad, and computed tensors that retain it.</summary>
-    public Tensor? Grad { get; set; }
+    private Tensor? _grad;
+
+    /// <summary>True after <see cref="ZeroGradDeferred"/> until the gradient is next written or read.</summary>
+    private bool _gradIsZero;
+
+    /// <summary>
+    /// The accumulated gradient: for leaves that require grad, and computed tensors that retain it. After an
+    /// optimizer's ZeroGrad it reads as zeros (the buffer is filled on that first read, unless a backward pass has
+    /// overwritten it first).
+    /// </summary>
+    public Tensor? Grad
+    {
+        get
+        {
+            if (_gradIsZero)
+            {
+                _gradIsZero = false;
+                _grad!.Backend.Fill(_grad.Buffer, 0f, _grad.Length);
+            }
+            return _grad;
+        }
+        set
+        {
+            _grad = value;
+            _gradIsZero = false;
+        }
+    }
+
+    /// <summary>
+    /// Sets the gradient to zero without writing its buffer: the next backward pass copies its gradient in instead of
+    /// adding it to zeros (one pass over the buffer instead of a fill and a three-pass add); any other read fills it.
+    /// </summary>
+    internal void ZeroGradDeferred()
+    {
+        if (_grad is not null) _gradIsZero = true;
+    }
+
+    /// <summary>The gradient for a backward pass to add into, and whether it is a deferred zero (to overwrite).</summary>
+    internal Tensor? GradToAccumulate(out bool overwrite)
+    {
+        overwrite = _gradIsZero;
+        _gradIsZero = false;
+        return _grad;
+    }
 
     internal Node? GradFn { get; set; }
     internal Tensor? PendingGrad { get; set; }

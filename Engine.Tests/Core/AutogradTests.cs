@@ -65,6 +65,73 @@ public abstract class AutogradTests : BackendFixture
         Assert.That(x.Grad!.ToArray(), Is.EqualTo(new[] { 0f, 0f }));
     }
 
+    /// <summary>
+    /// ZeroGrad defers its zeros: a backward pass right after it writes the gradient over them (the gradient is the new
+    /// one, not the old one plus it), a second backward adds as usual, and the same buffer is kept throughout.
+    /// </summary>
+    [Test]
+    public void BackwardAfterZeroGradOverwritesThenAccumulates()
+    {
+        var x = Upload(new double[] { 1, -2, 0.5 }, 3);
+        x.RequiresGrad = true;
+        var sgd = new Engine.Optim.Sgd([x], 0.1f);
+        Engine.Ops.Sum(Engine.Ops.Scale(x, 7)).Backward();
+        var buffer = x.Grad!;
+        sgd.ZeroGrad();
+        Engine.Ops.Sum(Engine.Ops.Multiply(x, x)).Backward();
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(new[] { 2f, -4f, 1f }), "d/dx sum(x^2) = 2x, without the 7 of before ZeroGrad");
+        Assert.That(x.Grad, Is.SameAs(buffer), "the gradient's buffer is reused");
+        Engine.Ops.Sum(Engine.Ops.Scale(x, 3)).Backward();
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(new[] { 5f, -1f, 4f }), "the second backward adds 3");
+    }
+
+    /// <summary>
+    /// A parameter no backward reached after ZeroGrad reads zeros, and an optimizer step sees zeros for it: with
+    /// momentum, the step moves it by the momentum of earlier steps only (p -= lr * momentum * buf).
+    /// </summary>
+    [Test]
+    public void ParameterUntouchedAfterZeroGradStepsWithZeroGradient()
+    {
+        var used = Upload(new double[] { 1, 2 }, 2);
+        var unused = Upload(new double[] { 10, 20 }, 2);
+        used.RequiresGrad = true;
+        unused.RequiresGrad = true;
+        var sgd = new Engine.Optim.Sgd([used, unused], 0.5f, momentum: 0.5f);
+        Engine.Ops.Sum(Engine.Ops.Add(used, unused)).Backward();
+        sgd.Step(); // buf = 1, p -= 0.5: unused = (9.5, 19.5)
+        sgd.ZeroGrad();
+        Engine.Ops.Sum(Engine.Ops.Scale(used, 2)).Backward();
+        Assert.That(unused.Grad!.ToArray(), Is.EqualTo(new[] { 0f, 0f }));
+        sgd.Step(); // unused: buf = 0.5 * 1 + 0 = 0.5, p -= 0.5 * 0.5
+        Assert.That(unused.ToArray(), Is.EqualTo(new[] { 9.25f, 19.25f }));
+        Assert.That(used.ToArray(), Is.EqualTo(new[] { 0.5f - 0.5f * (0.5f * 1f + 2f), 1.5f - 0.5f * (0.5f * 1f + 2f) }));
+    }
+
+    /// <summary>
+    /// Training steps with ZeroGrad (deferred zeros, gradients overwritten) give the bits of the same steps with the
+    /// gradients explicitly filled with zeros before each backward (the fill-and-add path).
+    /// </summary>
+    [Test]
+    public void DeferredZerosTrainLikeExplicitZeros()
+    {
+        float[] Train(bool explicitZeros)
+        {
+            var w = Upload(new double[] { 0.3, -0.7, 1.1, 0.2, -0.4, 0.9 }, 2, 3);
+            var x = Upload(new double[] { 1, 2, -1, 0.5, -2, 3, 0.25, 1.5, -0.5 }, 3, 3);
+            w.RequiresGrad = true;
+            var sgd = new Engine.Optim.Sgd([w], 0.05f, momentum: 0.9f, weightDecay: 0.01f);
+            for (int step = 0; step < 4; step++)
+            {
+                sgd.ZeroGrad();
+                if (explicitZeros && w.Grad is { } g) Backend.Fill(g.Buffer, 0f, g.Length);
+                Engine.Ops.Sum(Engine.Ops.Square(Engine.Ops.MatMul(w, x))).Backward();
+                sgd.Step();
+            }
+            return w.ToArray();
+        }
+        Assert.That(Train(explicitZeros: false), Is.EqualTo(Train(explicitZeros: true)));
+    }
+
     [Test]
     public void NoGradRecordsNothing()
     {
