@@ -39,6 +39,10 @@ public sealed partial class Trainer(Module model, Optimizer optimizer, IBackend 
     /// <summary>
     /// Trains one epoch; <paramref name="onBatch"/> sees the number of batches done and the running stats after
     /// every step. <paramref name="startBatch"/> resumes an epoch after that many batches (stats cover the rest).
+    /// Each step runs in a recycling scope (<see cref="Scope.BeginRecycling"/>: nothing made in a step outlives it,
+    /// and the loss and the accuracy count are read into host values inside it), on batches in the loader's reused
+    /// buffers, so a steady-state step allocates nothing. <paramref name="onBatch"/> runs after the step's scope
+    /// has closed, in a scope of its own that releases whatever tensors it makes when it returns.
     /// </summary>
     public EpochStats TrainEpoch(DataLoader loader, int epoch, Action<int, EpochStats>? onBatch = null, int startBatch = 0)
     {
@@ -46,22 +50,33 @@ public sealed partial class Trainer(Module model, Optimizer optimizer, IBackend 
         double lossSum = 0;
         int correct = 0, seen = 0, batchIndex = startBatch;
         var clock = Stopwatch.StartNew();
-        foreach (var batch in BatchesInScopes(loader, epoch, startBatch))
+        using var batches = loader.Batches(Backend, epoch, startBatch, reuseHostLabels: true).GetEnumerator();
+        while (true)
         {
-            Optimizer.ZeroGrad();
-            var logits = Model.Forward(batch.Images);
-            var loss = Ops.CrossEntropy(logits, batch.Labels);
-            loss.Backward();
-            if (ClipNorm is { } maxNorm) GradClip.ClipNorm(Optimizer.Parameters, maxNorm);
-            Optimizer.Step();
-            Scheduler?.Step();
-            lossSum += loss.Item() * batch.Count;
-            correct += CountCorrect(logits, batch.HostLabels);
-            seen += batch.Count;
-            onBatch?.Invoke(++batchIndex, new EpochStats(lossSum / seen, (double)correct / seen, seen, clock.Elapsed.TotalSeconds));
+            using (Scope.BeginRecycling())
+            {
+                if (!batches.MoveNext()) break;
+                var batch = batches.Current;
+                Optimizer.ZeroGrad();
+                var logits = Model.Forward(batch.Images);
+                var loss = Ops.CrossEntropy(logits, batch.Labels);
+                loss.Backward();
+                if (ClipNorm is { } maxNorm) GradClip.ClipNorm(Optimizer.Parameters, maxNorm);
+                Optimizer.Step();
+                Scheduler?.Step();
+                lossSum += loss.Item() * batch.Count;
+                correct += CountCorrect(logits, batch.HostLabels, ref _logitValues);
+                seen += batch.Count;
+            }
+            if (onBatch is null) continue;
+            using (Scope.BeginReleasing())
+                onBatch(++batchIndex, new EpochStats(lossSum / seen, (double)correct / seen, seen, clock.Elapsed.TotalSeconds));
         }
         return new EpochStats(lossSum / seen, (double)correct / seen, seen, clock.Elapsed.TotalSeconds);
     }
+
+    // The host copy of a step's logits, reused from step to step.
+    private float[] _logitValues = [];
 
     /// <summary>Mean loss, top-1 and top-5 accuracy in eval mode, without recording gradients.</summary>
     public static EpochStats Evaluate(Module model, DataLoader loader, IBackend backend) => EvaluateDetailed(model, loader, backend).Stats;
@@ -82,7 +97,7 @@ public sealed partial class Trainer(Module model, Optimizer optimizer, IBackend 
         var clock = Stopwatch.StartNew();
         using (Autograd.NoGrad())
         {
-            foreach (var batch in BatchesInScopes(loader, 0, 0, backend))
+            foreach (var batch in BatchesInScopes(loader, backend))
             {
                 var logits = model.Forward(batch.Images);
                 if (logits.Rank != 2 || logits.Shape[1] != classes)
@@ -109,12 +124,10 @@ public sealed partial class Trainer(Module model, Optimizer optimizer, IBackend 
     /// <summary>The k of the top-k accuracy that evaluation reports.</summary>
     public const int TopK = 5;
 
-    private IEnumerable<Batch> BatchesInScopes(DataLoader loader, int epoch, int startBatch) => BatchesInScopes(loader, epoch, startBatch, Backend);
-
     /// <summary>Each batch lives in its own scope, closed when the consumer moves to the next.</summary>
-    private static IEnumerable<Batch> BatchesInScopes(DataLoader loader, int epoch, int startBatch, IBackend backend)
+    private static IEnumerable<Batch> BatchesInScopes(DataLoader loader, IBackend backend)
     {
-        using var order = loader.Batches(backend, epoch, startBatch).GetEnumerator();
+        using var order = loader.Batches(backend, 0, 0, reuseHostLabels: true).GetEnumerator();
         while (true)
         {
             using var scope = Scope.Begin();
@@ -126,7 +139,15 @@ public sealed partial class Trainer(Module model, Optimizer optimizer, IBackend 
     /// <summary>Number of rows whose largest logit is at the label.</summary>
     public static int CountCorrect(Tensor logits, int[] labels)
     {
-        var values = logits.ToArray();
+        var values = Array.Empty<float>();
+        return CountCorrect(logits, labels, ref values);
+    }
+
+    /// <summary><see cref="CountCorrect(Tensor, int[])"/> reading the logits into <paramref name="values"/>, grown when too small.</summary>
+    private static int CountCorrect(Tensor logits, int[] labels, ref float[] values)
+    {
+        if (values.Length < logits.Length) values = new float[logits.Length];
+        logits.CopyTo(values.AsSpan(0, logits.Length));
         int classes = logits.Shape[1], correct = 0;
         for (int n = 0; n < labels.Length; n++)
         {
