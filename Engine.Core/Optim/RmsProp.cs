@@ -38,7 +38,8 @@ public sealed class RmsProp : Optimizer
 
     protected override void Update(int index, Tensor p, Tensor grad)
     {
-        using var scope = Scope.Begin();
+        // A pooled scope (its temporaries recycled inside a recycling training step): nothing made here outlives it.
+        using var scope = Scope.BeginInternal();
         using var noGrad = Autograd.NoGrad();
         var g = WeightDecay != 0f ? Ops.Add(grad, Ops.Scale(p, WeightDecay)) : grad;
         var square = _square[index] ??= State(p);

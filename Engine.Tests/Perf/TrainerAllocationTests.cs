@@ -93,7 +93,7 @@ public sealed class TrainerAllocationTests
         return new(leastThread / MeasuredSteps, leastWorkers / MeasuredSteps, leastLoader / MeasuredSteps, Math.Max(leastBusy - leastIdle, 0) / MeasuredSteps);
     }
 
-    private static Bytes Measure(string name, int batch, int size, int threads, int prefetch, bool clipAndSchedule, bool withCallback, bool addObjects = false)
+    private static Bytes Measure(string name, int batch, int size, int threads, int prefetch, bool clipAndSchedule, bool withCallback, bool addObjects = false, string optimizerName = "sgd")
     {
         using var backend = new CpuBackend(threads);
         Assert.That(backend.Threads, Is.EqualTo(threads));
@@ -106,7 +106,13 @@ public sealed class TrainerAllocationTests
             Prefetch = prefetch,
             Augmentation = addObjects ? new Augmentation(probe, new ObjectPerSample()) : new Augmentation(probe),
         };
-        var optimizer = new Sgd(model.Parameters(), 0.01f, momentum: 0.9f);
+        Optimizer optimizer = optimizerName switch
+        {
+            "adam" => new Adam(model.Parameters(), 1e-3f),
+            "adamw" => new AdamW(model.Parameters(), 1e-3f),
+            "rmsprop" => new RmsProp(model.Parameters(), 1e-3f),
+            _ => new Sgd(model.Parameters(), 0.01f, momentum: 0.9f),
+        };
         var trainer = new Trainer(model, optimizer, backend)
         {
             ClipNorm = clipAndSchedule ? 1f : null,
@@ -118,7 +124,7 @@ public sealed class TrainerAllocationTests
             seen += stats.Loss * b;
             if (addObjects) GC.KeepAlive(new object());
         } : null);
-        TestContext.Out.WriteLine($"{name} Trainer.TrainEpoch step, batch {batch}, {threads} threads, prefetch {prefetch}" +
+        TestContext.Out.WriteLine($"{name} Trainer.TrainEpoch step, {optimizerName}, batch {batch}, {threads} threads, prefetch {prefetch}" +
             $"{(clipAndSchedule ? ", clip norm and cosine schedule" : "")}{(withCallback ? ", per-batch callback" : "")}: {bytes} per step");
         return bytes;
     }
@@ -141,6 +147,15 @@ public sealed class TrainerAllocationTests
     public void WithClippingScheduleAndCallbackAStepStillAllocatesNothing(int threads)
     {
         var bytes = Measure("lenet5", 64, 28, threads, 1, clipAndSchedule: true, withCallback: true);
+        AssertNothing(bytes);
+    }
+
+    [TestCase("adam")]
+    [TestCase("adamw")]
+    [TestCase("rmsprop")]
+    public void WithOtherOptimizersAStepStillAllocatesNothing(string optimizer)
+    {
+        var bytes = Measure("lenet5", 64, 28, 2, 1, clipAndSchedule: false, withCallback: false, optimizerName: optimizer);
         AssertNothing(bytes);
     }
 
