@@ -37,42 +37,76 @@ public sealed partial class Trainer(Module model, Optimizer optimizer, IBackend 
     public LearningRateScheduler? Scheduler { get; init; }
 
     /// <summary>
+    /// Whether each step runs in a recycling scope (<see cref="Scope.BeginRecycling"/>, the default), so a
+    /// steady-state step allocates nothing: its tensor handles are reused by the next step. The contract is the
+    /// scope's: nothing made in a step is used after it. A custom module that keeps a tensor of one step past it
+    /// (without <see cref="Tensor.Keep"/>) would then read whatever reused its handle; with false each step runs in a
+    /// plain <see cref="Scope.Begin"/> scope, where such a use fails loudly, at the cost of one handle per tensor made
+    /// in the forward pass (~1.8 KB per LeNet-5 step).
+    /// </summary>
+    public bool RecycleSteps { get; init; } = true;
+
+    /// <summary>
     /// Trains one epoch; <paramref name="onBatch"/> sees the number of batches done and the running stats after
     /// every step. <paramref name="startBatch"/> resumes an epoch after that many batches (stats cover the rest).
-    /// Each step runs in a recycling scope (<see cref="Scope.BeginRecycling"/>: nothing made in a step outlives it,
-    /// and the loss and the accuracy count are read into host values inside it), on batches in the loader's reused
-    /// buffers, so a steady-state step allocates nothing. <paramref name="onBatch"/> runs after the step's scope
-    /// has closed, in a scope of its own that releases whatever tensors it makes when it returns.
+    /// Each step reads its loss and accuracy count into host values inside its scope (see <see cref="RecycleSteps"/>),
+    /// on a batch in the loader's reused buffers, so a steady-state step allocates nothing. <paramref name="onBatch"/>
+    /// runs after the step's scope has closed, in a scope of its own that releases whatever tensors it makes when it
+    /// returns.
     /// </summary>
     public EpochStats TrainEpoch(DataLoader loader, int epoch, Action<int, EpochStats>? onBatch = null, int startBatch = 0)
     {
         Model.Train();
-        double lossSum = 0;
-        int correct = 0, seen = 0, batchIndex = startBatch;
+        var totals = new StepTotals();
+        int batchIndex = startBatch;
         var clock = Stopwatch.StartNew();
         using var batches = loader.Batches(Backend, epoch, startBatch, reuseHostLabels: true).GetEnumerator();
         while (true)
         {
-            using (Scope.BeginRecycling())
+            bool stepped;
+            if (RecycleSteps)
             {
-                if (!batches.MoveNext()) break;
-                var batch = batches.Current;
-                Optimizer.ZeroGrad();
-                var logits = Model.Forward(batch.Images);
-                var loss = Ops.CrossEntropy(logits, batch.Labels);
-                loss.Backward();
-                if (ClipNorm is { } maxNorm) GradClip.ClipNorm(Optimizer.Parameters, maxNorm);
-                Optimizer.Step();
-                Scheduler?.Step();
-                lossSum += loss.Item() * batch.Count;
-                correct += CountCorrect(logits, batch.HostLabels, ref _logitValues);
-                seen += batch.Count;
+                using (Scope.BeginRecycling()) stepped = Step(batches, ref totals);
             }
+            else
+            {
+                using (Scope.Begin()) stepped = Step(batches, ref totals);
+            }
+            if (!stepped) break;
             if (onBatch is null) continue;
-            using (Scope.BeginReleasing())
-                onBatch(++batchIndex, new EpochStats(lossSum / seen, (double)correct / seen, seen, clock.Elapsed.TotalSeconds));
+            using (Scope.BeginReleasing()) onBatch(++batchIndex, totals.Stats(clock));
         }
-        return new EpochStats(lossSum / seen, (double)correct / seen, seen, clock.Elapsed.TotalSeconds);
+        return totals.Stats(clock);
+    }
+
+    /// <summary>Sums over the steps of an epoch so far.</summary>
+    private struct StepTotals
+    {
+        public double LossSum;
+        public int Correct, Seen;
+
+        public readonly EpochStats Stats(Stopwatch clock) => new(LossSum / Seen, (double)Correct / Seen, Seen, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// One step on the next batch, in the caller's scope: forward, cross-entropy, backward, clipping, optimizer and
+    /// scheduler steps, and the loss and correct count added to <paramref name="totals"/>. False when no batch is left.
+    /// </summary>
+    private bool Step(IEnumerator<Batch> batches, ref StepTotals totals)
+    {
+        if (!batches.MoveNext()) return false;
+        var batch = batches.Current;
+        Optimizer.ZeroGrad();
+        var logits = Model.Forward(batch.Images);
+        var loss = Ops.CrossEntropy(logits, batch.Labels);
+        loss.Backward();
+        if (ClipNorm is { } maxNorm) GradClip.ClipNorm(Optimizer.Parameters, maxNorm);
+        Optimizer.Step();
+        Scheduler?.Step();
+        totals.LossSum += loss.Item() * batch.Count;
+        totals.Correct += CountCorrect(logits, batch.HostLabels, ref _logitValues);
+        totals.Seen += batch.Count;
+        return true;
     }
 
     // The host copy of a step's logits, reused from step to step.

@@ -100,14 +100,17 @@ public sealed class TrainEpochEquivalenceTests
 
     /// <summary>
     /// Two epochs (a short last batch in each, shuffled, augmented and prefetched) give the same running loss and
-    /// accuracy after every batch, the same epoch statistics and the same parameters as the plain loop, bit for bit.
+    /// accuracy after every batch, the same epoch statistics and the same parameters as the plain loop, bit for bit,
+    /// with recycling steps (the default) and with <see cref="Trainer.RecycleSteps"/> off.
     /// </summary>
     [TestCase("lenet5", 28, 16, false, false, "sgd", 1)]
     [TestCase("lenet5", 28, 16, true, true, "sgd", 2)]
     [TestCase("lenet5", 28, 16, true, false, "adamw", 2)]
     [TestCase("lenet5", 28, 16, false, true, "rmsprop", 2)]
     [TestCase("resnet20", 32, 8, true, true, "adamw", 2)]
-    public void TrainEpochComputesWhatThePlainLoopComputes(string name, int size, int batch, bool clip, bool schedule, string optimizer, int threads)
+    [TestCase("lenet5", 28, 16, true, true, "sgd", 2, false)]
+    public void TrainEpochComputesWhatThePlainLoopComputes(string name, int size, int batch, bool clip, bool schedule, string optimizer, int threads,
+        bool recycle = true)
     {
         using var backend = new CpuBackend(threads);
         var entry = ModelZoo.Find(name);
@@ -120,7 +123,7 @@ public sealed class TrainEpochEquivalenceTests
         var plain = Create(name, backend, optimizer, schedule);
         var reusing = Create(name, backend, optimizer, schedule);
         float? clipNorm = clip ? 0.5f : null;
-        var trainer = new Trainer(reusing.Model, reusing.Optimizer, backend) { ClipNorm = clipNorm, Scheduler = reusing.Scheduler };
+        var trainer = new Trainer(reusing.Model, reusing.Optimizer, backend) { ClipNorm = clipNorm, Scheduler = reusing.Scheduler, RecycleSteps = recycle };
         for (int epoch = 0; epoch < 2; epoch++)
         {
             var expected = PlainEpoch(plain.Model, plain.Optimizer, backend, loader, epoch, clipNorm, plain.Scheduler);
