@@ -63,7 +63,7 @@ public sealed class Augmentation(params ITransform[] transforms)
         if (item.Length != geometry.Size)
             throw new ArgumentException($"augmentation: expected an item of {geometry.Channels}x{geometry.Height}x{geometry.Width} = {geometry.Size} values, got {item.Length}");
         var random = new SampleRandom(seed, epoch, sample);
-        foreach (var transform in Transforms) transform.Apply(item, geometry, ref random);
+        for (int i = 0; i < Transforms.Count; i++) Transforms[i].Apply(item, geometry, ref random);
     }
 
     /// <summary>

@@ -41,13 +41,23 @@ public sealed partial class DataLoader(Dataset dataset, int batchSize, bool shuf
     /// prepared (and augmented) ahead by <see cref="HostBatches"/>; the tensors are made here, on the consumer's thread.
     /// <paramref name="startBatch"/> skips the epoch's first batches (resuming mid-epoch): the rest are the same.
     /// </summary>
-    public IEnumerable<Batch> Batches(IBackend backend, int epoch = 0, int startBatch = 0)
+    public IEnumerable<Batch> Batches(IBackend backend, int epoch = 0, int startBatch = 0) => Batches(backend, epoch, startBatch, reuseHostLabels: false);
+
+    /// <summary>
+    /// <see cref="Batches(IBackend, int, int)"/>, except that a full batch's <see cref="Batch.HostLabels"/> is the
+    /// loader's reused buffer, valid until the enumeration moves on (for loops that read it only within the step):
+    /// a steady-state batch then allocates nothing on the host.
+    /// </summary>
+    internal IEnumerable<Batch> Batches(IBackend backend, int epoch, int startBatch, bool reuseHostLabels)
     {
-        foreach (var host in HostBatches(epoch, startBatch))
+        var geometry = ItemGeometry.Of(Dataset.ItemShape);
+        foreach (var filled in FilledBuffers(epoch, startBatch))
         {
-            var labelValues = new float[host.Count];
-            for (int i = 0; i < labelValues.Length; i++) labelValues[i] = host.Labels[i];
-            yield return new Batch(Tensor.FromArray(backend, host.Images, host.Shape), Tensor.FromArray(backend, labelValues, new Shape(host.Count)), host.Labels);
+            int count = filled.Count;
+            for (int i = 0; i < count; i++) filled.LabelValues[i] = filled.Labels[i];
+            var images = Tensor.FromArray(backend, filled.Pixels.AsSpan(0, count * geometry.Size), new Shape(count, geometry.Channels, geometry.Height, geometry.Width));
+            var labels = Tensor.FromArray(backend, filled.LabelValues.AsSpan(0, count), new Shape(count));
+            yield return new Batch(images, labels, reuseHostLabels && count == filled.Labels.Length ? filled.Labels : filled.Labels[..count]);
         }
     }
 }

@@ -38,7 +38,8 @@ public sealed class RmsProp : Optimizer
 
     protected override void Update(int index, Tensor p, Tensor grad)
     {
-        using var scope = Scope.Begin();
+        // A pooled scope (its temporaries recycled inside a recycling training step): nothing made here outlives it.
+        using var scope = Scope.BeginInternal();
         using var noGrad = Autograd.NoGrad();
         var g = WeightDecay != 0f ? Ops.Add(grad, Ops.Scale(p, WeightDecay)) : grad;
         var square = _square[index] ??= State(p);
@@ -72,22 +73,27 @@ public static class GradClip
     public static float ClipNorm(IEnumerable<Tensor> parameters, float maxNorm, float normType = 2f)
     {
         if (!(maxNorm >= 0f) || !(normType > 0f)) throw new ArgumentException($"gradient clipping: expected a non-negative max norm and a positive norm type, got {maxNorm} and {normType}");
-        var grads = parameters.Select(p => p.Grad).OfType<Tensor>().ToList();
-        if (grads.Count == 0) return 0f;
+        var list = parameters as IReadOnlyList<Tensor> ?? [.. parameters];
         double total = 0;
-        using (Scope.Begin())
+        bool any = false;
+        // A pooled scope: inside a recycling training step its tensors are recycled with the step's.
+        using (Scope.BeginInternal())
         using (Autograd.NoGrad())
         {
-            foreach (var g in grads)
+            for (int i = 0; i < list.Count; i++)
             {
+                if (list[i].Grad is not { } g) continue;
+                any = true;
                 if (float.IsPositiveInfinity(normType)) total = Math.Max(total, g.ToArray().Max(MathF.Abs));
                 else total += Ops.Sum(Ops.Pow(Ops.Abs(g), normType)).Item();
             }
         }
+        if (!any) return 0f;
         float norm = float.IsPositiveInfinity(normType) ? (float)total : (float)Math.Pow(total, 1.0 / normType);
         float factor = maxNorm / (norm + 1e-6f);
         if (factor < 1f)
-            foreach (var g in grads) g.Backend.Unary(UnaryOp.Scale, factor, g.Buffer, g.Buffer, g.Length);
+            for (int i = 0; i < list.Count; i++)
+                if (list[i].Grad is { } g) g.Backend.Unary(UnaryOp.Scale, factor, g.Buffer, g.Buffer, g.Length);
         return norm;
     }
 }

@@ -35,7 +35,12 @@ public sealed class StepLR(Optimizer optimizer, int stepSize, float gamma = 0.1f
 /// <summary>lr = base * gamma^(number of milestones reached).</summary>
 public sealed class MultiStepLR(Optimizer optimizer, int[] milestones, float gamma = 0.1f) : LearningRateScheduler(optimizer)
 {
-    public override float RateAt(int step) => BaseRate * MathF.Pow(gamma, milestones.Count(m => m <= step));
+    public override float RateAt(int step)
+    {
+        int reached = 0;
+        foreach (int milestone in milestones) if (milestone <= step) reached++;
+        return BaseRate * MathF.Pow(gamma, reached);
+    }
 }
 
 /// <summary>

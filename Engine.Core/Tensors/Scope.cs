@@ -57,6 +57,12 @@ public sealed class Scope : IDisposable
     internal static Scope BeginInternal() => BeginPooled(t_current?.Recycles ?? false);
 
     /// <summary>
+    /// A scope like <see cref="Begin"/> (what it owns is released, never recycled) whose object is pooled, for the
+    /// engine's scopes around user code that run once per training step (a per-batch callback).
+    /// </summary>
+    internal static Scope BeginReleasing() => BeginPooled(recycles: false);
+
+    /// <summary>
     /// A scope whose released tensor handles (and the scope object itself) are reused by later tensors and scopes of
     /// this thread, so a steady-state training step or predictor call allocates no handles:
     /// <code>using (Scope.BeginRecycling()) { optimizer.ZeroGrad(); var loss = ...; loss.Backward(); optimizer.Step(); }</code>

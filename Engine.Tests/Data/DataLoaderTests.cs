@@ -57,6 +57,34 @@ public class DataLoaderTests
         Assert.That(Run(2), Is.EqualTo(direct));
     }
 
+    /// <summary>
+    /// The loader makes batches in host buffers it keeps for its next epoch; two enumerations of one loader at once
+    /// (an epoch inside another's) must not share them: each sees its own epoch's batches, before and after, and the
+    /// lent host labels of the last short batch are an array of its own length.
+    /// </summary>
+    [TestCase(0)]
+    [TestCase(2)]
+    public void NestedEnumerationsOfOneLoaderDoNotShareBuffers(int prefetch)
+    {
+        var data = Data(11);
+        var loader = new DataLoader(data, 4, shuffle: true, seed: 3) { Augmentation = Pipeline(), Prefetch = prefetch };
+        float[][] Images(int epoch) => [.. loader.HostBatches(epoch).Select(b => b.Images)];
+        var expectedOuter = Images(0);
+        var expectedInner = Images(1);
+        int[][] expectedLabels = [.. loader.HostBatches(0).Select(b => b.Labels)];
+        using var scope = Scope.Begin();
+        int index = 0;
+        foreach (var batch in loader.Batches(Backend, 0, 0, reuseHostLabels: true))
+        {
+            Assert.That(Images(1), Is.EqualTo(expectedInner), $"the inner epoch while the outer holds batch {index}");
+            Assert.That(batch.Images.ToArray(), Is.EqualTo(expectedOuter[index]), $"outer batch {index}");
+            Assert.That(batch.HostLabels, Is.EqualTo(expectedLabels[index]), $"outer batch {index}'s host labels, after the inner epoch");
+            index++;
+        }
+        Assert.That(index, Is.EqualTo(3));
+        Assert.That(Images(0), Is.EqualTo(expectedOuter), "the next epoch with the kept buffers");
+    }
+
     /// <summary>Counts the items made and records the threads that made them.</summary>
     private sealed class Probe : ITransform
     {
