@@ -55,7 +55,11 @@ public sealed partial class CpuBackend
         {
             var sourceA = new DenseSource(pa, transA ? m : k, kMajor: transA, scale: alpha);
             var sourceB = new DenseSource(pb, transB ? k : n, kMajor: !transB);
-            GemmDriver.Run(sourceA, sourceB, new GemmTarget(pc, n), m, n, k, accumulate: beta != 0f, pool);
+            // deep products take the plain GEMM's blocking (measured at K = 1024 and 2048); shallower ones keep the
+            // convolutions' (and the bits they always had)
+            bool deep = k >= GemmDriver.DenseMinK;
+            GemmDriver.Run(sourceA, sourceB, new GemmTarget(pc, n), m, n, k, accumulate: beta != 0f, pool,
+                deep ? GemmDriver.DenseKcBlock : GemmDriver.KcBlock, deep ? GemmDriver.DenseTileN : GemmDriver.TileN);
         }
     }
 }

@@ -27,11 +27,23 @@ internal readonly unsafe struct GemmTarget(float* c, nint ldc, int segment = int
 /// micro-panel staying in L1 while the tile's B panels stream from L2. Both phases run fixed chunks on the worker pool;
 /// every element of C is summed in the same order whatever thread computes it, so results never depend on the
 /// thread count. Scratch (the running thread's, part of each convolution's 8 MB per thread): the packed A block, at
-/// most KC x MC floats (1.4 MB), and the packed B block, at most KC x NC (1.5 MB).
+/// most KC x MC floats (1.4 MB; 1.9 MB at the plain GEMM's KC of 512), and the packed B block, at most KC x NC
+/// (1.5 MB; 2 MB).
 /// </summary>
 internal static unsafe partial class GemmDriver
 {
     internal const int KcBlock = 384, McBlock = 960, NcBlock = 1024, TileM = 96, TileN = 512;
+
+    /// <summary>
+    /// The blocking of a deep plain GEMM (IBackend.Gemm and Linear layers, K of at least <see cref="DenseMinK"/>): K blocks of 512 (a 12 x 512 A micro-panel is
+    /// 24 KB of L1) and tiles of 96 x 256 (the tile's B block, 512 KB, its C, 96 KB, and its eight A panels, 192 KB,
+    /// inside one core's 1 MB L2): a third fewer passes over C than 384-deep blocks. Convolutions keep
+    /// <see cref="KcBlock"/> and <see cref="TileN"/>: their cached packed weights and column chunks are laid out for them.
+    /// </summary>
+    internal const int DenseKcBlock = 512, DenseTileN = 256;
+
+    /// <summary>Least K for <see cref="DenseKcBlock"/> (where a deep product passes over C three or more times).</summary>
+    internal const int DenseMinK = 1024;
 
     /// <summary>Micro-panels per packing chunk.</summary>
     private const int PackGroup = 8;
@@ -43,7 +55,8 @@ internal static unsafe partial class GemmDriver
     [ThreadStatic] private static AlignedScratch? t_packB;
 
     /// <summary>C (M x N) = or += L_A^T * L_B; see the class summary. <paramref name="pool"/> null runs serially.</summary>
-    public static void Run<TA, TB>(TA a, TB b, GemmTarget c, int m, int n, int k, bool accumulate, WorkerPool? pool)
+    public static void Run<TA, TB>(TA a, TB b, GemmTarget c, int m, int n, int k, bool accumulate, WorkerPool? pool,
+        int kcBlock = KcBlock, int tileN = TileN)
         where TA : struct, IPanelSource where TB : struct, IPanelSource
     {
         if (m == 0 || n == 0) return;
@@ -54,7 +67,10 @@ internal static unsafe partial class GemmDriver
         }
         bool wide = GemmKernels.Use512;
         int mr = wide ? GemmKernels.Mr512 : GemmKernels.Mr256, nr = wide ? GemmKernels.Nr512 : GemmKernels.Nr256;
-        int kcMax = Math.Min(KcBlock, k);
+        // a prepacked A is laid out in KcBlock-deep blocks
+        if (typeof(TA) == typeof(PrepackedSource) && kcBlock != KcBlock)
+            throw new ArgumentException($"GEMM: prepacked weights need {KcBlock}-deep K blocks, got {kcBlock}");
+        int kcMax = Math.Min(kcBlock, k);
         float* packB = Scratch(ref t_packB, (long)kcMax * RoundUp(Math.Min(NcBlock, n), nr));
         // a prepacked A (cached weights) is read in place; the test folds away for every other operand type
         bool prepacked = typeof(TA) == typeof(PrepackedSource);
@@ -62,9 +78,9 @@ internal static unsafe partial class GemmDriver
         for (int jc = 0; jc < n; jc += NcBlock)
         {
             int nc = Math.Min(NcBlock, n - jc), bPanels = CeilDiv(nc, nr);
-            for (int pc = 0; pc < k; pc += KcBlock)
+            for (int pc = 0; pc < k; pc += kcBlock)
             {
-                int kc = Math.Min(KcBlock, k - pc);
+                int kc = Math.Min(kcBlock, k - pc);
                 bool add = accumulate || pc > 0;
                 for (int ic = 0; ic < m; ic += McBlock)
                 {
@@ -88,14 +104,14 @@ internal static unsafe partial class GemmDriver
                             a.Pack(packA + (nint)p0 * kc, pc0, kc, ic0 + p0, Math.Min(PackGroup * mr, mc - p0), mr);
                         }
                     });
-                    var (tileM, tileN) = TileShape(mc, nc, mr, nr, parallel ? pool!.Threads : 1);
-                    int mTiles = CeilDiv(mc, tileM), nTiles = CeilDiv(nc, tileN);
-                    Each(parallel ? pool : null, mTiles * nTiles, (wide, mr, nr, c, (nint)blockA, (nint)packB, kc, add, m, n, ic0, jc0, mc, nc, tileM, tileN, nTiles), static (s, tile) =>
+                    var (tileM, tileCols) = TileShape(mc, nc, mr, nr, tileN, parallel ? pool!.Threads : 1);
+                    int mTiles = CeilDiv(mc, tileM), nTiles = CeilDiv(nc, tileCols);
+                    Each(parallel ? pool : null, mTiles * nTiles, (wide, mr, nr, c, (nint)blockA, (nint)packB, kc, add, m, n, ic0, jc0, mc, nc, tileM, tileCols, nTiles), static (s, tile) =>
                     {
-                        var (wide, mr, nr, c, blockA, packB, kc, add, m, n, ic0, jc0, mc, nc, tileM, tileN, nTiles) = s;
+                        var (wide, mr, nr, c, blockA, packB, kc, add, m, n, ic0, jc0, mc, nc, tileM, tileCols, nTiles) = s;
                         Macro(wide, mr, nr, c, (float*)blockA, (float*)packB, kc, add, m, n,
                             ic0, ic0 + tile / nTiles * tileM, Math.Min(ic0 + mc, ic0 + (tile / nTiles + 1) * tileM),
-                            jc0, jc0 + tile % nTiles * tileN, Math.Min(jc0 + nc, jc0 + (tile % nTiles + 1) * tileN));
+                            jc0, jc0 + tile % nTiles * tileCols, Math.Min(jc0 + nc, jc0 + (tile % nTiles + 1) * tileCols));
                     });
                 }
             }
@@ -112,7 +128,7 @@ internal static unsafe partial class GemmDriver
         int m, int n, int ic, int i0, int i1, int jc, int j0, int j1)
     {
         float* local = stackalloc float[GemmKernels.Mr512 * GemmKernels.Nr512];
-        // the A micro-panel (12 x kc, 18 KB) stays in L1 while B micro-panels stream from the L2-resident tile of B
+        // the A micro-panel (12 x kc, 18-24 KB) stays in L1 while B micro-panels stream from the L2-resident tile of B
         for (int i = i0; i < i1; i += mr)
             for (int j = j0; j < j1; j += nr)
                 Tile(wide, mr, nr, c, packA, packB, kc, add, m, n, ic, jc, i, j, local);
@@ -156,12 +172,13 @@ internal static unsafe partial class GemmDriver
     }
 
     /// <summary>
-    /// Tile of C per parallel chunk: TileM x TileN, halved (in whole micro-panels) until there are about four chunks per
-    /// thread. Tiling never changes an element's arithmetic, only who computes it, so the bits stay the same.
+    /// Tile of C per parallel chunk: TileM x <paramref name="width"/>, halved (in whole micro-panels) until there are
+    /// about four chunks per thread. Tiling never changes an element's arithmetic, only who computes it, so the bits
+    /// stay the same.
     /// </summary>
-    private static (int M, int N) TileShape(int mc, int nc, int mr, int nr, int threads)
+    private static (int M, int N) TileShape(int mc, int nc, int mr, int nr, int width, int threads)
     {
-        int tileM = TileM, tileN = TileN, wanted = threads == 1 ? 1 : 4 * threads;
+        int tileM = TileM, tileN = width, wanted = threads == 1 ? 1 : 4 * threads;
         while (CeilDiv(mc, tileM) * CeilDiv(nc, tileN) < wanted && tileN >= 4 * nr) tileN = RoundUp(tileN / 2, nr);
         while (CeilDiv(mc, tileM) * CeilDiv(nc, tileN) < wanted && tileM >= 4 * mr) tileM = RoundUp(tileM / 2, mr);
         return (tileM, tileN);

@@ -83,6 +83,8 @@ public sealed class GemmTests
     [TestCase(13, 4100, 20, false, true)] // crosses the 1024-column block four times
     [TestCase(100, 600, 900, true, false)] // several tiles in each direction, three K blocks
     [TestCase(5, 7, 0, false, false)] // K = 0: C = beta * C
+    [TestCase(45, 301, 1100, false, false)] // deep: 512-deep K blocks (two full, one of 76), tiles 96 x 256
+    [TestCase(970, 530, 1024, true, true)] // deep, exactly two K blocks, two row blocks, edge tiles both ways
     public void Gemm_LargeBlocks_AgreeWithReference(int m, int n, int k, bool transA, bool transB)
     {
         CheckGemm(Two, transA, transB, m, n, k, 1f, 0f, 1, m + n + k);
@@ -93,6 +95,7 @@ public sealed class GemmTests
     [TestCase(1100, 1100, 500, false, false, 1)] // two row, two column and two K blocks
     [TestCase(97, 1203, 333, true, true, 1)]
     [TestCase(40, 50, 60, false, true, 9)]
+    [TestCase(130, 700, 1500, false, false, 1)] // deep: the plain GEMM's 512-deep blocks and 256-wide tiles
     public void Gemm_IsBitwiseIdenticalForOneAndTwoThreads(int m, int n, int k, bool transA, bool transB, int batches)
     {
         var a = Random(m * k * batches, 1);
