@@ -108,7 +108,9 @@ public sealed partial class CpuBackend
                     var (g, grid, xAt, dYAt, partsAt, taps, wSize, chunks) = s;
                     float* sum = (float*)partsAt + (nint)chunk * wSize;
                     new Span<float>(sum, wSize).Clear();
-                    WeightGradientChunk(g, grid, (float*)xAt, (float*)dYAt, chunk * g.Batch / chunks, (chunk + 1) * g.Batch / chunks, sum);
+                    int first = chunk * g.Batch / chunks, end = (chunk + 1) * g.Batch / chunks;
+                    if (UseChannelVectorWeightGradient(g, grid)) ChannelVectorWeightGradientChunk(g, grid, (float*)xAt, (float*)dYAt, first, end, sum);
+                    else WeightGradientChunk(g, grid, (float*)xAt, (float*)dYAt, first, end, sum);
                 });
                 if (chunks > 1) new Span<float>(part, wSize).CopyTo(new Span<float>(dW, wSize));
                 for (int chunk = 1; chunk < chunks; chunk++)

@@ -24,6 +24,13 @@ public sealed partial class CpuBackend
         return UseDirect(geo) && UseChannelVectors(geo, DirectGrid.Of(geo));
     }
 
+    /// <summary>Whether the weight gradient of <paramref name="g"/> runs through the channel-vector kernel (for tests).</summary>
+    internal static bool TakesChannelVectorWeightGradient(in Conv2dGeometry g)
+    {
+        var geo = Packable(g);
+        return UseDirect(geo) && UseChannelVectorWeightGradient(geo, DirectGrid.Of(geo));
+    }
+
     /// <summary>Whether <paramref name="g"/> runs through the direct path at all (for tests).</summary>
     internal static bool TakesDirect(in Conv2dGeometry g) => UseDirect(Packable(g));
 

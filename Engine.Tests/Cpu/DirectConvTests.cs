@@ -153,6 +153,38 @@ public sealed class DirectConvTests
         k => CheckWeightGradient(k.g, k.seed), runs: 60);
 
     /// <summary>
+    /// The channel-vector weight gradient (kernels 5 wide, 16 or 32 output channels per group): rows that are not whole
+    /// tiles of 10, planes that are not whole runs of 16 pixels (the staged last transpose), groups, padding and row
+    /// dilation; against the reference, the grid tiles, and 1 thread against 2.
+    /// </summary>
+    [Test]
+    public void ChannelVectorWeightGradientAgreesWithTheReferenceAndTheGridTiles() => Properties.Check(
+        from n in Gen.Choose(1, 12) from groups in Gen.Choose(1, 2) from cg in Gen.Choose(1, 3) from kg in Gen.Elements(16, 32)
+        from h in Gen.Choose(2, 16) from w in Gen.Choose(5, 27) from r in Gen.Choose(1, 5)
+        from pads in Gen.ArrayOf(Gen.Choose(0, 2), 4) from dh in Gen.Choose(1, 2) from seed in Properties.DataSeed
+        let g = new Conv2dGeometry(n, groups * cg, h, w, groups * kg, (r, 5), 1, new Padding2d(pads[0], pads[1], pads[2], pads[3]), (dh, 1), groups)
+        where Valid(g) && CpuBackend.TakesChannelVectorWeightGradient(g)
+        select (g, seed),
+        k =>
+        {
+            CheckWeightGradient(k.g, k.seed);
+            var x = Random(k.g.InputShape.Size, k.seed);
+            var dY = Random(k.g.OutputShape.Size, k.seed + 1);
+            var vectors = BackwardWeight(_two, k.g, x, dY).DW;
+            CpuBackend.ChannelVectorsEnabled = false;
+            try
+            {
+                float[] Abs(float[] v) => v.Select(Math.Abs).ToArray();
+                AssertClose(vectors, BackwardWeight(_two, k.g, x, dY).DW.Select(v => (double)v).ToArray(), ConvBackwardWeight(k.g, Abs(x), Abs(dY)),
+                    Tolerance, $"channel-vector weight gradient against the grid tiles {k.g}");
+            }
+            finally
+            {
+                CpuBackend.ChannelVectorsEnabled = true;
+            }
+        }, runs: 60);
+
+    /// <summary>
     /// Planes big enough that a pass holds 2 images while a chunk has 3 (24 images in 8 chunks): the chunk's sum runs
     /// over two passes, each adding its lane sums; and LeNet's two layers at batch 64.
     /// </summary>
@@ -163,6 +195,7 @@ public sealed class DirectConvTests
     {
         var g = new Conv2dGeometry(n, c, h, w, k, kernel, 1, pad, 1);
         Assert.That(CpuBackend.TakesDirect(g), Is.True, $"{g}: expected the direct path");
+        Assert.That(CpuBackend.TakesChannelVectorWeightGradient(g), Is.EqualTo(k == 16), $"{g}: channel vectors only for LeNet's second layer");
         CheckWeightGradient(g, n + c + h);
     }
 }
