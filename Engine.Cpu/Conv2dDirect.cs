@@ -34,9 +34,9 @@ public sealed partial class CpuBackend
     private const int DirectMaxWideChannels = 4 * DirectChannels;
 
     /// <summary>
-    /// The direct path: stride 1, a small padded plane, and at most 16 output channels per group, or a depth of at
-    /// most <see cref="DirectMaxShallowTaps"/> taps (a first layer on 1 or 3 channels, e.g. 1 -> 32 channels 3x3), or
-    /// a large output plane with at most 32 output channels per group.
+    /// The direct path: stride 1, a small padded plane, weights within <see cref="DirectMaxWeightFloats"/>, and at
+    /// most 16 output channels per group, or a depth of at most <see cref="DirectMaxShallowTaps"/> taps (a first layer
+    /// on 1 or 3 channels, e.g. 1 -> 32 channels 3x3), or a large output plane with at most 32 output channels per group.
     /// </summary>
     private static bool UseDirect(in Conv2dGeometry g) =>
         DirectConvEnabled && g.Stride is { Height: 1, Width: 1 }
@@ -44,7 +44,11 @@ public sealed partial class CpuBackend
             || g.InChannelsPerGroup * g.Kernel.Height * g.Kernel.Width <= DirectMaxShallowTaps
             || g.OutChannelsPerGroup <= DirectMaxWideChannels && g.OutHeight * g.OutWidth >= DirectMinWidePlane)
         && (long)(g.InHeight + g.Padding.Top + g.Padding.Bottom + 1) * (g.InWidth + g.Padding.Left + g.Padding.Right) * g.InChannelsPerGroup <= 1 << 18
+        && (long)g.Groups * ((g.OutChannelsPerGroup + ChannelVector - 1) / ChannelVector * ChannelVector) * g.InChannelsPerGroup * g.Kernel.Height * g.Kernel.Width <= DirectMaxWeightFloats
         && g.Kernel.Height * g.Kernel.Width > 1;
+
+    /// <summary>Most floats of weights laid out per block of output channels (<see cref="DirectWeightTaps"/>) a direct call rents: 2 MB of the 8 MB of scratch.</summary>
+    private const int DirectMaxWeightFloats = 1 << 19;
 
     /// <summary>Sizes of the padded grid of one (image, group).</summary>
     private readonly record struct DirectGrid(int Wp, int Plane, int T)

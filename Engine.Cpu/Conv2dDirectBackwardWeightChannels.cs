@@ -17,9 +17,16 @@ public sealed partial class CpuBackend
     /// <summary>Floats of dY rows per tile: 10 pixels of 16 channels.</summary>
     private const int WeightRowTile = ChannelTilePixels * ChannelVector;
 
-    /// <summary>Kernels 5 wide at dilation 1 whose forward takes channel vectors (whole 16-channel blocks, tiles narrower than the grid).</summary>
+    /// <summary>Most floats of a group's lane sums a chunk keeps (1 MB of the 8 MB of scratch per thread).</summary>
+    private const int ChannelVectorWeightMaxFloats = 1 << 18;
+
+    /// <summary>
+    /// Kernels 5 wide at dilation 1 whose forward takes channel vectors (whole 16-channel blocks, tiles narrower than
+    /// the grid), with a group's weights (its lane sums) within <see cref="ChannelVectorWeightMaxFloats"/>.
+    /// </summary>
     private static bool UseChannelVectorWeightGradient(in Conv2dGeometry g, DirectGrid grid) =>
-        UseChannelVectors(g, grid) && g.Kernel.Width == 5 && g.Dilation.Width == 1;
+        UseChannelVectors(g, grid) && g.Kernel.Width == 5 && g.Dilation.Width == 1
+        && (long)g.OutChannelsPerGroup * g.InChannelsPerGroup * g.Kernel.Height * 5 <= ChannelVectorWeightMaxFloats;
 
     /// <summary>
     /// sum[k, tap] += the weight gradient of images [first, end) (see the file's legend). Image after image, its padded

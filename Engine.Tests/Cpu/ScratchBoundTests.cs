@@ -44,6 +44,7 @@ public sealed class ScratchBoundTests : ThreadCountFixture
         ("direct deep b8", new(8, 1024, 7, 7, 16, 3, 1, 1, 1)),
         ("lenet c1 b64", new(64, 1, 28, 28, 6, 5, 1, 2, 1)),
         ("lenet c2 b64", new(64, 6, 14, 14, 16, 5, 1, 0, 1)),
+        ("direct deep 5x5 b2", new(2, 8192, 5, 5, 16, 5, 1, 0, 1)),
     ];
 
     /// <summary>Random layers: channels, maps, kernels, strides, padding, dilation and groups, at most ~60 M multiply-adds.</summary>
