@@ -108,15 +108,12 @@ public sealed partial class CpuBackend
         int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, R = g.Kernel.Height, S = g.Kernel.Width;
         int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW, inH = g.InHeight, inW = g.InWidth, hw = inH * inW;
         int wp = inW + g.Padding.Left + g.Padding.Right;
-        float* dXPad = DirectScratch((long)cg * layout.Plane + (long)kg * layout.Row);
+        // + 16: the last grid row's last vector may spill up to 15 zeros past the last dY grid
+        float* dXPad = DirectScratch((long)cg * layout.Plane + (long)kg * layout.Row + 16);
         float* dYGrids = dXPad + (nint)cg * layout.Plane;
-        // dYGrids[k, Lead + p*Wp + q] = dY[n, grp*Kg + k, p, q] for q < Q, 0 elsewhere
-        new Span<float>(dXPad, cg * layout.Plane + kg * layout.Row).Clear();
+        new Span<float>(dXPad, cg * layout.Plane).Clear();
         for (int k = 0; k < kg; k++)
-        {
-            float* src = dY + ((nint)n * g.OutChannels + grp * kg + k) * pq, dst = dYGrids + (nint)k * layout.Row + layout.Lead;
-            for (int p = 0; p < outH; p++) PanelCopy.Copy(dst + (nint)p * wp, src + (nint)p * outW, outW);
-        }
+            GradientRows(dYGrids + (nint)k * layout.Row, dY + ((nint)n * g.OutChannels + grp * kg + k) * pq, outH, outW, wp, layout);
         float* wt = wTiles + (nint)grp * R * cg * kg * S;
         for (int r = 0; r < R; r++)
             for (int c0 = 0; c0 < cg; c0 += DataTileChannels, wt += DataTileChannels * kg * S)
@@ -126,9 +123,29 @@ public sealed partial class CpuBackend
                     DataTile(dYGrids + layout.Lead + 16 * v0, layout.Row, kg, S, g.Dilation.Width, wt, dst + 16 * v0, layout.Plane);
             }
         float* dXImage = dX + ((nint)n * g.InChannels + grp * cg) * hw;
+        float* interior = dXPad + (nint)g.Padding.Top * wp + g.Padding.Left;
         for (int c = 0; c < cg; c++)
-            for (int h = 0; h < inH; h++)
-                PanelCopy.Copy(dXImage + (nint)c * hw + (nint)h * inW, dXPad + (nint)c * layout.Plane + (nint)(h + g.Padding.Top) * wp + g.Padding.Left, inW);
+            if (wp == inW) PanelCopy.Copy(dXImage + (nint)c * hw, interior + (nint)c * layout.Plane, hw); // no left or right padding: the rows are contiguous
+            else
+                for (int h = 0; h < inH; h++)
+                    PanelCopy.Copy(dXImage + (nint)c * hw + (nint)h * inW, interior + (nint)c * layout.Plane + (nint)h * wp, inW);
+    }
+
+    /// <summary>
+    /// grid[Lead + p*Wp + q] = plane[p, q] for q &lt; Q, 0 elsewhere in [0, Row): each row of the grid is whole masked
+    /// vectors (zeros past Q) whose last one spills up to 15 zeros into the next row, which is written after it.
+    /// </summary>
+    private static unsafe void GradientRows(float* grid, float* plane, int outH, int outW, int wp, DataTileLayout layout)
+    {
+        PanelCopy.Zero(grid, layout.Lead);
+        float* first = grid + layout.Lead;
+        for (int p = 0; p < outH; p++)
+            for (int q = 0; q < wp; q += 16)
+            {
+                var real = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(outW - q)).AsSingle();
+                Avx512F.MaskLoad(plane + (nint)p * outW + q, real, Vector512<float>.Zero).Store(first + (nint)p * wp + q);
+            }
+        PanelCopy.Zero(first + outH * wp, layout.Row - layout.Lead - outH * wp);
     }
 
     /// <summary>
