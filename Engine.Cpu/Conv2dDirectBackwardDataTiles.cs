@@ -9,15 +9,16 @@ namespace Engine.Cpu;
 // For a kernel row r, the scatter dXPad[c, t + r*dH*Wp + s*dW] += w[k, c, r, s] * dYGrid[k, t] lands on the positions
 // o = r*dH*Wp + o' of the padded plane with o' in [0, OutH*Wp) (the grid's last real position plus the row's reach is
 // exactly OutH*Wp), and o' gathers its taps: dXRow[c, r, o'] = sum over (k, s) of w[k, c, r, s] * dYGrid[k, o' - s*dW].
-// A tile is 6 channels x 3 vectors of o' at one kernel row: per (k, s) three unaligned loads of dY (shifted by s*dW,
-// zeros before the grid and past its real positions) and six broadcast weights feed 18 FMAs held in registers; after
-// the Kg*S steps each of the 18 vectors is added once into dXPad. Rows r are added in order, each (k, s) chain in
+// A tile is 6 channels x 3 vectors of o' at one kernel row (or 4 x 5 when Cg is a multiple of 4 but not of 6): per
+// (k, s) three unaligned loads of dY (shifted by s*dW, zeros before the grid and past its real positions) and six
+// broadcast weights feed 18 FMAs held in registers (5 loads and 4 weights, 20 FMAs); after the Kg*S steps each
+// accumulator is added once into dXPad. Rows r are added in order, each (k, s) chain in
 // order, so every bit is independent of how images are shared out. Compared with the grid sweep (8 loads, 8 FMAs and
 // a load/add/store of dXPad per tap and vector) the memory traffic per FMA falls from ~1.4 to 0.5.
 public sealed partial class CpuBackend
 {
-    /// <summary>Input channels and 16-float vectors of positions per tile (18 accumulators).</summary>
-    private const int DataTileChannels = 6, DataTileVectors = 3;
+    /// <summary>Input channels and 16-float vectors of positions per tile: 6 x 3 (18 accumulators), else 4 x 5 (20).</summary>
+    private const int DataTileChannels = 6, DataTileVectors = 3, DataTileNarrowChannels = 4, DataTileNarrowVectors = 5;
 
     /// <summary>Most floats of dY grids a chunk of the tiled backward data lays out (2 MB of the 8 MB of scratch per thread).</summary>
     private const int DataTileMaxGradientFloats = 1 << 19;
@@ -33,28 +34,31 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>
-    /// AVX-512, input channels per group a multiple of the tile's 6 (no tile computes padding channels), and the
-    /// chunk's dY grids inside the scratch bound.
+    /// AVX-512, input channels per group a multiple of 6 or 4 (no tile computes padding channels), and the chunk's dY
+    /// grids inside the scratch bound.
     /// </summary>
     private static bool UseDataTiles(in Conv2dGeometry g) =>
-        DataTilesEnabled && Avx512F.IsSupported && g.InChannelsPerGroup % DataTileChannels == 0
+        DataTilesEnabled && Avx512F.IsSupported
+        && (g.InChannelsPerGroup % DataTileChannels == 0 || g.InChannelsPerGroup % DataTileNarrowChannels == 0)
         && (long)g.OutChannelsPerGroup * DataTileLayout.Of(g).Row <= DataTileMaxGradientFloats;
 
     /// <summary>
-    /// Sizes of one chunk's scratch: Vectors (vectors of o', a multiple of 3), Lead (zeros before each dY grid, a whole
-    /// number of vectors covering the widest shift (S-1)*dW), Row = Lead + 16*Vectors (floats per dY grid), Plane (floats
-    /// per padded dX plane: the last kernel row's reach, at least Hp*Wp).
+    /// The tile (Channels x TileVectors) and one chunk's scratch: Vectors (vectors of o', a multiple of TileVectors), Lead
+    /// (zeros before each dY grid, a whole number of vectors covering the widest shift (S-1)*dW), Row = Lead + 16*Vectors
+    /// (floats per dY grid), Plane (floats per padded dX plane: the last kernel row's reach, at least Hp*Wp).
     /// </summary>
-    private readonly record struct DataTileLayout(int Vectors, int Lead, int Row, int Plane)
+    private readonly record struct DataTileLayout(int Channels, int TileVectors, int Vectors, int Lead, int Row, int Plane)
     {
         public static DataTileLayout Of(in Conv2dGeometry g)
         {
+            bool wide = g.InChannelsPerGroup % DataTileChannels == 0;
+            int channels = wide ? DataTileChannels : DataTileNarrowChannels, tileVectors = wide ? DataTileVectors : DataTileNarrowVectors;
             int wp = g.InWidth + g.Padding.Left + g.Padding.Right;
             int vectors = (g.OutHeight * wp + 15) / 16;
-            vectors = (vectors + DataTileVectors - 1) / DataTileVectors * DataTileVectors;
+            vectors = (vectors + tileVectors - 1) / tileVectors * tileVectors;
             int lead = ((g.Kernel.Width - 1) * g.Dilation.Width + 15) / 16 * 16;
             int plane = ((g.Kernel.Height - 1) * g.Dilation.Height * wp + 16 * vectors + 15) / 16 * 16;
-            return new DataTileLayout(vectors, lead, lead + 16 * vectors, plane);
+            return new DataTileLayout(channels, tileVectors, vectors, lead, lead + 16 * vectors, plane);
         }
     }
 
@@ -71,7 +75,7 @@ public sealed partial class CpuBackend
         {
             fixed (float* wt = weightTiles)
             {
-                DataTileWeights(g, w, wt);
+                DataTileWeights(g, w, layout.Channels, wt);
                 _workers.For(g.Batch * g.Groups, (g, layout, (nint)dY, (nint)wt, (nint)dX), static (s, chunk) =>
                 {
                     var (g, layout, dYAt, wtAt, dXAt) = s;
@@ -86,19 +90,19 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>
-    /// wTiles[grp, r, cTile, k, s, i] = w[grp*Kg + k, cTile*6 + i, r, s]: per kernel row and 6 channels, the weights in the
-    /// order a tile steps through them.
+    /// wTiles[grp, r, cTile, k, s, i] = w[grp*Kg + k, cTile*channels + i, r, s]: per kernel row and tile of channels, the
+    /// weights in the order a tile steps through them.
     /// </summary>
-    private static unsafe void DataTileWeights(in Conv2dGeometry g, float* w, float* wTiles)
+    private static unsafe void DataTileWeights(in Conv2dGeometry g, float* w, int channels, float* wTiles)
     {
         int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, R = g.Kernel.Height, S = g.Kernel.Width;
         float* dst = wTiles;
         for (int grp = 0; grp < g.Groups; grp++)
             for (int r = 0; r < R; r++)
-                for (int c0 = 0; c0 < cg; c0 += DataTileChannels)
+                for (int c0 = 0; c0 < cg; c0 += channels)
                     for (int k = 0; k < kg; k++)
                         for (int s = 0; s < S; s++)
-                            for (int i = 0; i < DataTileChannels; i++)
+                            for (int i = 0; i < channels; i++)
                                 *dst++ = w[(((nint)(grp * kg + k) * cg + c0 + i) * R + r) * S + s];
     }
 
@@ -116,11 +120,12 @@ public sealed partial class CpuBackend
             GradientRows(dYGrids + (nint)k * layout.Row, dY + ((nint)n * g.OutChannels + grp * kg + k) * pq, outH, outW, wp, layout);
         float* wt = wTiles + (nint)grp * R * cg * kg * S;
         for (int r = 0; r < R; r++)
-            for (int c0 = 0; c0 < cg; c0 += DataTileChannels, wt += DataTileChannels * kg * S)
+            for (int c0 = 0; c0 < cg; c0 += layout.Channels, wt += layout.Channels * kg * S)
             {
                 float* dst = dXPad + (nint)c0 * layout.Plane + (nint)r * g.Dilation.Height * wp;
-                for (int v0 = 0; v0 < layout.Vectors; v0 += DataTileVectors)
-                    DataTile(dYGrids + layout.Lead + 16 * v0, layout.Row, kg, S, g.Dilation.Width, wt, dst + 16 * v0, layout.Plane);
+                for (int v0 = 0; v0 < layout.Vectors; v0 += layout.TileVectors)
+                    if (layout.Channels == DataTileChannels) DataTile(dYGrids + layout.Lead + 16 * v0, layout.Row, kg, S, g.Dilation.Width, wt, dst + 16 * v0, layout.Plane);
+                    else DataTileNarrow(dYGrids + layout.Lead + 16 * v0, layout.Row, kg, S, g.Dilation.Width, wt, dst + 16 * v0, layout.Plane);
             }
         float* dXImage = dX + ((nint)n * g.InChannels + grp * cg) * hw;
         float* interior = dXPad + (nint)g.Padding.Top * wp + g.Padding.Left;
@@ -199,6 +204,69 @@ public sealed partial class CpuBackend
         AddTo(dst + 3 * plane, a30, a31, a32);
         AddTo(dst + 4 * plane, a40, a41, a42);
         AddTo(dst + 5 * plane, a50, a51, a52);
+    }
+
+    /// <summary><see cref="DataTile"/> for 4 channels i and the 80 positions j of 5 vectors: 20 accumulators, per (k, s) 5 loads and 4 broadcasts.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void DataTileNarrow(float* dY, nint row, int kg, int S, int dilation, float* wTile, float* dst, nint plane)
+    {
+        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default, a04 = default;
+        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default, a14 = default;
+        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default, a24 = default;
+        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default, a34 = default;
+        float* wt = wTile;
+        for (int k = 0; k < kg; k++)
+        {
+            float* d = dY + k * row;
+            for (int s = 0; s < S; s++, d -= dilation, wt += DataTileNarrowChannels)
+            {
+                var x0 = Vector512.Load(d);
+                var x1 = Vector512.Load(d + 16);
+                var x2 = Vector512.Load(d + 32);
+                var x3 = Vector512.Load(d + 48);
+                var x4 = Vector512.Load(d + 64);
+                var b = Vector512.Create(wt[0]);
+                a00 = Vector512.FusedMultiplyAdd(x0, b, a00);
+                a01 = Vector512.FusedMultiplyAdd(x1, b, a01);
+                a02 = Vector512.FusedMultiplyAdd(x2, b, a02);
+                a03 = Vector512.FusedMultiplyAdd(x3, b, a03);
+                a04 = Vector512.FusedMultiplyAdd(x4, b, a04);
+                b = Vector512.Create(wt[1]);
+                a10 = Vector512.FusedMultiplyAdd(x0, b, a10);
+                a11 = Vector512.FusedMultiplyAdd(x1, b, a11);
+                a12 = Vector512.FusedMultiplyAdd(x2, b, a12);
+                a13 = Vector512.FusedMultiplyAdd(x3, b, a13);
+                a14 = Vector512.FusedMultiplyAdd(x4, b, a14);
+                b = Vector512.Create(wt[2]);
+                a20 = Vector512.FusedMultiplyAdd(x0, b, a20);
+                a21 = Vector512.FusedMultiplyAdd(x1, b, a21);
+                a22 = Vector512.FusedMultiplyAdd(x2, b, a22);
+                a23 = Vector512.FusedMultiplyAdd(x3, b, a23);
+                a24 = Vector512.FusedMultiplyAdd(x4, b, a24);
+                b = Vector512.Create(wt[3]);
+                a30 = Vector512.FusedMultiplyAdd(x0, b, a30);
+                a31 = Vector512.FusedMultiplyAdd(x1, b, a31);
+                a32 = Vector512.FusedMultiplyAdd(x2, b, a32);
+                a33 = Vector512.FusedMultiplyAdd(x3, b, a33);
+                a34 = Vector512.FusedMultiplyAdd(x4, b, a34);
+            }
+        }
+        AddTo(dst, a00, a01, a02);
+        AddTo(dst + 48, a03, a04);
+        AddTo(dst + plane, a10, a11, a12);
+        AddTo(dst + plane + 48, a13, a14);
+        AddTo(dst + 2 * plane, a20, a21, a22);
+        AddTo(dst + 2 * plane + 48, a23, a24);
+        AddTo(dst + 3 * plane, a30, a31, a32);
+        AddTo(dst + 3 * plane + 48, a33, a34);
+    }
+
+    /// <summary>dst[0 .. 31] += the two vectors.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void AddTo(float* dst, Vector512<float> v0, Vector512<float> v1)
+    {
+        (Vector512.Load(dst) + v0).Store(dst);
+        (Vector512.Load(dst + 16) + v1).Store(dst + 16);
     }
 
     /// <summary>dst[0 .. 47] += the three vectors.</summary>

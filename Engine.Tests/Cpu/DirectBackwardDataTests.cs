@@ -8,9 +8,9 @@ using static Engine.Tests.Perf.PerfReference;
 namespace Engine.Tests.Cpu;
 
 /// <summary>
-/// The direct backward data in register tiles (6 input channels x 3 vectors of positions per kernel row): against the
-/// double reference and the grid sweep it replaces, on one and two threads, over geometries with partial tiles
-/// (position counts that are not multiples of 48), padding, dilation, groups and 1..16 output channels.
+/// The direct backward data in register tiles (6 input channels x 3 vectors of positions per kernel row, or 4 x 5):
+/// against the double reference and the grid sweep it replaces, on one and two threads, over geometries with partial
+/// tiles (position counts that are not multiples of 48 or 80), padding, dilation, groups and 1..16 output channels.
 /// </summary>
 [TestFixture]
 public sealed class DirectBackwardDataTests
@@ -59,9 +59,9 @@ public sealed class DirectBackwardDataTests
         }
     }
 
-    /// <summary>Stride-1 geometries with 6 or 12 input channels per group that the tiled backward data takes.</summary>
+    /// <summary>Stride-1 geometries with 4, 6, 8 or 12 input channels per group that the tiled backward data takes.</summary>
     private static Gen<Conv2dGeometry> TiledGeometries =>
-        from n in Gen.Choose(1, 6) from groups in Gen.Choose(1, 2) from cg in Gen.Elements(6, 12) from kg in Gen.Choose(1, 16)
+        from n in Gen.Choose(1, 6) from groups in Gen.Choose(1, 2) from cg in Gen.Elements(4, 6, 8, 12) from kg in Gen.Choose(1, 16)
         from h in Gen.Choose(2, 17) from w in Gen.Choose(2, 23) from r in Gen.Choose(1, 5) from s in Gen.Choose(1, 5)
         from pads in Gen.ArrayOf(Gen.Choose(0, 2), 4) from dh in Gen.Choose(1, 2) from dw in Gen.Choose(1, 3)
         let g = new Conv2dGeometry(n, groups * cg, h, w, groups * kg, (r, s), 1, new Padding2d(pads[0], pads[1], pads[2], pads[3]), (dh, dw), groups)
@@ -94,11 +94,15 @@ public sealed class DirectBackwardDataTests
         Properties.Check(from g in TiledGeometries from seed in Properties.DataSeed select (g, seed), k => Check(k.g, k.seed), runs: 60);
     }
 
-    /// <summary>LeNet's second layer at batch 64 and 3 (9 vectors of positions: three whole tiles per kernel row), and padded 12-channel cases.</summary>
+    /// <summary>
+    /// LeNet's second layer at batch 64 and 3 (9 vectors of positions: three whole tiles per kernel row), padded 12- and
+    /// 6-channel cases, and VGG-small's 32 -> 32 channel 3x3 layer at 28 x 28 (4 x 5 tiles).
+    /// </summary>
     [TestCase(64, 6, 14, 14, 16, 5, 0)]
     [TestCase(3, 6, 14, 14, 16, 5, 0)]
     [TestCase(2, 12, 9, 12, 16, 5, 2)]
     [TestCase(5, 6, 28, 28, 8, 3, 1)]
+    [TestCase(2, 32, 28, 28, 32, 3, 1)]
     public void TiledBackwardDataOfLeNetSizes(int n, int c, int h, int w, int k, int kernel, int pad)
     {
         RequireAvx512();
@@ -107,9 +111,9 @@ public sealed class DirectBackwardDataTests
         Check(g, n + c + h + k);
     }
 
-    /// <summary>The rule: AVX-512 and whole 6-channel tiles; LeNet's first layer (one input channel) keeps the grid sweep.</summary>
+    /// <summary>The rule: AVX-512 and whole 6- or 4-channel tiles; LeNet's first layer (one input channel) keeps the grid sweep.</summary>
     [Test]
-    public void TilesTakeWholeSixChannelTilesOnly()
+    public void TilesTakeWholeChannelTilesOnly()
     {
         var lenet1 = new Conv2dGeometry(64, 1, 28, 28, 6, 5, 1, 2, 1);
         Assert.That(CpuBackend.TakesDirect(lenet1) && !CpuBackend.TakesDataTiles(lenet1), Is.True,
