@@ -12,6 +12,11 @@ public sealed partial class CpuBackend
     /// </summary>
     private unsafe void Conv2dDirectBackwardData(Conv2dGeometry g, float* dY, float* w, float* dX)
     {
+        if (UseDataTiles(g))
+        {
+            Conv2dDirectBackwardDataTiles(g, dY, w, dX);
+            return;
+        }
         int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, blocks = (kg + DirectChannels - 1) / DirectChannels;
         int taps = cg * g.Kernel.Height * g.Kernel.Width, inH = g.InHeight, inW = g.InWidth, hw = inH * inW;
         int top = g.Padding.Top, left = g.Padding.Left;
