@@ -41,6 +41,7 @@ public sealed partial class CpuBackend
         var geo = Packable(g);
         if (UseDirect(geo))
         {
+            Wide512Meter.Enter(nameof(Conv2dDirect));
             fixed (float* px = Array(x), pw = Array(w), pb = bias is null ? null : Array(bias), py = Array(y))
                 Conv2dDirect(geo, px, pw, pb, py);
             return;
@@ -101,6 +102,7 @@ public sealed partial class CpuBackend
         var geo = Packable(g);
         if (UseDirect(geo))
         {
+            Wide512Meter.Enter(nameof(Conv2dDirectBackwardData));
             fixed (float* pdy = Array(dY), pw = Array(w), pdx = Array(dX))
                 Conv2dDirectBackwardData(geo, pdy, pw, pdx);
             return;
@@ -173,6 +175,7 @@ public sealed partial class CpuBackend
         var geo = Packable(g);
         if (UseDirect(geo))
         {
+            Wide512Meter.Enter(nameof(Conv2dDirectBackwardWeight));
             fixed (float* px = Array(x), pdy = Array(dY), pdw = Array(dW))
                 Conv2dDirectBackwardWeight(geo, px, pdy, pdw);
             if (dBias is not null) BiasGradient(geo, Array(dY), Array(dBias));
@@ -280,12 +283,21 @@ public sealed partial class CpuBackend
             }
     }
 
-    /// <summary>destination[i] += source[i] for i &lt; count.</summary>
+    /// <summary>destination[i] += source[i] for i &lt; count (16 or 8 lanes at a time: each sum rounded alike, the same bits).</summary>
     private static unsafe void AddTo(float* destination, float* source, int count)
     {
         int i = 0;
-        for (; i + 16 <= count; i += 16)
-            System.Runtime.Intrinsics.Vector512.Store(System.Runtime.Intrinsics.Vector512.Load(destination + i) + System.Runtime.Intrinsics.Vector512.Load(source + i), destination + i);
+        if (GemmKernels.Use512)
+        {
+            Wide512Meter.Enter();
+            for (; i + 16 <= count; i += 16)
+                System.Runtime.Intrinsics.Vector512.Store(System.Runtime.Intrinsics.Vector512.Load(destination + i) + System.Runtime.Intrinsics.Vector512.Load(source + i), destination + i);
+        }
+        else
+        {
+            for (; i + 8 <= count; i += 8)
+                System.Runtime.Intrinsics.Vector256.Store(System.Runtime.Intrinsics.Vector256.Load(destination + i) + System.Runtime.Intrinsics.Vector256.Load(source + i), destination + i);
+        }
         for (; i < count; i++) destination[i] += source[i];
     }
 

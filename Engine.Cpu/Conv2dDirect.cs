@@ -36,10 +36,12 @@ public sealed partial class CpuBackend
     /// <summary>
     /// The direct path: stride 1, a small padded plane, and at most 16 output channels per group, or a depth of at
     /// most <see cref="DirectMaxShallowTaps"/> taps (a first layer on 1 or 3 channels, e.g. 1 -> 32 channels 3x3), or
-    /// a large output plane with at most 32 output channels per group.
+    /// a large output plane with at most 32 output channels per group. Its kernels (forward, backward data and weight)
+    /// are 512-bit only: without <see cref="GemmKernels.Use512"/> every convolution takes the implicit GEMM, whose
+    /// 256-bit kernels serve AVX2 machines.
     /// </summary>
     private static bool UseDirect(in Conv2dGeometry g) =>
-        DirectConvEnabled && g.Stride is { Height: 1, Width: 1 }
+        DirectConvEnabled && GemmKernels.Use512 && g.Stride is { Height: 1, Width: 1 }
         && (g.OutChannelsPerGroup <= 2 * DirectChannels
             || g.InChannelsPerGroup * g.Kernel.Height * g.Kernel.Width <= DirectMaxShallowTaps
             || g.OutChannelsPerGroup <= DirectMaxWideChannels && g.OutHeight * g.OutWidth >= DirectMinWidePlane)
@@ -151,6 +153,7 @@ public sealed partial class CpuBackend
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void DirectForwardSweep(in Conv2dGeometry g, DirectGrid grid, float* xPad, float* wTaps, float* yGrid)
     {
+        Wide512Meter.Enter();
         int R = g.Kernel.Height, S = g.Kernel.Width, cg = g.InChannelsPerGroup;
         int t = 0;
         for (; t + 32 <= grid.T; t += 32) DirectForwardPair(g, grid, xPad, wTaps, yGrid, t);
@@ -265,6 +268,7 @@ public sealed partial class CpuBackend
     /// </summary>
     private static unsafe void GridToPlane(float* grid, int wp, float* plane, int outH, int outW, float bias)
     {
+        Wide512Meter.Enter();
         var wide = Vector512.Create(bias);
         var narrow = Vector256.Create(bias);
         for (int p = 0; p < outH; p++)
