@@ -22,6 +22,13 @@ public sealed class DirectConvTests
     /// <summary>Float error per unit of sum |terms|.</summary>
     private const double Tolerance = 2e-6;
 
+    /// <summary>The direct path is 512-bit only: without AVX-512 no geometry takes it (the generators would search forever).</summary>
+    [SetUp]
+    public void RequireAvx512()
+    {
+        if (!GemmKernels.Use512) Assert.Ignore("the direct convolution is 512-bit only and this CPU has no AVX-512 (Vector256PathTests cover its fallback)");
+    }
+
     [OneTimeTearDown]
     public void DisposeBackends()
     {
