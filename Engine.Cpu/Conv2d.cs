@@ -289,7 +289,7 @@ public sealed partial class CpuBackend
         int i = 0;
         if (GemmKernels.Use512)
         {
-            Wide512Meter.Enter();
+            Wide512Meter.Tick(ref Wide512Meter.RowAdds);
             for (; i + 16 <= count; i += 16)
                 System.Runtime.Intrinsics.Vector512.Store(System.Runtime.Intrinsics.Vector512.Load(destination + i) + System.Runtime.Intrinsics.Vector512.Load(source + i), destination + i);
         }

@@ -328,7 +328,7 @@ internal static unsafe partial class ChannelsLastWeightGradient
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void CopyPixels(float* to, int mr, float* from, nint step, int count)
     {
-        Wide512Meter.Enter();
+        Wide512Meter.Tick(ref Wide512Meter.PanelCopies);
         for (int i = 0; i < count; i++, from += step, to += mr) Vector512.Load(from).Store(to);
     }
 

@@ -25,20 +25,21 @@ internal readonly unsafe struct ColumnSlice<T>(T inner, int first) : IPanelSourc
 
 /// <summary>
 /// Copies and zero fills for short runs inside a panel row: 16-float vectors and masked tails with AVX-512
-/// (<see cref="GemmKernels.Use512"/>), else the runtime's copy and clear (256-bit or narrower).
+/// (<see cref="GemmKernels.Use512"/>), else 8-float vectors and a scalar tail.
 /// </summary>
 internal static unsafe class PanelCopy
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Copy(float* destination, float* source, int count)
     {
+        int i = 0;
         if (!GemmKernels.Use512)
         {
-            new ReadOnlySpan<float>(source, count).CopyTo(new Span<float>(destination, count));
+            for (; i + 8 <= count; i += 8) Vector256.Store(Vector256.Load(source + i), destination + i);
+            for (; i < count; i++) destination[i] = source[i];
             return;
         }
-        Wide512Meter.Enter();
-        int i = 0;
+        Wide512Meter.Tick(ref Wide512Meter.PanelCopies);
         for (; i + 16 <= count; i += 16) Vector512.Store(Vector512.Load(source + i), destination + i);
         if (i == count) return;
         // the last 1..15 floats: one masked load and store (masked-off lanes are neither read nor written)
@@ -49,13 +50,14 @@ internal static unsafe class PanelCopy
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Zero(float* destination, int count)
     {
+        int i = 0;
         if (!GemmKernels.Use512)
         {
-            new Span<float>(destination, count).Clear();
+            for (; i + 8 <= count; i += 8) Vector256<float>.Zero.Store(destination + i);
+            for (; i < count; i++) destination[i] = 0f;
             return;
         }
-        Wide512Meter.Enter();
-        int i = 0;
+        Wide512Meter.Tick(ref Wide512Meter.PanelCopies);
         for (; i + 16 <= count; i += 16) Vector512<float>.Zero.Store(destination + i);
         if (i == count) return;
         Avx512F.MaskStore(destination + i, Tail(count - i), Vector512<float>.Zero);
@@ -71,7 +73,7 @@ internal static unsafe class PanelCopy
     {
         if (GemmKernels.Use512)
         {
-            Wide512Meter.Enter();
+            Wide512Meter.Tick(ref Wide512Meter.PanelCopies);
             var lane = Vector512<int>.Indices;
             for (int t = 0; t < count; t += 16)
             {
@@ -110,7 +112,7 @@ internal static unsafe class PanelCopy
     {
         if (GemmKernels.Use512)
         {
-            Wide512Meter.Enter();
+            Wide512Meter.Tick(ref Wide512Meter.PanelCopies);
             var lane = Vector512<int>.Indices;
             var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
             for (int t = 0; t < count; t += 16)
@@ -303,7 +305,7 @@ internal static unsafe class PanelTranspose
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Block16(float* source, nint ld, int rows, Vector512<float> factor, float* destination, int stride)
     {
-        Wide512Meter.Enter();
+        Wide512Meter.Tick(ref Wide512Meter.Transposes);
         var r0 = Row(source, ld, 0, rows, factor); var r1 = Row(source, ld, 1, rows, factor); var r2 = Row(source, ld, 2, rows, factor); var r3 = Row(source, ld, 3, rows, factor);
         var r4 = Row(source, ld, 4, rows, factor); var r5 = Row(source, ld, 5, rows, factor); var r6 = Row(source, ld, 6, rows, factor); var r7 = Row(source, ld, 7, rows, factor);
         var r8 = Row(source, ld, 8, rows, factor); var r9 = Row(source, ld, 9, rows, factor); var r10 = Row(source, ld, 10, rows, factor); var r11 = Row(source, ld, 11, rows, factor);
