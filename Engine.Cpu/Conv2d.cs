@@ -41,7 +41,6 @@ public sealed partial class CpuBackend
         var geo = Packable(g);
         if (UseDirect(geo))
         {
-            Wide512Meter.Enter(nameof(Conv2dDirect));
             fixed (float* px = Array(x), pw = Array(w), pb = bias is null ? null : Array(bias), py = Array(y))
                 Conv2dDirect(geo, px, pw, pb, py);
             return;
@@ -102,7 +101,6 @@ public sealed partial class CpuBackend
         var geo = Packable(g);
         if (UseDirect(geo))
         {
-            Wide512Meter.Enter(nameof(Conv2dDirectBackwardData));
             fixed (float* pdy = Array(dY), pw = Array(w), pdx = Array(dX))
                 Conv2dDirectBackwardData(geo, pdy, pw, pdx);
             return;
@@ -175,7 +173,6 @@ public sealed partial class CpuBackend
         var geo = Packable(g);
         if (UseDirect(geo))
         {
-            Wide512Meter.Enter(nameof(Conv2dDirectBackwardWeight));
             fixed (float* px = Array(x), pdy = Array(dY), pdw = Array(dW))
                 Conv2dDirectBackwardWeight(geo, px, pdy, pdw);
             if (dBias is not null) BiasGradient(geo, Array(dY), Array(dBias));

@@ -22,11 +22,11 @@ public sealed class DirectConvTests
     /// <summary>Float error per unit of sum |terms|.</summary>
     private const double Tolerance = 2e-6;
 
-    /// <summary>The direct path is 512-bit only: without AVX-512 no geometry takes it (the generators would search forever).</summary>
+    /// <summary>The channel-vector kernels are AVX-512 only: without it no geometry takes them (the generators would search forever).</summary>
     [SetUp]
     public void RequireAvx512()
     {
-        if (!GemmKernels.Use512) Assert.Ignore("the direct convolution is 512-bit only and this CPU has no AVX-512 (Vector256PathTests cover its fallback)");
+        if (!GemmKernels.Use512) Assert.Ignore("the channel-vector direct kernels are AVX-512 only and this CPU has none (Vector256PathTests cover the fallback)");
     }
 
     [OneTimeTearDown]

@@ -76,7 +76,7 @@ public sealed class Vector256PathTests
         }
         var entries = Wide512Meter.Entries();
         Wide512Meter.Reset();
-        string[] expected = ["Conv2dDirect", "Conv2dDirectBackwardData", "Conv2dDirectBackwardWeight", "Kernel512", "MaxPoolPairsPlane", "MaxPoolPairsBackwardPlane"];
+        string[] expected = ["ChannelVectorImage", "ChannelVectorWeightGradientChunk", "Kernel512", "MaxPoolPairsPlane", "MaxPoolPairsBackwardPlane", "PanelCopy"];
         Assert.That(expected.Where(site => !entries.ContainsKey(site)), Is.Empty,
             $"a LeNet-5 step on the 512-bit paths: expected entries {string.Join(", ", expected)}, got {Describe(entries)}");
     }
@@ -99,7 +99,7 @@ public sealed class Vector256PathTests
     {
         Forced256($"convolution {g}", () =>
         {
-            Assert.That(CpuBackend.TakesDirect(g), Is.False, $"{g}: expected the implicit GEMM (the direct path is 512-bit only), got the direct path");
+            Assert.That(CpuBackend.TakesChannelVectors(g), Is.False, $"{g}: expected no channel-vector forward (AVX-512 only), got it");
             Conv2dPerfTests.CheckAll(_backend, g, g.InChannels + g.OutChannels, withBias: true);
         });
     }
