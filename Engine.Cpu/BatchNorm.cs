@@ -6,6 +6,8 @@ namespace Engine.Cpu;
 // Legend: x viewed as N x C x I (I = Inner, H*W for images); row (n, c) is the I values x[(n*C + c)*I ..];
 // M = N*I values per channel. One work item per channel for the sums (each channel's order of additions is fixed:
 // rows in n order, each row as 16 lane sums folded by Vector512.Sum, then its tail), fixed row chunks for the map.
+// Without GemmKernels.Use512 the rows run 8 lanes wide (BatchNormNarrow.cs): the map has the same bits, the sums
+// another order of additions.
 public sealed partial class CpuBackend
 {
     /// <summary>mean = sum / M, then variance = sum of squared deviations from it / M (two passes, biased).</summary>
@@ -98,6 +100,8 @@ public sealed partial class CpuBackend
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe float RowSum(float* row, int length)
     {
+        if (!GemmKernels.Use512) return RowSum256(row, length);
+        Wide512Meter.Enter();
         var lanes = Vector512<float>.Zero;
         int i = 0;
         for (; i + 16 <= length; i += 16) lanes += Vector512.Load(row + i);
@@ -109,6 +113,8 @@ public sealed partial class CpuBackend
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe float RowSquaredDeviations(float* row, int length, float mean)
     {
+        if (!GemmKernels.Use512) return RowSquaredDeviations256(row, length, mean);
+        Wide512Meter.Enter();
         var lanes = Vector512<float>.Zero;
         var m = Vector512.Create(mean);
         int i = 0;
@@ -129,6 +135,8 @@ public sealed partial class CpuBackend
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe (float Plain, float Centered) RowGradientSums(float* x, float* dY, int length, float mean)
     {
+        if (!GemmKernels.Use512) return RowGradientSums256(x, dY, length, mean);
+        Wide512Meter.Enter();
         Vector512<float> plain = default, centered = default;
         var m = Vector512.Create(mean);
         int i = 0;
@@ -151,6 +159,12 @@ public sealed partial class CpuBackend
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void AffineRow(float* x, float* z, float* y, int length, float center, float scale, float zScale, float shift)
     {
+        if (!GemmKernels.Use512)
+        {
+            AffineRow256(x, z, y, length, center, scale, zScale, shift);
+            return;
+        }
+        Wide512Meter.Enter();
         Vector512<float> vc = Vector512.Create(center), vs = Vector512.Create(scale), vz = Vector512.Create(zScale), vh = Vector512.Create(shift);
         int i = 0;
         if (z is null)

@@ -280,12 +280,21 @@ public sealed partial class CpuBackend
             }
     }
 
-    /// <summary>destination[i] += source[i] for i &lt; count.</summary>
+    /// <summary>destination[i] += source[i] for i &lt; count (16 or 8 lanes at a time: each sum rounded alike, the same bits).</summary>
     private static unsafe void AddTo(float* destination, float* source, int count)
     {
         int i = 0;
-        for (; i + 16 <= count; i += 16)
-            System.Runtime.Intrinsics.Vector512.Store(System.Runtime.Intrinsics.Vector512.Load(destination + i) + System.Runtime.Intrinsics.Vector512.Load(source + i), destination + i);
+        if (GemmKernels.Use512)
+        {
+            Wide512Meter.Tick(ref Wide512Meter.RowAdds);
+            for (; i + 16 <= count; i += 16)
+                System.Runtime.Intrinsics.Vector512.Store(System.Runtime.Intrinsics.Vector512.Load(destination + i) + System.Runtime.Intrinsics.Vector512.Load(source + i), destination + i);
+        }
+        else
+        {
+            for (; i + 8 <= count; i += 8)
+                System.Runtime.Intrinsics.Vector256.Store(System.Runtime.Intrinsics.Vector256.Load(destination + i) + System.Runtime.Intrinsics.Vector256.Load(source + i), destination + i);
+        }
         for (; i < count; i++) destination[i] += source[i];
     }
 

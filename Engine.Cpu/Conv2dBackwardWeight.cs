@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Cpu;
 
@@ -100,8 +99,8 @@ internal static unsafe partial class ChannelsLastWeightGradient
             Hp = (P - 1) * g.Stride.Height + g.Dilation.Height * (g.Kernel.Height - 1) + 1;
             Wp = (Q - 1) * g.Stride.Width + g.Dilation.Width * (g.Kernel.Width - 1) + 1;
             Wide = GemmKernels.Use512;
-            // the 16-wide copies and transposes are AVX-512; a forced 256-bit run takes the scalar copies too
-            Vector = Avx512F.IsSupported && Wide;
+            // the 16-wide copies and transposes are AVX-512; a 256-bit run takes the scalar copies
+            Vector = Wide;
             // full one-tap panels read in place from xT (TapRunKernel) at stride 1 with rows long enough
             Runs = Vector && g.Stride.Width == 1 && GemmKernels.Mr512 == TapRunKernel.Mr && Q >= RunMinPixels && InPlaceRuns;
             Mr = Wide ? GemmKernels.Mr512 : GemmKernels.Mr256;
@@ -329,6 +328,7 @@ internal static unsafe partial class ChannelsLastWeightGradient
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void CopyPixels(float* to, int mr, float* from, nint step, int count)
     {
+        Wide512Meter.Tick(ref Wide512Meter.PanelCopies);
         for (int i = 0; i < count; i++, from += step, to += mr) Vector512.Load(from).Store(to);
     }
 

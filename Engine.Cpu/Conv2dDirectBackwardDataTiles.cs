@@ -35,11 +35,11 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>
-    /// AVX-512, input channels per group a multiple of 6 or 4 (no tile computes padding channels), and the chunk's dY
-    /// grids inside the scratch bound.
+    /// AVX-512 (<see cref="GemmKernels.Use512"/>), input channels per group a multiple of 6 or 4 (no tile computes
+    /// padding channels), and the chunk's dY grids inside the scratch bound.
     /// </summary>
     private static bool UseDataTiles(in Conv2dGeometry g) =>
-        DataTilesEnabled && Avx512F.IsSupported
+        DataTilesEnabled && GemmKernels.Use512
         && (g.InChannelsPerGroup % DataTileChannels == 0 || g.InChannelsPerGroup % DataTileNarrowChannels == 0)
         && (long)g.OutChannelsPerGroup * DataTileLayout.Of(g).Row <= DataTileMaxGradientFloats;
 
@@ -69,6 +69,7 @@ public sealed partial class CpuBackend
     /// </summary>
     private unsafe void Conv2dDirectBackwardDataTiles(Conv2dGeometry g, float* dY, float* w, float* dX)
     {
+        Wide512Meter.Enter();
         int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, R = g.Kernel.Height, S = g.Kernel.Width;
         var layout = DataTileLayout.Of(g);
         var weightTiles = Rent(g.Groups * R * cg * kg * S);

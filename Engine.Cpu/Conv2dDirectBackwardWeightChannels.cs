@@ -35,6 +35,7 @@ public sealed partial class CpuBackend
     /// </summary>
     private static unsafe void ChannelVectorWeightGradientChunk(in Conv2dGeometry g, DirectGrid grid, float* x, float* dY, int first, int end, float* sum)
     {
+        Wide512Meter.Enter();
         int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, R = g.Kernel.Height, rows = cg * R, taps = rows * 5;
         int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW, tilesPerRow = (outW + ChannelTilePixels - 1) / ChannelTilePixels;
         nint dYImage = (nint)outH * tilesPerRow * WeightRowTile, rowLanes = 5 * ChannelVector;

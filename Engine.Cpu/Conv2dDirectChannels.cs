@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Cpu;
 
@@ -36,7 +35,7 @@ public sealed partial class CpuBackend
 
     /// <summary>Whole 16-channel blocks, and fewer tile pixels than grid positions (columns wasted by the grid sweep).</summary>
     private static bool UseChannelVectors(in Conv2dGeometry g, DirectGrid grid) =>
-        ChannelVectorsEnabled && Avx512F.IsSupported && g.OutChannelsPerGroup % ChannelVector == 0
+        ChannelVectorsEnabled && GemmKernels.Use512 && g.OutChannelsPerGroup % ChannelVector == 0
         && (long)g.OutHeight * ((g.OutWidth + ChannelTilePixels - 1) / ChannelTilePixels * ChannelTilePixels) < grid.T;
 
     /// <summary>
@@ -72,6 +71,7 @@ public sealed partial class CpuBackend
     /// <summary>Blocks [first, end) of image n, group grp: pad the planes, then every row's tiles, transposed into y.</summary>
     private static unsafe void ChannelVectorImage(in Conv2dGeometry g, DirectGrid grid, float* x, float* wTaps, float* bias, float* y, int n, int grp, int first, int end, int taps)
     {
+        Wide512Meter.Enter();
         int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup;
         int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW, blocks = kg / ChannelVector;
         float* xPad = DirectScratch((long)cg * grid.Plane + ChannelVector * ChannelVector);

@@ -27,7 +27,7 @@ internal readonly unsafe struct Im2ColSource(float* x, in Conv2dGeometry g) : IP
     /// plane index jj + shift for tap (r, s), shift = (r*dH - top)*W + s*dW - left, so a panel row is one window of the
     /// flattened plane (see <see cref="PackFlat"/>).
     /// </summary>
-    private readonly bool _flat = Avx512F.IsSupported && g.Stride is { Height: 1, Width: 1 } && g.OutWidth == g.InWidth;
+    private readonly bool _flat = GemmKernels.Use512 && g.Stride is { Height: 1, Width: 1 } && g.OutWidth == g.InWidth;
 
     public void Pack(float* destination, int k0, int kc, int j0, int width, int panel)
     {
@@ -60,6 +60,7 @@ internal readonly unsafe struct Im2ColSource(float* x, in Conv2dGeometry g) : IP
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PackFlat(float* destination, int k0, int kc, int j0, int width, int panel)
     {
+        Wide512Meter.Enter();
         var ix = _ix;
         // per row of the block: the offset of its window in the image (plane + shift), the shift, and s*dW - left
         nint* tapOffset = stackalloc nint[TapBlock];
@@ -230,7 +231,7 @@ internal readonly unsafe struct Im2ColTransposedSource(float* x, in Conv2dGeomet
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(float* destination, int k0, int kc, int j0, int width, int panel)
     {
-        if (Avx512F.IsSupported)
+        if (GemmKernels.Use512)
         {
             // taps [j0, j0 + width) of L written out as rows over pixels (the forward's run copies), then transposed
             // into panels 16 x 16 at a time: two vector passes instead of one scalar gather per element

@@ -15,13 +15,15 @@ namespace Engine.Cpu;
 /// </summary>
 internal static unsafe class GemmKernels
 {
-    /// <summary>Set by tests to run the 256-bit kernel even where 512-bit vectors are accelerated.</summary>
+    /// <summary>Set by tests to run the 256-bit paths even where 512-bit vectors are accelerated (an AVX2-only CPU, end to end).</summary>
     internal static bool ForceVector256 { get; set; }
 
     /// <summary>
-    /// Whether the 512-bit kernel runs. <see cref="Vector512.IsHardwareAccelerated"/> is false on this CPU class by
-    /// default (the runtime prefers 256-bit vectors where it fears down-clocking), yet Vector512 operations still
-    /// compile to AVX-512 instructions when the ISA is present, and measure twice as fast here.
+    /// Whether the 512-bit paths run: the one switch of the whole CPU backend (GEMM kernels, the direct convolutions,
+    /// the AVX-512 copies, transposes and packings, pooling, batch norm, optimizer updates); where it is false each
+    /// takes its 256-bit, scalar or implicit-GEMM alternative. <see cref="Vector512.IsHardwareAccelerated"/> is false
+    /// on this CPU class by default (the runtime prefers 256-bit vectors where it fears down-clocking), yet Vector512
+    /// operations still compile to AVX-512 instructions when the ISA is present, and measure twice as fast here.
     /// </summary>
     internal static bool Use512 => (Vector512.IsHardwareAccelerated || Avx512F.IsSupported) && !ForceVector256;
 
@@ -35,6 +37,7 @@ internal static unsafe class GemmKernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Kernel512(int kc, float* a, float* b, float* c, nint ldc, bool accumulate, int rows)
     {
+        Wide512Meter.Enter();
         Vector512<float> c00 = Vector512<float>.Zero, c01 = Vector512<float>.Zero, c10 = Vector512<float>.Zero, c11 = Vector512<float>.Zero, c20 = Vector512<float>.Zero, c21 = Vector512<float>.Zero, c30 = Vector512<float>.Zero, c31 = Vector512<float>.Zero, c40 = Vector512<float>.Zero, c41 = Vector512<float>.Zero, c50 = Vector512<float>.Zero, c51 = Vector512<float>.Zero, c60 = Vector512<float>.Zero, c61 = Vector512<float>.Zero, c70 = Vector512<float>.Zero, c71 = Vector512<float>.Zero, c80 = Vector512<float>.Zero, c81 = Vector512<float>.Zero, c90 = Vector512<float>.Zero, c91 = Vector512<float>.Zero, c100 = Vector512<float>.Zero, c101 = Vector512<float>.Zero, c110 = Vector512<float>.Zero, c111 = Vector512<float>.Zero;
         // two k steps per iteration: 81 instead of 84 fused micro-ops per 48 FMAs, so the loop runs further from the
         // front end's 4 per cycle (the JIT keeps all 24 accumulators, 2 B vectors and a broadcast in zmm registers)

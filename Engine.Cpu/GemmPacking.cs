@@ -23,37 +23,44 @@ internal readonly unsafe struct ColumnSlice<T>(T inner, int first) : IPanelSourc
         inner.Pack(destination, k0, kc, first + j0, width, panel);
 }
 
-/// <summary>Copies and zero fills for short runs inside a panel row.</summary>
+/// <summary>
+/// Copies and zero fills for short runs inside a panel row: 16-float vectors and masked tails with AVX-512
+/// (<see cref="GemmKernels.Use512"/>), else 8-float vectors and a scalar tail.
+/// </summary>
 internal static unsafe class PanelCopy
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Copy(float* destination, float* source, int count)
     {
         int i = 0;
-        for (; i + 16 <= count; i += 16) Vector512.Store(Vector512.Load(source + i), destination + i);
-        if (i == count) return;
-        if (Avx512F.IsSupported)
+        if (!GemmKernels.Use512)
         {
-            // the last 1..15 floats: one masked load and store (masked-off lanes are neither read nor written)
-            var mask = Tail(count - i);
-            Avx512F.MaskStore(destination + i, mask, Avx512F.MaskLoad(source + i, mask, Vector512<float>.Zero));
+            for (; i + 8 <= count; i += 8) Vector256.Store(Vector256.Load(source + i), destination + i);
+            for (; i < count; i++) destination[i] = source[i];
             return;
         }
-        for (; i < count; i++) destination[i] = source[i];
+        Wide512Meter.Tick(ref Wide512Meter.PanelCopies);
+        for (; i + 16 <= count; i += 16) Vector512.Store(Vector512.Load(source + i), destination + i);
+        if (i == count) return;
+        // the last 1..15 floats: one masked load and store (masked-off lanes are neither read nor written)
+        var mask = Tail(count - i);
+        Avx512F.MaskStore(destination + i, mask, Avx512F.MaskLoad(source + i, mask, Vector512<float>.Zero));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Zero(float* destination, int count)
     {
         int i = 0;
-        for (; i + 16 <= count; i += 16) Vector512<float>.Zero.Store(destination + i);
-        if (i == count) return;
-        if (Avx512F.IsSupported)
+        if (!GemmKernels.Use512)
         {
-            Avx512F.MaskStore(destination + i, Tail(count - i), Vector512<float>.Zero);
+            for (; i + 8 <= count; i += 8) Vector256<float>.Zero.Store(destination + i);
+            for (; i < count; i++) destination[i] = 0f;
             return;
         }
-        for (; i < count; i++) destination[i] = 0f;
+        Wide512Meter.Tick(ref Wide512Meter.PanelCopies);
+        for (; i + 16 <= count; i += 16) Vector512<float>.Zero.Store(destination + i);
+        if (i == count) return;
+        Avx512F.MaskStore(destination + i, Tail(count - i), Vector512<float>.Zero);
     }
 
     /// <summary>
@@ -64,8 +71,9 @@ internal static unsafe class PanelCopy
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Window(float* destination, float* row, int w0, int count, int width)
     {
-        if (Avx512F.IsSupported)
+        if (GemmKernels.Use512)
         {
+            Wide512Meter.Tick(ref Wide512Meter.PanelCopies);
             var lane = Vector512<int>.Indices;
             for (int t = 0; t < count; t += 16)
             {
@@ -102,8 +110,9 @@ internal static unsafe class PanelCopy
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Window2(float* destination, float* row, int w0, int count, int width)
     {
-        if (Avx512F.IsSupported)
+        if (GemmKernels.Use512)
         {
+            Wide512Meter.Tick(ref Wide512Meter.PanelCopies);
             var lane = Vector512<int>.Indices;
             var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
             for (int t = 0; t < count; t += 16)
@@ -229,7 +238,7 @@ internal readonly unsafe struct DenseSource(float* p, nint ld, bool kMajor, floa
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PackColumns(float* dst, int k0, int kc, int j, int cols, int panel)
     {
-        if (!Avx512F.IsSupported)
+        if (!GemmKernels.Use512)
         {
             PackColumnsScalar(dst, k0, 0, kc, j, cols, panel);
             return;
@@ -283,7 +292,10 @@ internal readonly unsafe struct PrepackedSource(float* packed, int mPadded) : IP
         throw new InvalidOperationException($"a prepacked operand is read in place: expected no packing call, got one for rows {k0}..{k0 + kc}");
 }
 
-/// <summary>A 16 x 16 transpose in AVX-512 registers, for packing panels from matrices stored the other way round.</summary>
+/// <summary>
+/// A 16 x 16 transpose in AVX-512 registers, for packing panels from matrices stored the other way round (only where
+/// <see cref="GemmKernels.Use512"/>; the 256-bit paths transpose element by element).
+/// </summary>
 internal static unsafe class PanelTranspose
 {
     /// <summary>
@@ -293,6 +305,7 @@ internal static unsafe class PanelTranspose
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Block16(float* source, nint ld, int rows, Vector512<float> factor, float* destination, int stride)
     {
+        Wide512Meter.Tick(ref Wide512Meter.Transposes);
         var r0 = Row(source, ld, 0, rows, factor); var r1 = Row(source, ld, 1, rows, factor); var r2 = Row(source, ld, 2, rows, factor); var r3 = Row(source, ld, 3, rows, factor);
         var r4 = Row(source, ld, 4, rows, factor); var r5 = Row(source, ld, 5, rows, factor); var r6 = Row(source, ld, 6, rows, factor); var r7 = Row(source, ld, 7, rows, factor);
         var r8 = Row(source, ld, 8, rows, factor); var r9 = Row(source, ld, 9, rows, factor); var r10 = Row(source, ld, 10, rows, factor); var r11 = Row(source, ld, 11, rows, factor);

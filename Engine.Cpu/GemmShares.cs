@@ -133,6 +133,7 @@ internal static unsafe partial class GemmDriver
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Kernel512Narrow(int kc, float* a, float* b, float* c, nint ldc, bool accumulate, int rows)
     {
+        Wide512Meter.Enter();
         Vector512<float> c0 = Vector512<float>.Zero, c1 = Vector512<float>.Zero, c2 = Vector512<float>.Zero, c3 = Vector512<float>.Zero, c4 = Vector512<float>.Zero, c5 = Vector512<float>.Zero, c6 = Vector512<float>.Zero, c7 = Vector512<float>.Zero, c8 = Vector512<float>.Zero, c9 = Vector512<float>.Zero, c10 = Vector512<float>.Zero, c11 = Vector512<float>.Zero;
         for (int p = 0; p < kc; p++)
         {

@@ -8,12 +8,13 @@ namespace Engine.Cpu;
 public sealed partial class CpuBackend
 {
     /// <summary>
-    /// Fixed windows with column stride 1 or 2 and no column dilation, on planes at least 16 outputs wide, with AVX-512:
+    /// Fixed windows with column stride 1 or 2 and no column dilation, on planes at least 16 outputs wide, with AVX-512
+    /// (<see cref="GemmKernels.Use512"/>; else the 8-lane gathers or the scalar loop):
     /// each window tap of 16 neighbouring outputs is one stretch of an input row (no gathers, which are slow on
     /// virtualized CPUs with the gather-sampling mitigation).
     /// </summary>
     private static bool UseRowMaxPool(in Pool2dGeometry g) =>
-        Avx512F.IsSupported && !g.IsAdaptive && !ForceScalarMaxPool && g.Stride.Width is 1 or 2 && g.Dilation.Width == 1
+        GemmKernels.Use512 && !g.IsAdaptive && !ForceScalarMaxPool && g.Stride.Width is 1 or 2 && g.Dilation.Width == 1
         && g.OutWidth >= 16 && (long)g.InHeight * g.InWidth < 1 << 24;
 
     /// <summary>
@@ -26,6 +27,7 @@ public sealed partial class CpuBackend
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void MaxPoolPlaneRows(in Pool2dGeometry g, float* src, float* y, float* indices)
     {
+        Wide512Meter.Enter();
         int H = g.InHeight, W = g.InWidth, P = g.OutHeight, Q = g.OutWidth;
         int kw = g.Kernel.Width, sw = g.Stride.Width, left = g.Padding.Left;
         var lane = Vector512<int>.Indices;

@@ -100,9 +100,12 @@ public sealed partial class CpuBackend
         }
     }
 
-    /// <summary>2x2 windows at stride 2, no padding, dilation 1, every window inside the input (VGG's and LeNet's pools).</summary>
+    /// <summary>
+    /// 2x2 windows at stride 2, no padding, dilation 1, every window inside the input (VGG's and LeNet's pools), with
+    /// AVX-512 (<see cref="GemmKernels.Use512"/>; else the 8-lane gathers or the scalar loop).
+    /// </summary>
     private static bool UsePairMaxPool(in Pool2dGeometry g) =>
-        Avx512F.IsSupported && !g.IsAdaptive && !ForceScalarMaxPool && g.Kernel == new Size2(2, 2) && g.Stride == new Size2(2, 2)
+        GemmKernels.Use512 && !g.IsAdaptive && !ForceScalarMaxPool && g.Kernel == new Size2(2, 2) && g.Stride == new Size2(2, 2)
         && g.Dilation == new Size2(1, 1) && g.Padding == default && 2 * g.OutHeight <= g.InHeight && 2 * g.OutWidth <= g.InWidth
         && (long)g.InHeight * g.InWidth < 1 << 24;
 
@@ -115,6 +118,7 @@ public sealed partial class CpuBackend
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void MaxPoolPairsPlane(in Pool2dGeometry g, float* src, float* y, float* indices)
     {
+        Wide512Meter.Enter();
         int W = g.InWidth, P = g.OutHeight, Q = g.OutWidth;
         var evenThenOdd = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
         var laneColumns = Vector256.Create(0f, 2f, 4f, 6f, 8f, 10f, 12f, 14f);
@@ -154,6 +158,7 @@ public sealed partial class CpuBackend
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void MaxPoolPairsBackwardPlane(in Pool2dGeometry g, float* dY, float* indices, float* dX)
     {
+        Wide512Meter.Enter();
         int H = g.InHeight, W = g.InWidth, P = g.OutHeight, Q = g.OutWidth;
         var doubled = Vector512.Create(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
         var laneColumns = Vector512.Create(0f, 1f, 2f, 3f, 4f, 5f, 6f, 7f, 8f, 9f, 10f, 11f, 12f, 13f, 14f, 15f);

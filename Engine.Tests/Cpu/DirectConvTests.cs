@@ -22,6 +22,13 @@ public sealed class DirectConvTests
     /// <summary>Float error per unit of sum |terms|.</summary>
     private const double Tolerance = 2e-6;
 
+    /// <summary>The channel-vector kernels are AVX-512 only: without it no geometry takes them (the generators would search forever).</summary>
+    [SetUp]
+    public void RequireAvx512()
+    {
+        if (!GemmKernels.Use512) Assert.Ignore("the channel-vector direct kernels are AVX-512 only and this CPU has none (Vector256PathTests cover the fallback)");
+    }
+
     [OneTimeTearDown]
     public void DisposeBackends()
     {
