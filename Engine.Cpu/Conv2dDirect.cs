@@ -73,6 +73,20 @@ public sealed partial class CpuBackend
     private static unsafe void PadPlanes(in Conv2dGeometry g, DirectGrid grid, float* x, float* xPad)
     {
         int cg = g.InChannelsPerGroup, hw = g.InHeight * g.InWidth;
+        if (grid.Wp == g.InWidth)
+        {
+            // no left or right padding: a plane's rows are one run, after Top zero rows and before the zero tail
+            // (Plane >= Hp*Wp at stride 1, see DirectGrid)
+            int head = g.Padding.Top * grid.Wp;
+            for (int c = 0; c < cg; c++)
+            {
+                float* plane = xPad + (nint)c * grid.Plane;
+                new Span<float>(plane, head).Clear();
+                new ReadOnlySpan<float>(x + (nint)c * hw, hw).CopyTo(new Span<float>(plane + head, hw));
+                new Span<float>(plane + head + hw, grid.Plane - head - hw).Clear();
+            }
+            return;
+        }
         new Span<float>(xPad, cg * grid.Plane).Clear();
         for (int c = 0; c < cg; c++)
             for (int h = 0; h < g.InHeight; h++)

@@ -81,9 +81,7 @@ public sealed partial class CpuBackend
         // per tap, or per kernel row (c, r) when rows are 5 taps at dilation 1 (the first tap's offset of each row)
         bool rowsOfFive = g.Kernel.Width == 5 && g.Dilation.Width == 1;
         int* offsets = stackalloc int[taps];
-        TapOffsets(g, grid, offsets);
-        if (rowsOfFive)
-            for (int row = 0; row < taps / 5; row++) offsets[row] = offsets[row * 5];
+        TapOffsets(g, grid, rowsOfFive ? 1 : g.Kernel.Width, offsets);
         for (int block = first; block < end; block++)
         {
             int k0 = grp * kg + block * ChannelVector;
@@ -198,14 +196,18 @@ public sealed partial class CpuBackend
         (a9 + bias).Store(tile + 9 * ChannelVector);
     }
 
-    /// <summary>offsets[tap] = c*Plane + r*dH*Wp + s*dW for the taps (c, r, s) in order.</summary>
-    private static unsafe void TapOffsets(in Conv2dGeometry g, DirectGrid grid, int* offsets)
+    /// <summary>
+    /// offsets[tap] = c*Plane + r*dH*Wp + s*dW for the taps (c, r, s &lt; <paramref name="columns"/>) in order: every
+    /// tap for columns = S, the first tap of each kernel row for columns = 1.
+    /// </summary>
+    private static unsafe void TapOffsets(in Conv2dGeometry g, DirectGrid grid, int columns, int* offsets)
     {
+        int cg = g.InChannelsPerGroup, rows = g.Kernel.Height, rowStep = g.Dilation.Height * grid.Wp, dW = g.Dilation.Width;
         int tap = 0;
-        for (int c = 0; c < g.InChannelsPerGroup; c++)
-            for (int r = 0; r < g.Kernel.Height; r++)
-                for (int s = 0; s < g.Kernel.Width; s++)
-                    offsets[tap++] = c * grid.Plane + r * g.Dilation.Height * grid.Wp + s * g.Dilation.Width;
+        for (int c = 0; c < cg; c++)
+            for (int r = 0; r < rows; r++)
+                for (int s = 0; s < columns; s++)
+                    offsets[tap++] = c * grid.Plane + r * rowStep + s * dW;
     }
 
     /// <summary>tile[j, :] = bias + sum over taps of wTaps[tap, :] * x[offsets[tap] + j] for the 10 pixels j.</summary>
