@@ -102,24 +102,29 @@ public sealed partial class CpuBackend
         // at most 8 chunks, and no more than the partial sums' bound holds (one chunk sums straight into dW)
         int chunks = Math.Clamp(Math.Min(g.Batch, DirectPartialsMaxFloats / wSize), 1, 8);
         var grid = DirectGrid.Of(g);
-        var partials = chunks > 1 ? Rent(chunks * wSize) : null;
+        // the channel-vector chunks sum in lane layout, laid out as dW once at the end
+        bool lanes = UseChannelVectorWeightGradient(g, grid);
+        var partials = chunks > 1 || lanes ? Rent(chunks * wSize) : null;
         try
         {
             fixed (float* rented = partials)
             {
-                float* part = chunks > 1 ? rented : dW;
-                _workers.For(chunks, (g, grid, (nint)x, (nint)dY, (nint)part, taps, wSize, chunks), static (s, chunk) =>
+                float* part = partials is not null ? rented : dW;
+                _workers.For(chunks, (g, grid, (nint)x, (nint)dY, (nint)part, wSize, chunks, lanes), static (s, chunk) =>
                 {
-                    var (g, grid, xAt, dYAt, partsAt, taps, wSize, chunks) = s;
+                    var (g, grid, xAt, dYAt, partsAt, wSize, chunks, lanes) = s;
                     float* sum = (float*)partsAt + (nint)chunk * wSize;
                     new Span<float>(sum, wSize).Clear();
                     int first = chunk * g.Batch / chunks, end = (chunk + 1) * g.Batch / chunks;
-                    if (UseChannelVectorWeightGradient(g, grid)) ChannelVectorWeightGradientChunk(g, grid, (float*)xAt, (float*)dYAt, first, end, sum);
+                    if (lanes) ChannelVectorWeightGradientChunk(g, grid, (float*)xAt, (float*)dYAt, first, end, sum);
                     else WeightGradientChunk(g, grid, (float*)xAt, (float*)dYAt, first, end, sum);
                 });
-                if (chunks > 1) new Span<float>(part, wSize).CopyTo(new Span<float>(dW, wSize));
+                // total = part[0] + part[1] + ... in chunk order, into dW (or into part[0] to be laid out as dW)
+                float* total = lanes ? part : dW;
+                if (total != part) new Span<float>(part, wSize).CopyTo(new Span<float>(total, wSize));
                 for (int chunk = 1; chunk < chunks; chunk++)
-                    System.Numerics.Tensors.TensorPrimitives.Add(new Span<float>(dW, wSize), new Span<float>(part + (nint)chunk * wSize, wSize), new Span<float>(dW, wSize));
+                    System.Numerics.Tensors.TensorPrimitives.Add(new Span<float>(total, wSize), new Span<float>(part + (nint)chunk * wSize, wSize), new Span<float>(total, wSize));
+                if (lanes) LaneSumsToWeights(g, part, dW);
             }
         }
         finally

@@ -29,25 +29,28 @@ public sealed partial class CpuBackend
         && (long)g.OutChannelsPerGroup * g.InChannelsPerGroup * g.Kernel.Height * 5 <= ChannelVectorWeightMaxFloats;
 
     /// <summary>
-    /// sum[k, tap] += the weight gradient of images [first, end) (see the file's legend). Image after image, its padded
-    /// planes and each block's transposed dY (L1-sized for LeNet) feed every kernel row, whose 5 lane sums per block
-    /// live in memory across images (acc[block, c, r, s, i]); they are added into sum once per group.
+    /// lanes[grp, block, c, r, s, i] = the weight gradient dW[grp*Kg + block*16 + i, c, r, s] of images [first, end)
+    /// (see the file's legend; <paramref name="lanes"/> starts at zero, <see cref="LaneSumsToWeights"/> lays the sums
+    /// out as dW). Image after image, its padded planes and each block's transposed dY (L1-sized for LeNet) feed every
+    /// kernel row, whose 5 lane vectors per block add up across the images.
     /// </summary>
-    private static unsafe void ChannelVectorWeightGradientChunk(in Conv2dGeometry g, DirectGrid grid, float* x, float* dY, int first, int end, float* sum)
+    private static unsafe void ChannelVectorWeightGradientChunk(in Conv2dGeometry g, DirectGrid grid, float* x, float* dY, int first, int end, float* lanes)
     {
         Wide512Meter.Enter();
-        int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, R = g.Kernel.Height, rows = cg * R, taps = rows * 5;
+        int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, rows = cg * g.Kernel.Height, taps = rows * 5;
         int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW, tilesPerRow = (outW + ChannelTilePixels - 1) / ChannelTilePixels;
         nint dYImage = (nint)outH * tilesPerRow * WeightRowTile, rowLanes = 5 * ChannelVector;
         // + 16 pixels of slack: the last 16-pixel transpose may run past the image's rows (see TransposeGradient)
-        float* xPad = DirectScratch((long)cg * grid.Plane + dYImage + 16 * ChannelVector + ChannelVector * ChannelVector + (long)kg * taps);
+        float* xPad = DirectScratch((long)cg * grid.Plane + dYImage + 16 * ChannelVector + ChannelVector * ChannelVector);
         float* dYT = xPad + (nint)cg * grid.Plane;
         float* stage = dYT + dYImage + 16 * ChannelVector;
-        float* acc = stage + ChannelVector * ChannelVector;
+        // rowOffsets[row] = c*Plane + r*dH*Wp for the kernel rows (c, r)
+        int* rowOffsets = stackalloc int[rows];
+        TapOffsets(g, grid, 1, rowOffsets);
         long dYLength = (long)g.Batch * g.OutChannels * pq, readEnd = (pq + 15) / 16 * 16;
         for (int grp = 0; grp < g.Groups; grp++)
         {
-            new Span<float>(acc, kg * taps).Clear();
+            float* groupLanes = lanes + (nint)grp * kg * taps;
             for (int n = first; n < end; n++)
             {
                 PadPlanes(g, grid, x + ((nint)n * g.InChannels + grp * cg) * g.InHeight * g.InWidth, xPad);
@@ -57,17 +60,24 @@ public sealed partial class CpuBackend
                     bool readPast = start + 15L * pq + readEnd <= dYLength;
                     TransposeGradient(dY + start, outH, outW, tilesPerRow * ChannelTilePixels, readPast, stage, dYT);
                     for (int row = 0; row < rows; row++)
-                    {
-                        float* xRow = xPad + (nint)(row / R) * grid.Plane + (nint)(row % R) * g.Dilation.Height * grid.Wp;
-                        WeightGradientRow5(xRow, dYT, outH, grid.Wp, tilesPerRow, acc + (block * rows + row) * rowLanes);
-                    }
+                        WeightGradientRow5(xPad + rowOffsets[row], dYT, outH, grid.Wp, tilesPerRow, groupLanes + (block * rows + row) * rowLanes);
                 }
             }
-            // acc[block, row, s, i] -> sum[grp*Kg + block*16 + i, row*5 + s]
-            for (int block = 0; block < kg / ChannelVector; block++)
-                for (int tap = 0; tap < taps; tap++)
-                    for (int i = 0; i < ChannelVector; i++)
-                        sum[(nint)(grp * kg + block * ChannelVector + i) * taps + tap] += acc[((nint)block * taps + tap) * ChannelVector + i];
+        }
+    }
+
+    /// <summary>
+    /// dW[grp*Kg + block*16 + i, tap] = lanes[grp, block, tap, i]: each 16-channel block's taps x 16 lane sums
+    /// transposed 16 taps at a time (both layouts put the block at the same offset, (grp*Kg + block*16) * taps).
+    /// </summary>
+    private static unsafe void LaneSumsToWeights(in Conv2dGeometry g, float* lanes, float* dW)
+    {
+        int taps = g.InChannelsPerGroup * g.Kernel.Height * g.Kernel.Width;
+        for (int block = 0; block < g.OutChannels / ChannelVector; block++)
+        {
+            nint at = (nint)block * ChannelVector * taps;
+            for (int tap = 0; tap < taps; tap += 16)
+                PanelTranspose.Block16(lanes + at + (nint)tap * ChannelVector, ChannelVector, Math.Min(16, taps - tap), Vector512<float>.One, dW + at + tap, taps);
         }
     }
 
