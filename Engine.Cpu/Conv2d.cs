@@ -298,16 +298,29 @@ public sealed partial class CpuBackend
         for (; i < count; i++) destination[i] += source[i];
     }
 
-    /// <summary>dBias[k] = sum over images n of (ordered sum over pixels of dY[n, k]).</summary>
+    /// <summary>Most output channels whose bias gradients one chunk sums (their planes are adjacent in each image).</summary>
+    private const int BiasChannels = 8;
+
+    /// <summary>
+    /// dBias[k] = sum over images n in order of (ordered sum over pixels of dY[n, k]) (<see cref="SumOrdered"/>; the
+    /// CUDA kernel adds in the same order, so both give the same bits). A chunk is up to 8 adjacent channels, read
+    /// image after image as one run of planes (a plane at a time across the images is a stride the prefetcher does
+    /// not follow), about two chunks per thread; each channel's sum is the same whichever chunk holds it.
+    /// </summary>
     private void BiasGradient(Conv2dGeometry g, float[] dY, float[] dBias)
     {
         int pq = g.OutHeight * g.OutWidth;
-        _workers.For(g.OutChannels, (g, dY, dBias, pq), static (s, k) =>
+        int perChunk = Math.Clamp((g.OutChannels + 2 * _workers.Threads - 1) / (2 * _workers.Threads), 1, BiasChannels);
+        _workers.For((g.OutChannels + perChunk - 1) / perChunk, (g, dY, dBias, pq, perChunk), static (s, chunk) =>
         {
-            var (g, dY, dBias, pq) = s;
-            float sum = 0f;
-            for (int n = 0; n < g.Batch; n++) sum += SumOrdered(dY.AsSpan((n * g.OutChannels + k) * pq, pq));
-            dBias[k] = sum;
+            var (g, dY, dBias, pq, perChunk) = s;
+            int k0 = chunk * perChunk, count = Math.Min(perChunk, g.OutChannels - k0);
+            Span<float> sums = stackalloc float[BiasChannels];
+            sums.Clear();
+            for (int n = 0; n < g.Batch; n++)
+                for (int c = 0; c < count; c++)
+                    sums[c] += SumOrdered(dY.AsSpan((n * g.OutChannels + k0 + c) * pq, pq));
+            sums[..count].CopyTo(dBias.AsSpan(k0, count));
         });
     }
 
