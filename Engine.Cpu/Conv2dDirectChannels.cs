@@ -74,7 +74,7 @@ public sealed partial class CpuBackend
         Wide512Meter.Enter();
         int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup;
         int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW, blocks = kg / ChannelVector;
-        float* xPad = DirectScratch((long)cg * grid.Plane + ChannelVector * ChannelVector);
+        float* xPad = DirectScratch((long)cg * grid.Plane + 2 * ChannelVector * ChannelVector);
         float* tile = xPad + (nint)cg * grid.Plane;
         PadPlanes(g, grid, x + ((nint)n * g.InChannels + grp * cg) * g.InHeight * g.InWidth, xPad);
         // offsets[tap] = c*Plane + r*dH*Wp + s*dW
@@ -88,31 +88,44 @@ public sealed partial class CpuBackend
             var biasLanes = bias is null ? Vector512<float>.Zero : Vector512.Load(bias + k0);
             float* wt = wTaps + (nint)(grp * blocks + block) * taps * ChannelVector;
             float* yBlock = y + ((nint)n * g.OutChannels + k0) * pq;
-            for (int p = 0; p < outH; p++)
+            // rows of five: two output rows per tile (the last alone when OutH is odd); else one
+            int rowStep = rowsOfFive ? 2 : 1;
+            for (int p = 0; p < outH; p += rowStep)
+            {
+                int tileRows = Math.Min(rowStep, outH - p);
                 for (int q0 = 0; q0 < outW; q0 += ChannelTilePixels)
                 {
-                    if (rowsOfFive) ChannelVectorTileRows5(xPad + (nint)p * grid.Wp + q0, offsets, taps / 5, wt, biasLanes, tile);
-                    else ChannelVectorTile(xPad + (nint)p * grid.Wp + q0, offsets, taps, wt, biasLanes, tile);
-                    // tile[j, i] -> y[k0 + i, p, q0 + j] for the tile's real pixels
-                    PanelTranspose.Block16(tile, ChannelVector, Math.Min(ChannelTilePixels, outW - q0), Vector512<float>.One, yBlock + p * outW + q0, pq);
+                    float* xTile = xPad + (nint)p * grid.Wp + q0;
+                    if (rowsOfFive) ChannelVectorTileRows5(xTile, tileRows == 2 ? grid.Wp : 0, offsets, taps / 5, wt, biasLanes, tile);
+                    else ChannelVectorTile(xTile, offsets, taps, wt, biasLanes, tile);
+                    // tile[row, j, i] -> y[k0 + i, p + row, q0 + j] for the tile's real pixels
+                    for (int row = 0; row < tileRows; row++)
+                        PanelTranspose.Block16(tile + row * ChannelTilePixels * ChannelVector, ChannelVector, Math.Min(ChannelTilePixels, outW - q0),
+                            Vector512<float>.One, yBlock + (p + row) * outW + q0, pq);
                 }
+            }
         }
     }
 
     /// <summary>
-    /// <see cref="ChannelVectorTile"/> for kernels 5 wide at dilation 1, a kernel row (c, r) at a time: its 5 weight
-    /// vectors stay in registers and each of the 14 pixels x[row + u] under the tile is broadcast once for the up to 5
-    /// (pixel j, tap s) with j + s = u (20 loads per 50 FMAs instead of 60). Accumulator j still adds its taps in
-    /// (c, r, s) order, so the bits are the per-tap kernel's.
+    /// <see cref="ChannelVectorTile"/> for kernels 5 wide at dilation 1 on two output rows at once (tile[0..10) the
+    /// row at <paramref name="x"/>, tile[10..20) the row <paramref name="next"/> floats further; next = 0 computes the
+    /// first row twice), a kernel row (c, r) at a time: its 5 weight vectors stay in registers and each of the 14
+    /// pixels under each tile row is broadcast once for the up to 5 (pixel j, tap s) with j + s = u (33 loads per 100
+    /// FMAs). The two rows' 20 accumulators are independent chains, interleaved so that each row's 5-FMA chains per
+    /// kernel row overlap the other's. Accumulator j still adds its taps in (c, r, s) order, so the bits are the
+    /// per-tap kernel's.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void ChannelVectorTileRows5(float* x, int* rowOffsets, int rows, float* wTaps, Vector512<float> bias, float* tile)
+    private static unsafe void ChannelVectorTileRows5(float* x, nint next, int* rowOffsets, int rows, float* wTaps, Vector512<float> bias, float* tile)
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default;
         Vector512<float> a5 = default, a6 = default, a7 = default, a8 = default, a9 = default;
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default;
+        Vector512<float> c5 = default, c6 = default, c7 = default, c8 = default, c9 = default;
         for (int row = 0; row < rows; row++)
         {
-            float* xr = x + rowOffsets[row];
+            float* xr = x + rowOffsets[row], xs = xr + next;
             float* w = wTaps + (nint)row * 5 * ChannelVector;
             var w0 = Vector512.Load(w);
             var w1 = Vector512.Load(w + ChannelVector);
@@ -121,69 +134,142 @@ public sealed partial class CpuBackend
             var w4 = Vector512.Load(w + 4 * ChannelVector);
             var b = Vector512.Create(xr[0]);
             a0 = Vector512.FusedMultiplyAdd(w0, b, a0);
+            b = Vector512.Create(xs[0]);
+            c0 = Vector512.FusedMultiplyAdd(w0, b, c0);
             b = Vector512.Create(xr[1]);
             a1 = Vector512.FusedMultiplyAdd(w0, b, a1);
             a0 = Vector512.FusedMultiplyAdd(w1, b, a0);
+            b = Vector512.Create(xs[1]);
+            c1 = Vector512.FusedMultiplyAdd(w0, b, c1);
+            c0 = Vector512.FusedMultiplyAdd(w1, b, c0);
             b = Vector512.Create(xr[2]);
             a2 = Vector512.FusedMultiplyAdd(w0, b, a2);
             a1 = Vector512.FusedMultiplyAdd(w1, b, a1);
             a0 = Vector512.FusedMultiplyAdd(w2, b, a0);
+            b = Vector512.Create(xs[2]);
+            c2 = Vector512.FusedMultiplyAdd(w0, b, c2);
+            c1 = Vector512.FusedMultiplyAdd(w1, b, c1);
+            c0 = Vector512.FusedMultiplyAdd(w2, b, c0);
             b = Vector512.Create(xr[3]);
             a3 = Vector512.FusedMultiplyAdd(w0, b, a3);
             a2 = Vector512.FusedMultiplyAdd(w1, b, a2);
             a1 = Vector512.FusedMultiplyAdd(w2, b, a1);
             a0 = Vector512.FusedMultiplyAdd(w3, b, a0);
+            b = Vector512.Create(xs[3]);
+            c3 = Vector512.FusedMultiplyAdd(w0, b, c3);
+            c2 = Vector512.FusedMultiplyAdd(w1, b, c2);
+            c1 = Vector512.FusedMultiplyAdd(w2, b, c1);
+            c0 = Vector512.FusedMultiplyAdd(w3, b, c0);
             b = Vector512.Create(xr[4]);
             a4 = Vector512.FusedMultiplyAdd(w0, b, a4);
             a3 = Vector512.FusedMultiplyAdd(w1, b, a3);
             a2 = Vector512.FusedMultiplyAdd(w2, b, a2);
             a1 = Vector512.FusedMultiplyAdd(w3, b, a1);
             a0 = Vector512.FusedMultiplyAdd(w4, b, a0);
+            b = Vector512.Create(xs[4]);
+            c4 = Vector512.FusedMultiplyAdd(w0, b, c4);
+            c3 = Vector512.FusedMultiplyAdd(w1, b, c3);
+            c2 = Vector512.FusedMultiplyAdd(w2, b, c2);
+            c1 = Vector512.FusedMultiplyAdd(w3, b, c1);
+            c0 = Vector512.FusedMultiplyAdd(w4, b, c0);
             b = Vector512.Create(xr[5]);
             a5 = Vector512.FusedMultiplyAdd(w0, b, a5);
             a4 = Vector512.FusedMultiplyAdd(w1, b, a4);
             a3 = Vector512.FusedMultiplyAdd(w2, b, a3);
             a2 = Vector512.FusedMultiplyAdd(w3, b, a2);
             a1 = Vector512.FusedMultiplyAdd(w4, b, a1);
+            b = Vector512.Create(xs[5]);
+            c5 = Vector512.FusedMultiplyAdd(w0, b, c5);
+            c4 = Vector512.FusedMultiplyAdd(w1, b, c4);
+            c3 = Vector512.FusedMultiplyAdd(w2, b, c3);
+            c2 = Vector512.FusedMultiplyAdd(w3, b, c2);
+            c1 = Vector512.FusedMultiplyAdd(w4, b, c1);
             b = Vector512.Create(xr[6]);
             a6 = Vector512.FusedMultiplyAdd(w0, b, a6);
             a5 = Vector512.FusedMultiplyAdd(w1, b, a5);
             a4 = Vector512.FusedMultiplyAdd(w2, b, a4);
             a3 = Vector512.FusedMultiplyAdd(w3, b, a3);
             a2 = Vector512.FusedMultiplyAdd(w4, b, a2);
+            b = Vector512.Create(xs[6]);
+            c6 = Vector512.FusedMultiplyAdd(w0, b, c6);
+            c5 = Vector512.FusedMultiplyAdd(w1, b, c5);
+            c4 = Vector512.FusedMultiplyAdd(w2, b, c4);
+            c3 = Vector512.FusedMultiplyAdd(w3, b, c3);
+            c2 = Vector512.FusedMultiplyAdd(w4, b, c2);
             b = Vector512.Create(xr[7]);
             a7 = Vector512.FusedMultiplyAdd(w0, b, a7);
             a6 = Vector512.FusedMultiplyAdd(w1, b, a6);
             a5 = Vector512.FusedMultiplyAdd(w2, b, a5);
             a4 = Vector512.FusedMultiplyAdd(w3, b, a4);
             a3 = Vector512.FusedMultiplyAdd(w4, b, a3);
+            b = Vector512.Create(xs[7]);
+            c7 = Vector512.FusedMultiplyAdd(w0, b, c7);
+            c6 = Vector512.FusedMultiplyAdd(w1, b, c6);
+            c5 = Vector512.FusedMultiplyAdd(w2, b, c5);
+            c4 = Vector512.FusedMultiplyAdd(w3, b, c4);
+            c3 = Vector512.FusedMultiplyAdd(w4, b, c3);
             b = Vector512.Create(xr[8]);
             a8 = Vector512.FusedMultiplyAdd(w0, b, a8);
             a7 = Vector512.FusedMultiplyAdd(w1, b, a7);
             a6 = Vector512.FusedMultiplyAdd(w2, b, a6);
             a5 = Vector512.FusedMultiplyAdd(w3, b, a5);
             a4 = Vector512.FusedMultiplyAdd(w4, b, a4);
+            b = Vector512.Create(xs[8]);
+            c8 = Vector512.FusedMultiplyAdd(w0, b, c8);
+            c7 = Vector512.FusedMultiplyAdd(w1, b, c7);
+            c6 = Vector512.FusedMultiplyAdd(w2, b, c6);
+            c5 = Vector512.FusedMultiplyAdd(w3, b, c5);
+            c4 = Vector512.FusedMultiplyAdd(w4, b, c4);
             b = Vector512.Create(xr[9]);
             a9 = Vector512.FusedMultiplyAdd(w0, b, a9);
             a8 = Vector512.FusedMultiplyAdd(w1, b, a8);
             a7 = Vector512.FusedMultiplyAdd(w2, b, a7);
             a6 = Vector512.FusedMultiplyAdd(w3, b, a6);
             a5 = Vector512.FusedMultiplyAdd(w4, b, a5);
+            b = Vector512.Create(xs[9]);
+            c9 = Vector512.FusedMultiplyAdd(w0, b, c9);
+            c8 = Vector512.FusedMultiplyAdd(w1, b, c8);
+            c7 = Vector512.FusedMultiplyAdd(w2, b, c7);
+            c6 = Vector512.FusedMultiplyAdd(w3, b, c6);
+            c5 = Vector512.FusedMultiplyAdd(w4, b, c5);
             b = Vector512.Create(xr[10]);
             a9 = Vector512.FusedMultiplyAdd(w1, b, a9);
             a8 = Vector512.FusedMultiplyAdd(w2, b, a8);
             a7 = Vector512.FusedMultiplyAdd(w3, b, a7);
             a6 = Vector512.FusedMultiplyAdd(w4, b, a6);
+            b = Vector512.Create(xs[10]);
+            c9 = Vector512.FusedMultiplyAdd(w1, b, c9);
+            c8 = Vector512.FusedMultiplyAdd(w2, b, c8);
+            c7 = Vector512.FusedMultiplyAdd(w3, b, c7);
+            c6 = Vector512.FusedMultiplyAdd(w4, b, c6);
             b = Vector512.Create(xr[11]);
             a9 = Vector512.FusedMultiplyAdd(w2, b, a9);
             a8 = Vector512.FusedMultiplyAdd(w3, b, a8);
             a7 = Vector512.FusedMultiplyAdd(w4, b, a7);
+            b = Vector512.Create(xs[11]);
+            c9 = Vector512.FusedMultiplyAdd(w2, b, c9);
+            c8 = Vector512.FusedMultiplyAdd(w3, b, c8);
+            c7 = Vector512.FusedMultiplyAdd(w4, b, c7);
             b = Vector512.Create(xr[12]);
             a9 = Vector512.FusedMultiplyAdd(w3, b, a9);
             a8 = Vector512.FusedMultiplyAdd(w4, b, a8);
+            b = Vector512.Create(xs[12]);
+            c9 = Vector512.FusedMultiplyAdd(w3, b, c9);
+            c8 = Vector512.FusedMultiplyAdd(w4, b, c8);
             b = Vector512.Create(xr[13]);
             a9 = Vector512.FusedMultiplyAdd(w4, b, a9);
+            b = Vector512.Create(xs[13]);
+            c9 = Vector512.FusedMultiplyAdd(w4, b, c9);
         }
+        StoreTile(tile, bias, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9);
+        StoreTile(tile + ChannelTilePixels * ChannelVector, bias, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9);
+    }
+
+    /// <summary>tile[j, :] = a_j + bias for the 10 pixels j of a tile row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void StoreTile(float* tile, Vector512<float> bias, Vector512<float> a0, Vector512<float> a1, Vector512<float> a2,
+        Vector512<float> a3, Vector512<float> a4, Vector512<float> a5, Vector512<float> a6, Vector512<float> a7, Vector512<float> a8, Vector512<float> a9)
+    {
         (a0 + bias).Store(tile);
         (a1 + bias).Store(tile + ChannelVector);
         (a2 + bias).Store(tile + 2 * ChannelVector);
@@ -231,15 +317,6 @@ public sealed partial class CpuBackend
             a8 = Vector512.FusedMultiplyAdd(wv, Vector512.Create(xt[8]), a8);
             a9 = Vector512.FusedMultiplyAdd(wv, Vector512.Create(xt[9]), a9);
         }
-        (a0 + bias).Store(tile);
-        (a1 + bias).Store(tile + ChannelVector);
-        (a2 + bias).Store(tile + 2 * ChannelVector);
-        (a3 + bias).Store(tile + 3 * ChannelVector);
-        (a4 + bias).Store(tile + 4 * ChannelVector);
-        (a5 + bias).Store(tile + 5 * ChannelVector);
-        (a6 + bias).Store(tile + 6 * ChannelVector);
-        (a7 + bias).Store(tile + 7 * ChannelVector);
-        (a8 + bias).Store(tile + 8 * ChannelVector);
-        (a9 + bias).Store(tile + 9 * ChannelVector);
+        StoreTile(tile, bias, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9);
     }
 }
