@@ -1,13 +1,12 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 
 namespace Engine.Cpu;
 
 // Legend: x viewed as N x C x I (I = Inner, H*W for images); row (n, c) is the I values x[(n*C + c)*I ..];
 // M = N*I values per channel. One work item per channel for the sums (each channel's order of additions is fixed:
 // rows in n order, each row as 16 lane sums folded by Vector512.Sum, then its tail), fixed row chunks for the map.
-// Without GemmKernels.Use512 the rows run 8 lanes wide (BatchNormNarrow.cs): the map has the same bits, the sums
-// another order of additions.
+// Without GemmKernels.Use512 the rows run 8 lanes wide (the same generic row helpers on Lanes256): the map has the
+// same bits, the sums another order of additions.
 public sealed partial class CpuBackend
 {
     /// <summary>mean = sum / M, then variance = sum of squared deviations from it / M (two passes, biased).</summary>
@@ -97,33 +96,53 @@ public sealed partial class CpuBackend
         });
     }
 
+    // The row helpers at the width of the machine (16 lanes with GemmKernels.Use512, else 8), each written once below.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe float RowSum(float* row, int length)
+    private static unsafe float RowSum(float* row, int length) =>
+        GemmKernels.Use512 ? RowSum<Lanes512>(row, length) : RowSum<Lanes256>(row, length);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe float RowSquaredDeviations(float* row, int length, float mean) =>
+        GemmKernels.Use512 ? RowSquaredDeviations<Lanes512>(row, length, mean) : RowSquaredDeviations<Lanes256>(row, length, mean);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe (float Plain, float Centered) RowGradientSums(float* x, float* dY, int length, float mean) =>
+        GemmKernels.Use512 ? RowGradientSums<Lanes512>(x, dY, length, mean) : RowGradientSums<Lanes256>(x, dY, length, mean);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void AffineRow(float* x, float* z, float* y, int length, float center, float scale, float zScale, float shift)
     {
-        if (!GemmKernels.Use512) return RowSum256(row, length);
-        Wide512Meter.Enter();
-        var lanes = Vector512<float>.Zero;
+        if (GemmKernels.Use512) AffineRow<Lanes512>(x, z, y, length, center, scale, zScale, shift);
+        else AffineRow<Lanes256>(x, z, y, length, center, scale, zScale, shift);
+    }
+
+    /// <summary>The sum of row[0, length): TLanes.Count lane sums folded by <see cref="ILanes{TSelf}.Sum"/>, then the tail in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe float RowSum<TLanes>(float* row, int length) where TLanes : struct, ILanes<TLanes>
+    {
+        if (TLanes.Is512) Wide512Meter.Enter();
+        TLanes lanes = default;
         int i = 0;
-        for (; i + 16 <= length; i += 16) lanes += Vector512.Load(row + i);
-        float sum = Vector512.Sum(lanes);
+        for (; i + TLanes.Count <= length; i += TLanes.Count) lanes += TLanes.Load(row + i);
+        float sum = lanes.Sum();
         for (; i < length; i++) sum += row[i];
         return sum;
     }
 
+    /// <summary>The sum of (row[i] - mean)^2 in the order of <see cref="RowSum{TLanes}"/>, each square added by a fused multiply-add.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe float RowSquaredDeviations(float* row, int length, float mean)
+    private static unsafe float RowSquaredDeviations<TLanes>(float* row, int length, float mean) where TLanes : struct, ILanes<TLanes>
     {
-        if (!GemmKernels.Use512) return RowSquaredDeviations256(row, length, mean);
-        Wide512Meter.Enter();
-        var lanes = Vector512<float>.Zero;
-        var m = Vector512.Create(mean);
+        if (TLanes.Is512) Wide512Meter.Enter();
+        TLanes lanes = default;
+        var m = TLanes.Create(mean);
         int i = 0;
-        for (; i + 16 <= length; i += 16)
+        for (; i + TLanes.Count <= length; i += TLanes.Count)
         {
-            var d = Vector512.Load(row + i) - m;
-            lanes = Vector512.FusedMultiplyAdd(d, d, lanes);
+            var d = TLanes.Load(row + i) - m;
+            lanes = TLanes.FusedMultiplyAdd(d, d, lanes);
         }
-        float sum = Vector512.Sum(lanes);
+        float sum = lanes.Sum();
         for (; i < length; i++)
         {
             float d = row[i] - mean;
@@ -132,21 +151,21 @@ public sealed partial class CpuBackend
         return sum;
     }
 
+    /// <summary>The sums of dY[i] and of dY[i] * (x[i] - mean) in the order of <see cref="RowSum{TLanes}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe (float Plain, float Centered) RowGradientSums(float* x, float* dY, int length, float mean)
+    private static unsafe (float Plain, float Centered) RowGradientSums<TLanes>(float* x, float* dY, int length, float mean) where TLanes : struct, ILanes<TLanes>
     {
-        if (!GemmKernels.Use512) return RowGradientSums256(x, dY, length, mean);
-        Wide512Meter.Enter();
-        Vector512<float> plain = default, centered = default;
-        var m = Vector512.Create(mean);
+        if (TLanes.Is512) Wide512Meter.Enter();
+        TLanes plain = default, centered = default;
+        var m = TLanes.Create(mean);
         int i = 0;
-        for (; i + 16 <= length; i += 16)
+        for (; i + TLanes.Count <= length; i += TLanes.Count)
         {
-            var d = Vector512.Load(dY + i);
+            var d = TLanes.Load(dY + i);
             plain += d;
-            centered = Vector512.FusedMultiplyAdd(d, Vector512.Load(x + i) - m, centered);
+            centered = TLanes.FusedMultiplyAdd(d, TLanes.Load(x + i) - m, centered);
         }
-        float plainSum = Vector512.Sum(plain), centeredSum = Vector512.Sum(centered);
+        float plainSum = plain.Sum(), centeredSum = centered.Sum();
         for (; i < length; i++)
         {
             plainSum += dY[i];
@@ -155,26 +174,22 @@ public sealed partial class CpuBackend
         return (plainSum, centeredSum);
     }
 
-    /// <summary>y[i] = fma(x[i] - center, scale, z is null ? shift : fma(z[i], zScale, shift)); lanes and tail round alike.</summary>
+    /// <summary>y[i] = fma(x[i] - center, scale, z is null ? shift : fma(z[i], zScale, shift)); lanes and tail round alike at both widths.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void AffineRow(float* x, float* z, float* y, int length, float center, float scale, float zScale, float shift)
+    private static unsafe void AffineRow<TLanes>(float* x, float* z, float* y, int length, float center, float scale, float zScale, float shift)
+        where TLanes : struct, ILanes<TLanes>
     {
-        if (!GemmKernels.Use512)
-        {
-            AffineRow256(x, z, y, length, center, scale, zScale, shift);
-            return;
-        }
-        Wide512Meter.Enter();
-        Vector512<float> vc = Vector512.Create(center), vs = Vector512.Create(scale), vz = Vector512.Create(zScale), vh = Vector512.Create(shift);
+        if (TLanes.Is512) Wide512Meter.Enter();
+        TLanes vc = TLanes.Create(center), vs = TLanes.Create(scale), vz = TLanes.Create(zScale), vh = TLanes.Create(shift);
         int i = 0;
         if (z is null)
         {
-            for (; i + 16 <= length; i += 16) Vector512.FusedMultiplyAdd(Vector512.Load(x + i) - vc, vs, vh).Store(y + i);
+            for (; i + TLanes.Count <= length; i += TLanes.Count) TLanes.FusedMultiplyAdd(TLanes.Load(x + i) - vc, vs, vh).Store(y + i);
             for (; i < length; i++) y[i] = MathF.FusedMultiplyAdd(x[i] - center, scale, shift);
             return;
         }
-        for (; i + 16 <= length; i += 16)
-            Vector512.FusedMultiplyAdd(Vector512.Load(x + i) - vc, vs, Vector512.FusedMultiplyAdd(Vector512.Load(z + i), vz, vh)).Store(y + i);
+        for (; i + TLanes.Count <= length; i += TLanes.Count)
+            TLanes.FusedMultiplyAdd(TLanes.Load(x + i) - vc, vs, TLanes.FusedMultiplyAdd(TLanes.Load(z + i), vz, vh)).Store(y + i);
         for (; i < length; i++) y[i] = MathF.FusedMultiplyAdd(x[i] - center, scale, MathF.FusedMultiplyAdd(z[i], zScale, shift));
     }
 }

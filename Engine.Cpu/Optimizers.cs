@@ -1,5 +1,4 @@
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
+using System.Runtime.CompilerServices;
 
 namespace Engine.Cpu;
 
@@ -21,7 +20,7 @@ public sealed partial class CpuBackend
         {
             var (st, p, g, m) = s;
             int i = start, end = start + length;
-            if (m is not null) i = GemmKernels.Use512 ? SgdMomentumVector(st, p, g, m, start, end) : SgdMomentumVector256(st, p, g, m, start, end);
+            if (m is not null) i = GemmKernels.Use512 ? SgdMomentumVector<Lanes512>(st, p, g, m, start, end) : SgdMomentumVector<Lanes256>(st, p, g, m, start, end);
             for (; i < end; i++)
             {
                 float d = g[i];
@@ -38,52 +37,29 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>The momentum update of <see cref="SgdStep"/> over whole vectors of [start, end); returns where it stopped.</summary>
-    private static int SgdMomentumVector(in SgdSettings st, float[] p, float[] g, float[] m, int start, int end)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int SgdMomentumVector<TLanes>(in SgdSettings st, float[] p, float[] g, float[] m, int start, int end)
+        where TLanes : struct, ILanes<TLanes>
     {
-        Wide512Meter.Enter();
-        var decay = Vector512.Create(st.WeightDecay);
-        var mu = Vector512.Create(st.Momentum);
-        var keep = Vector512.Create(1f - st.Dampening);
-        var rate = Vector512.Create(st.LearningRate);
+        if (TLanes.Is512) Wide512Meter.Enter();
+        var decay = TLanes.Create(st.WeightDecay);
+        var mu = TLanes.Create(st.Momentum);
+        var keep = TLanes.Create(1f - st.Dampening);
+        var rate = TLanes.Create(st.LearningRate);
         bool withDecay = st.WeightDecay != 0f, first = st.FirstStep, nesterov = st.Nesterov;
-        ref float ps = ref MemoryMarshal.GetArrayDataReference(p);
-        ref float gs = ref MemoryMarshal.GetArrayDataReference(g);
-        ref float ms = ref MemoryMarshal.GetArrayDataReference(m);
         int i = start;
-        for (; i + 16 <= end; i += 16)
+        fixed (float* ps = p, gs = g, ms = m)
         {
-            var pv = Vector512.LoadUnsafe(ref ps, (nuint)i);
-            var d = Vector512.LoadUnsafe(ref gs, (nuint)i);
-            if (withDecay) d += decay * pv;
-            var buf = first ? d : mu * Vector512.LoadUnsafe(ref ms, (nuint)i) + keep * d;
-            buf.StoreUnsafe(ref ms, (nuint)i);
-            d = nesterov ? d + mu * buf : buf;
-            (pv - rate * d).StoreUnsafe(ref ps, (nuint)i);
-        }
-        return i;
-    }
-
-    /// <summary><see cref="SgdMomentumVector"/> 8 lanes at a time (the same operations, so the same bits).</summary>
-    private static int SgdMomentumVector256(in SgdSettings st, float[] p, float[] g, float[] m, int start, int end)
-    {
-        var decay = Vector256.Create(st.WeightDecay);
-        var mu = Vector256.Create(st.Momentum);
-        var keep = Vector256.Create(1f - st.Dampening);
-        var rate = Vector256.Create(st.LearningRate);
-        bool withDecay = st.WeightDecay != 0f, first = st.FirstStep, nesterov = st.Nesterov;
-        ref float ps = ref MemoryMarshal.GetArrayDataReference(p);
-        ref float gs = ref MemoryMarshal.GetArrayDataReference(g);
-        ref float ms = ref MemoryMarshal.GetArrayDataReference(m);
-        int i = start;
-        for (; i + 8 <= end; i += 8)
-        {
-            var pv = Vector256.LoadUnsafe(ref ps, (nuint)i);
-            var d = Vector256.LoadUnsafe(ref gs, (nuint)i);
-            if (withDecay) d += decay * pv;
-            var buf = first ? d : mu * Vector256.LoadUnsafe(ref ms, (nuint)i) + keep * d;
-            buf.StoreUnsafe(ref ms, (nuint)i);
-            d = nesterov ? d + mu * buf : buf;
-            (pv - rate * d).StoreUnsafe(ref ps, (nuint)i);
+            for (; i + TLanes.Count <= end; i += TLanes.Count)
+            {
+                var pv = TLanes.Load(ps + i);
+                var d = TLanes.Load(gs + i);
+                if (withDecay) d += decay * pv;
+                var buf = first ? d : mu * TLanes.Load(ms + i) + keep * d;
+                buf.Store(ms + i);
+                d = nesterov ? d + mu * buf : buf;
+                (pv - rate * d).Store(ps + i);
+            }
         }
         return i;
     }

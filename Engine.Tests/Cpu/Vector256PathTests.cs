@@ -81,6 +81,34 @@ public sealed class Vector256PathTests
             $"a LeNet-5 step on the 512-bit paths: expected entries {string.Join(", ", expected)}, got {Describe(entries)}");
     }
 
+    /// <summary>
+    /// The loops written once for both widths (batch-norm rows, SGD momentum) count their 512-bit instantiation under
+    /// the member's name, as the Forced256 tests need to see that nothing 512-bit ran.
+    /// </summary>
+    [Test]
+    public void Meter_SeesTheWidthGenericLoops_At512Bits()
+    {
+        if (!GemmKernels.Use512) Assert.Ignore("this CPU has no AVX-512: the 512-bit paths never run, so there is nothing to see");
+        var shape = new Shape(2, 3, 5, 7);
+        var make = Optimizers.Single(o => o.Name == "SGD momentum + weight decay").Make;
+        Wide512Meter.Reset();
+        Wide512Meter.Enabled = true;
+        try
+        {
+            BatchNormPasses(shape, PerfReference.Random(shape.Size, 1), PerfReference.Random(shape.Size, 2));
+            OptimizerSteps(make);
+        }
+        finally
+        {
+            Wide512Meter.Enabled = false;
+        }
+        var entries = Wide512Meter.Entries();
+        Wide512Meter.Reset();
+        string[] expected = ["RowSum", "RowSquaredDeviations", "RowGradientSums", "AffineRow", "SgdMomentumVector"];
+        Assert.That(expected.Where(site => !entries.ContainsKey(site)), Is.Empty,
+            $"batch norm and SGD steps on the 512-bit paths: expected entries {string.Join(", ", expected)}, got {Describe(entries)}");
+    }
+
     /// <summary>LeNet-5's two layers, a 3x3 padded layer, depthwise and grouped layers, a 1x1 and a strided stem-like layer.</summary>
     private static readonly Conv2dGeometry[] Layers =
     [
