@@ -91,8 +91,10 @@ public sealed class GemmSharesTests : ThreadCountFixture
         }
     }
 
+    /// <summary>On the machine's own width: 32-wide panels with AVX-512, 16-wide ones on an AVX2-only CPU.</summary>
     [Test]
-    public void SharedForward_AgreesWithReference_AndKeepsTheBits() => Properties.Check(Cases(32), Check, runs: 16);
+    public void SharedForward_AgreesWithReference_AndKeepsTheBits() =>
+        Properties.Check(Cases(GemmKernels.Use512 ? 32 : 16), Check, runs: 16);
 
     [Test]
     public void SharedForward_AgreesWithReference_AndKeepsTheBits_Vector256Forced()
@@ -115,27 +117,31 @@ public sealed class GemmSharesTests : ThreadCountFixture
 
     /// <summary>C (12 x 16) = or += A panel * B panel on the narrow kernel has the bits of the first 16 columns of the 12 x 32 kernel.</summary>
     [Test]
-    public unsafe void NarrowKernel_HasTheBitsOfTheFullKernel() => Properties.Check(
-        from kc in Gen.Choose(1, 400) from rows in Gen.Choose(1, 12) from accumulate in Gen.Elements(false, true) from seed in Properties.DataSeed
-        select (kc, rows, accumulate, seed),
-        c =>
-        {
-            if (!GemmKernels.Use512) Assert.Ignore("the narrow kernel needs AVX-512; this CPU has none");
-            var a = Random(c.kc * GemmKernels.Mr512, c.seed);
-            var wideB = Random(c.kc * GemmKernels.Nr512, c.seed + 1);
-            var narrowB = new float[c.kc * 16];
-            for (int k = 0; k < c.kc; k++) Array.Copy(wideB, k * GemmKernels.Nr512, narrowB, k * 16, 16);
-            var start = Random(GemmKernels.Mr512 * GemmKernels.Nr512, c.seed + 2);
-            var wide = (float[])start.Clone();
-            var narrow = (float[])start.Clone();
-            fixed (float* pa = a, pwb = wideB, pnb = narrowB, pw = wide, pn = narrow)
+    public unsafe void NarrowKernel_HasTheBitsOfTheFullKernel()
+    {
+        // before the property: an ignore inside it would be reported as a falsified case
+        if (!GemmKernels.Use512) Assert.Ignore("the narrow kernel needs AVX-512; this CPU has none");
+        Properties.Check(
+            from kc in Gen.Choose(1, 400) from rows in Gen.Choose(1, 12) from accumulate in Gen.Elements(false, true) from seed in Properties.DataSeed
+            select (kc, rows, accumulate, seed),
+            c =>
             {
-                GemmKernels.Kernel512(c.kc, pa, pwb, pw, GemmKernels.Nr512, c.accumulate, c.rows);
-                GemmDriver.Kernel512Narrow(c.kc, pa, pnb, pn, GemmKernels.Nr512, c.accumulate, c.rows);
-            }
-            // columns 16..31 are not the narrow kernel's: they keep their starting values there
-            for (int i = 0; i < GemmKernels.Mr512; i++)
-                for (int j = 16; j < GemmKernels.Nr512; j++) wide[i * GemmKernels.Nr512 + j] = start[i * GemmKernels.Nr512 + j];
-            ExpectSameBits(wide, narrow, $"narrow kernel, depth {c.kc}, {c.rows} rows, accumulate {c.accumulate}");
-        });
+                var a = Random(c.kc * GemmKernels.Mr512, c.seed);
+                var wideB = Random(c.kc * GemmKernels.Nr512, c.seed + 1);
+                var narrowB = new float[c.kc * 16];
+                for (int k = 0; k < c.kc; k++) Array.Copy(wideB, k * GemmKernels.Nr512, narrowB, k * 16, 16);
+                var start = Random(GemmKernels.Mr512 * GemmKernels.Nr512, c.seed + 2);
+                var wide = (float[])start.Clone();
+                var narrow = (float[])start.Clone();
+                fixed (float* pa = a, pwb = wideB, pnb = narrowB, pw = wide, pn = narrow)
+                {
+                    GemmKernels.Kernel512(c.kc, pa, pwb, pw, GemmKernels.Nr512, c.accumulate, c.rows);
+                    GemmDriver.Kernel512Narrow(c.kc, pa, pnb, pn, GemmKernels.Nr512, c.accumulate, c.rows);
+                }
+                // columns 16..31 are not the narrow kernel's: they keep their starting values there
+                for (int i = 0; i < GemmKernels.Mr512; i++)
+                    for (int j = 16; j < GemmKernels.Nr512; j++) wide[i * GemmKernels.Nr512 + j] = start[i * GemmKernels.Nr512 + j];
+                ExpectSameBits(wide, narrow, $"narrow kernel, depth {c.kc}, {c.rows} rows, accumulate {c.accumulate}");
+            });
+    }
 }
