@@ -6,8 +6,9 @@ namespace Engine.Cpu;
 // The direct forward with output channels in the vector lanes (Legend as in Conv2dDirect.cs). The grid sweep computes
 // every column of the padded width Wp, so narrow outputs waste lanes (LeNet's second layer: 10 of 14 columns are
 // real); with 16 output channels per vector, a tile of 10 output pixels of one row is 10 accumulators, each tap one
-// load of 16 weights and 10 FMAs with x broadcast from the padded plane. Each output is the same FMA chain over the
-// taps in (c, r, s) order from zero, then + bias, as in the grid sweep, so both give the same bits.
+// load of 16 weights and 10 FMAs with x broadcast from the padded plane (kernels 5 wide: two rows, 20 accumulators,
+// see ChannelVectorTileRows5). Each output is the same FMA chain over the taps in (c, r, s) order from zero, then
+// + bias, as in the grid sweep, so both give the same bits.
 public sealed partial class CpuBackend
 {
     /// <summary>Output channels per vector and pixels of a row per tile (10 accumulators).</summary>
