@@ -101,7 +101,7 @@ public sealed partial class CpuBackend
     /// </summary>
     private unsafe void Conv2dDirect(Conv2dGeometry g, float* x, float* w, float* bias, float* y)
     {
-        int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, blocks = (kg + DirectChannels - 1) / DirectChannels;
+        int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, width = DirectBlockWidth(kg), blocks = (kg + width - 1) / width;
         int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW, taps = cg * g.Kernel.Height * g.Kernel.Width;
         int images = g.Batch * g.Groups, blocksPerChunk = images >= DirectMinImageChunks ? blocks : 1;
         var grid = DirectGrid.Of(g);
@@ -110,15 +110,15 @@ public sealed partial class CpuBackend
             Conv2dDirectChannels(g, grid, x, w, bias, y);
             return;
         }
-        var weightTaps = Rent(g.Groups * blocks * taps * DirectChannels);
+        var weightTaps = Rent(g.Groups * blocks * taps * width);
         try
         {
             fixed (float* wt = weightTaps)
             {
-                DirectWeightTaps(g, w, wt, DirectChannels);
-                _workers.For(images * (blocks / blocksPerChunk), (g, grid, (nint)x, (nint)wt, (nint)bias, (nint)y, kg, cg, blocks, blocksPerChunk, outH, outW, pq, taps), static (s, chunk) =>
+                DirectWeightTaps(g, w, wt, width);
+                _workers.For(images * (blocks / blocksPerChunk), (g, grid, (nint)x, (nint)wt, (nint)bias, (nint)y, kg, cg, blocks, blocksPerChunk, outH, outW, pq, (taps, width)), static (s, chunk) =>
                 {
-                    var (g, grid, xAt, wtAt, biasAt, yAt, kg, cg, blocks, blocksPerChunk, outH, outW, pq, taps) = s;
+                    var (g, grid, xAt, wtAt, biasAt, yAt, kg, cg, blocks, blocksPerChunk, outH, outW, pq, (taps, width)) = s;
                     float* x = (float*)xAt, wTaps = (float*)wtAt, bias = (float*)biasAt, y = (float*)yAt;
                     int chunksPerImage = blocks / blocksPerChunk, image = chunk / chunksPerImage, n = image / g.Groups, grp = image % g.Groups;
                     float* xPad = DirectScratch((long)cg * grid.Plane + DirectChannels * grid.T);
@@ -126,8 +126,10 @@ public sealed partial class CpuBackend
                     PadPlanes(g, grid, x + ((nint)n * g.InChannels + grp * cg) * g.InHeight * g.InWidth, xPad);
                     for (int block = chunk % chunksPerImage * blocksPerChunk, end = block + blocksPerChunk; block < end; block++)
                     {
-                        int k0 = grp * kg + block * DirectChannels, count = Math.Min(DirectChannels, grp * kg + kg - k0);
-                        DirectForwardSweep(g, grid, xPad, wTaps + (nint)(grp * blocks + block) * taps * DirectChannels, yGrid);
+                        int k0 = grp * kg + block * width, count = Math.Min(width, grp * kg + kg - k0);
+                        float* blockTaps = wTaps + (nint)(grp * blocks + block) * taps * width;
+                        if (width == DirectNarrowChannels) DirectForwardSweep6(g, grid, xPad, blockTaps, yGrid);
+                        else DirectForwardSweep(g, grid, xPad, blockTaps, yGrid);
                         for (int i = 0; i < count; i++)
                             GridToPlane(yGrid + (nint)i * grid.T, grid.Wp, y + ((nint)n * g.OutChannels + k0 + i) * pq, outH, outW, bias is null ? 0f : bias[k0 + i]);
                     }

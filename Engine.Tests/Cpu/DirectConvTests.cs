@@ -100,6 +100,48 @@ public sealed class DirectConvTests
                 Tolerance, $"channel-vector forward {k.g}");
         }, runs: 60);
 
+    /// <summary>
+    /// Groups of 6, 12, 18 or 30 output channels run the grid sweep in 6-channel blocks (three vectors of positions per
+    /// pass, then single vectors): the bits of the 8-channel blocks, on 1 and 2 threads, and the reference's values.
+    /// LeNet's first layer is the first case.
+    /// </summary>
+    [Test]
+    public void NarrowBlockForwardIsTheEightChannelSweepBitForBit() => Properties.Check(
+        from n in Gen.Choose(1, 9) from groups in Gen.Choose(1, 2) from cg in Gen.Choose(1, 3) from kg in Gen.Elements(6, 12, 18, 30)
+        from h in Gen.Choose(2, 30) from w in Gen.Choose(2, 30) from r in Gen.Choose(1, 5) from s in Gen.Choose(1, 5)
+        from pads in Gen.ArrayOf(Gen.Choose(0, 2), 4) from dh in Gen.Choose(1, 2) from dw in Gen.Choose(1, 2)
+        from withBias in Gen.Elements(true, false) from seed in Properties.DataSeed
+        let g = new Conv2dGeometry(n, groups * cg, h, w, groups * kg, (r, s), 1, new Padding2d(pads[0], pads[1], pads[2], pads[3]), (dh, dw), groups)
+        where Valid(g) && CpuBackend.TakesNarrowBlocks(g)
+        select (g, withBias, seed),
+        k =>
+        {
+            var x = Random(k.g.InputShape.Size, k.seed);
+            var w = Random(k.g.WeightShape.Size, k.seed + 1);
+            var bias = k.withBias ? Random(k.g.OutChannels, k.seed + 2) : null;
+            var narrow = Forward(_two, k.g, x, w, bias);
+            float[] wide;
+            CpuBackend.NarrowBlocksEnabled = false;
+            try
+            {
+                Expect.That(!CpuBackend.TakesNarrowBlocks(k.g), $"{k.g}: the switch should send it to 8-channel blocks");
+                wide = Forward(_two, k.g, x, w, bias);
+            }
+            finally
+            {
+                CpuBackend.NarrowBlocksEnabled = true;
+            }
+            Expect.That(Bits(narrow).SequenceEqual(Bits(wide)), $"{k.g}: 6-channel blocks differ in their bits from 8-channel blocks");
+            Expect.That(Bits(narrow).SequenceEqual(Bits(Forward(_one, k.g, x, w, bias))), $"{k.g}: 6-channel blocks differ in their bits between 2 threads and 1");
+            float[] Abs(float[] v) => v.Select(Math.Abs).ToArray();
+            AssertClose(narrow, ConvForward(k.g, x, w, bias), ConvForward(k.g, Abs(x), Abs(w), bias is null ? null : Abs(bias)),
+                Tolerance, $"6-channel forward {k.g}");
+        }, runs: 60);
+
+    [Test]
+    public void LeNetFirstLayerRunsSixChannelBlocks() =>
+        Assert.That(CpuBackend.TakesNarrowBlocks(new Conv2dGeometry(64, 1, 28, 28, 6, 5, 1, 2, 1)), Is.True, "LeNet's first layer: expected 6-channel blocks");
+
     /// <summary>LeNet's second layer (5-wide rows: the shared-broadcast kernel) at batch 64 and 3, and 32 channels padded.</summary>
     [TestCase(64, 6, 14, 14, 16, 5, 0)]
     [TestCase(3, 6, 14, 14, 16, 5, 0)]
