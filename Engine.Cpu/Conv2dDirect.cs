@@ -95,8 +95,9 @@ public sealed partial class CpuBackend
 
     /// <summary>
     /// Forward, direct: y[n, k, p, q] = bias[k] + sum over (c, r, s) in order of w[k, c, r, s] * xPad[c, p + r*dH, q + s*dW].
-    /// The weights are laid out per 8-channel block once (<see cref="DirectWeightTaps"/>); a chunk is an (image, group)
-    /// padded once for all its blocks, or (image, group, block) when there are too few images and groups to share out.
+    /// The weights are laid out per block of 8 (or 6, see <see cref="DirectBlockWidth"/>) channels once
+    /// (<see cref="DirectWeightTaps"/>); a chunk is an (image, group) padded once for all its blocks, or (image, group,
+    /// block) when there are too few images and groups to share out.
     /// Every output is the same sweep either way, so the chunking never changes a bit.
     /// </summary>
     private unsafe void Conv2dDirect(Conv2dGeometry g, float* x, float* w, float* bias, float* y)
