@@ -12,8 +12,22 @@ public sealed partial class CpuBackend
     public void MaxPool2d(in Pool2dGeometry g, DeviceBuffer x, DeviceBuffer y, DeviceBuffer indices)
     {
         var geo = g;
-        var path = UsePairMaxPool(geo) ? MaxPoolPath.Pairs : UseRowMaxPool(geo) ? MaxPoolPath.Rows
-            : UseVectorMaxPool(geo) ? MaxPoolPath.Vector : MaxPoolPath.Scalar;
+        if (UsePairMaxPool(geo))
+        {
+            // a run of planes per call: the planes of small maps (LeNet's 10 x 10) are too short to pay a call each
+            ForPlaneRuns(geo, (geo, Array(x), Array(y), Array(indices)), static (s, first, count) =>
+            {
+                var (geo, xa, ya, ia) = s;
+                int hw = geo.InHeight * geo.InWidth, pq = geo.OutHeight * geo.OutWidth;
+                unsafe
+                {
+                    fixed (float* px = xa, py = ya, pi = ia)
+                        MaxPoolPairsPlanes(geo, count, px + (nint)first * hw, py + (nint)first * pq, pi + (nint)first * pq);
+                }
+            });
+            return;
+        }
+        var path = UseRowMaxPool(geo) ? MaxPoolPath.Rows : UseVectorMaxPool(geo) ? MaxPoolPath.Vector : MaxPoolPath.Scalar;
         ForPlanes(geo, (geo, Array(x), Array(y), Array(indices), path), static (s, plane) =>
         {
             var (geo, xa, ya, ia, path) = s;
@@ -25,7 +39,6 @@ public sealed partial class CpuBackend
                     float* src = px + (nint)plane * hw, yPlane = py + (nint)plane * pq, iPlane = pi + (nint)plane * pq;
                     switch (path)
                     {
-                        case MaxPoolPath.Pairs: MaxPoolPairsPlane(geo, src, yPlane, iPlane); break;
                         case MaxPoolPath.Rows: MaxPoolPlaneRows(geo, src, yPlane, iPlane); break;
                         case MaxPoolPath.Vector: MaxPoolPlaneVector(geo, src, yPlane, iPlane); break;
                         default: MaxPoolPlaneScalar(geo, src, yPlane, iPlane); break;
@@ -36,7 +49,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>Which plane kernel <see cref="MaxPool2d"/> runs (all give the scalar loop's bits).</summary>
-    private enum MaxPoolPath { Pairs, Rows, Vector, Scalar }
+    private enum MaxPoolPath { Rows, Vector, Scalar }
 
     /// <summary>One H x W plane to its P x Q maxima and indices, one window at a time: the rule the fast kernels follow.</summary>
     private static unsafe void MaxPoolPlaneScalar(in Pool2dGeometry geo, float* src, float* y, float* indices)
@@ -82,13 +95,13 @@ public sealed partial class CpuBackend
         int HW = geo.InHeight * geo.InWidth, PQ = geo.OutHeight * geo.OutWidth;
         if (UsePairMaxPool(geo))
         {
-            ForPlanes(geo, (geo, dya, ia, dxa, HW, PQ), static (s, plane) =>
+            ForPlaneRuns(geo, (geo, dya, ia, dxa, HW, PQ), static (s, first, count) =>
             {
                 var (geo, dya, ia, dxa, HW, PQ) = s;
                 unsafe
                 {
                     fixed (float* pdy = dya, pi = ia, pdx = dxa)
-                        MaxPoolPairsBackwardPlane(geo, pdy + (nint)plane * PQ, pi + (nint)plane * PQ, pdx + (nint)plane * HW);
+                        MaxPoolPairsBackwardPlanes(geo, count, pdy + (nint)first * PQ, pi + (nint)first * PQ, pdx + (nint)first * HW);
                 }
             });
             return;
@@ -110,15 +123,22 @@ public sealed partial class CpuBackend
     /// Runs body(state, plane) for the N*C planes of g's input, a chunk of whole planes per work item (about
     /// <see cref="ElementChunk"/> input elements, a fixed count, so small planes do not cost a hand-off each).
     /// </summary>
-    private void ForPlanes<TState>(in Pool2dGeometry g, TState state, Action<TState, int> body)
+    private void ForPlanes<TState>(in Pool2dGeometry g, TState state, Action<TState, int> body) =>
+        ForPlaneRuns(g, (state, body), static (s, first, count) =>
+        {
+            for (int plane = first; plane < first + count; plane++) s.body(s.state, plane);
+        });
+
+    /// <summary>Runs body(state, first, count) for runs of whole planes, the same chunks as <see cref="ForPlanes"/>.</summary>
+    private void ForPlaneRuns<TState>(in Pool2dGeometry g, TState state, Action<TState, int, int> body)
     {
         int planes = g.Batch * g.Channels;
         int planeSize = Math.Max(g.InHeight * g.InWidth, g.OutHeight * g.OutWidth);
         int perChunk = Math.Max(1, ElementChunk / Math.Max(planeSize, 1));
         _workers.For((planes + perChunk - 1) / perChunk, (state, body, planes, perChunk), static (s, chunk) =>
         {
-            int end = Math.Min(s.planes, (chunk + 1) * s.perChunk);
-            for (int plane = chunk * s.perChunk; plane < end; plane++) s.body(s.state, plane);
+            int first = chunk * s.perChunk;
+            s.body(s.state, first, Math.Min(s.planes, first + s.perChunk) - first);
         });
     }
 

@@ -110,20 +110,23 @@ public sealed partial class CpuBackend
         && (long)g.InHeight * g.InWidth < 1 << 24;
 
     /// <summary>
-    /// Max pooling of one plane with 2x2 windows at stride 2 (see <see cref="UsePairMaxPool"/>), 8 outputs of a row at a
+    /// Max pooling of a run of <paramref name="planes"/> planes (one call per run: LeNet's 10 x 10 planes are too small
+    /// to pay a call each) with 2x2 windows at stride 2 (see <see cref="UsePairMaxPool"/>), 8 outputs of a row at a
     /// time: 16 floats of input rows 2p and 2p+1 are split into even and odd columns, giving the taps (0,0), (0,1),
     /// (1,0), (1,1) of 8 windows; each later tap is taken where it is greater or NaN, the scalar rule tap for tap, so
     /// values and indices are the scalar loop's bits. A row's last partial group is a masked load and store.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void MaxPoolPairsPlane(in Pool2dGeometry g, float* src, float* y, float* indices)
+    private static unsafe void MaxPoolPairsPlanes(in Pool2dGeometry g, int planes, float* src, float* y, float* indices)
     {
         Wide512Meter.Enter();
         int W = g.InWidth, P = g.OutHeight, Q = g.OutWidth;
+        nint hw = (nint)g.InHeight * W, pq = (nint)P * Q;
         var evenThenOdd = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
         var laneColumns = Vector256.Create(0f, 2f, 4f, 6f, 8f, 10f, 12f, 14f);
         var nextColumn = Vector256.Create(1f);
         var nextRow = Vector256.Create((float)W);
+        for (int plane = 0; plane < planes; plane++, src += hw, y += pq, indices += pq)
         for (int p = 0; p < P; p++)
         {
             float* rowA = src + (nint)2 * p * W, rowB = rowA + W;
@@ -149,19 +152,21 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>
-    /// <see cref="MaxPool2dBackward"/> for 2x2 windows at stride 2 (see <see cref="UsePairMaxPool"/>; they never
+    /// <see cref="MaxPool2dBackward"/> for a run of <paramref name="planes"/> planes with 2x2 windows at stride 2 (see <see cref="UsePairMaxPool"/>; they never
     /// overlap): each input pixel (h, w) is written once, 0 + dY[o] where its window o = (h/2)*Q + w/2 has its index
     /// at h*W + w and 0 elsewhere (the bits of clearing and adding), 16 pixels of a row at a time: the 8 windows under
     /// them are one masked load of dY and of the indices, each lane doubled. Pixels no window covers (the last row
     /// or column of an odd size) are 0.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void MaxPoolPairsBackwardPlane(in Pool2dGeometry g, float* dY, float* indices, float* dX)
+    private static unsafe void MaxPoolPairsBackwardPlanes(in Pool2dGeometry g, int planes, float* dY, float* indices, float* dX)
     {
         Wide512Meter.Enter();
         int H = g.InHeight, W = g.InWidth, P = g.OutHeight, Q = g.OutWidth;
+        nint hw = (nint)H * W, pq = (nint)P * Q;
         var doubled = Vector512.Create(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
         var laneColumns = Vector512.Create(0f, 1f, 2f, 3f, 4f, 5f, 6f, 7f, 8f, 9f, 10f, 11f, 12f, 13f, 14f, 15f);
+        for (int plane = 0; plane < planes; plane++, dY += pq, indices += pq, dX += hw)
         for (int h = 0; h < H; h++)
         {
             float* row = dX + (nint)h * W;
