@@ -111,6 +111,29 @@ public sealed class VectorPathTests
             Expect.That(Bits(dX).SequenceEqual(Bits(expected)), $"length {c.length}: ReLU gradient differs from x > 0 ? dY : 0");
         }, runs: 50);
 
+    /// <summary>
+    /// The 512-bit ReLU forward gives TensorPrimitives.Max(x, 0)'s bits (the 256-bit path's and the CUDA kernel's rule:
+    /// x where x &gt; 0 or NaN, else +0), special values included, over lengths with and without a tail.
+    /// </summary>
+    [Test]
+    public void ReluForwardIsTheMaxWithZero() => Properties.Check(
+        from length in Gen.Choose(0, 100) from seed in Properties.DataSeed select (length, seed),
+        c =>
+        {
+            var random = new Random(c.seed);
+            float[] special = [float.NaN, -0f, 0f, float.NegativeInfinity, float.PositiveInfinity, -float.Epsilon, float.Epsilon, BitConverter.Int32BitsToSingle(unchecked((int)0xFFC00001))];
+            var x = Numerics.Uniform(random, c.length).Select(v => random.Next(4) == 0 ? special[random.Next(special.Length)] : (float)v).ToArray();
+            var xb = _backend.Allocate(c.length);
+            var yb = _backend.Allocate(c.length);
+            _backend.Upload(x, xb);
+            _backend.Unary(UnaryOp.Relu, 0f, xb, yb, c.length);
+            var y = new float[c.length];
+            _backend.Download(yb, y);
+            var expected = new float[c.length];
+            System.Numerics.Tensors.TensorPrimitives.Max(x, 0f, expected);
+            Expect.That(Bits(y).SequenceEqual(Bits(expected)), $"length {c.length}: ReLU differs in its bits from TensorPrimitives.Max(x, 0)");
+        }, runs: 60);
+
     [Test]
     public void OrderedSumKeepsItsEightPartialSums() => Properties.Check(
         from length in Gen.Choose(0, 200) from seed in Properties.DataSeed select (length, seed),
