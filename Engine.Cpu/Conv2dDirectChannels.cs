@@ -42,24 +42,34 @@ public sealed partial class CpuBackend
     /// <summary>
     /// y[n, k0 + i, p, q0 + j] = bias[k0 + i] + sum over taps of wTaps[tap, i] * xPad[tap's offset + p*Wp + q0 + j];
     /// chunks are (image, group), or (image, group, 16-channel block) when there are few images and groups.
+    /// Without padding and with rows of whole tiles (LeNet's second layer: 10 x 10 outputs), no tile reads past its
+    /// row, so the kernels read the input planes in place instead of a padded copy.
     /// </summary>
     private unsafe void Conv2dDirectChannels(Conv2dGeometry g, DirectGrid grid, float* x, float* w, float* bias, float* y)
     {
         int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, blocks = kg / ChannelVector;
         int taps = cg * g.Kernel.Height * g.Kernel.Width, images = g.Batch * g.Groups;
         int blocksPerChunk = images >= DirectMinImageChunks ? blocks : 1;
+        bool inPlace = ReadsInPlace(g);
+        var reads = inPlace ? grid with { Plane = g.InHeight * g.InWidth } : grid;
+        // offsets[tap] = c*Plane + r*dH*Wp + s*dW, per tap, or per kernel row (c, r) when rows are 5 taps at
+        // dilation 1 (the first tap's offset of each row); the same for every image
+        bool rowsOfFive = g.Kernel.Width == 5 && g.Dilation.Width == 1;
+        int* offsets = stackalloc int[rowsOfFive ? taps / 5 : taps];
+        TapOffsets(g, reads, rowsOfFive ? 1 : g.Kernel.Width, offsets);
         var weightTaps = Rent(g.Groups * blocks * taps * ChannelVector);
         try
         {
             fixed (float* wt = weightTaps)
             {
                 DirectWeightTaps(g, w, wt, ChannelVector);
-                _workers.For(images * (blocks / blocksPerChunk), (g, grid, (nint)x, (nint)wt, (nint)bias, (nint)y, blocks, blocksPerChunk, taps), static (s, chunk) =>
+                var plan = new ChannelVectorPlan(reads, (nint)offsets, rowsOfFive, inPlace, taps, blocksPerChunk);
+                _workers.For(images * (blocks / blocksPerChunk), (g, plan, (nint)x, (nint)wt, (nint)bias, (nint)y), static (s, chunk) =>
                 {
-                    var (g, grid, xAt, wtAt, biasAt, yAt, blocks, blocksPerChunk, taps) = s;
-                    int chunksPerImage = blocks / blocksPerChunk, image = chunk / chunksPerImage;
-                    int first = chunk % chunksPerImage * blocksPerChunk;
-                    ChannelVectorImage(g, grid, (float*)xAt, (float*)wtAt, (float*)biasAt, (float*)yAt, image / g.Groups, image % g.Groups, first, first + blocksPerChunk, taps);
+                    var (g, plan, xAt, wtAt, biasAt, yAt) = s;
+                    int chunksPerImage = g.OutChannelsPerGroup / ChannelVector / plan.BlocksPerChunk, image = chunk / chunksPerImage;
+                    int first = chunk % chunksPerImage * plan.BlocksPerChunk;
+                    ChannelVectorImage(g, plan, (float*)xAt, (float*)wtAt, (float*)biasAt, (float*)yAt, image / g.Groups, image % g.Groups, first, first + plan.BlocksPerChunk);
                 });
             }
         }
@@ -69,56 +79,78 @@ public sealed partial class CpuBackend
         }
     }
 
-    /// <summary>Blocks [first, end) of image n, group grp: pad the planes, then every row's tiles, transposed into y.</summary>
-    private static unsafe void ChannelVectorImage(in Conv2dGeometry g, DirectGrid grid, float* x, float* wTaps, float* bias, float* y, int n, int grp, int first, int end, int taps)
+    /// <summary>Whether the channel-vector forward reads the input planes in place: no padding, rows of whole tiles.</summary>
+    internal static bool ReadsInPlace(in Conv2dGeometry g) => g.Padding == default && g.OutWidth % ChannelTilePixels == 0;
+
+    /// <summary>
+    /// What every chunk of one channel-vector forward shares: the planes it reads (the padded copy's grid, or the input's
+    /// own planes when <see cref="InPlace"/>), the tap offsets in them, and the kernel.
+    /// </summary>
+    private readonly record struct ChannelVectorPlan(DirectGrid Reads, nint Offsets, bool RowsOfFive, bool InPlace, int Taps, int BlocksPerChunk);
+
+    /// <summary>
+    /// Blocks [first, end) of image n, group grp: pad the planes (unless read in place), then every row's tiles, into
+    /// y through 16 x 16 transposes: tile by tile, or, when rows are whole tiles, once per block from the block's
+    /// pixels laid out [pixel, channel] (16 pixels per transpose across rows: 7 instead of 10 for 10 x 10 outputs).
+    /// </summary>
+    private static unsafe void ChannelVectorImage(in Conv2dGeometry g, in ChannelVectorPlan plan, float* x, float* wTaps, float* bias, float* y, int n, int grp, int first, int end)
     {
         Wide512Meter.Enter();
-        int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup;
+        int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, taps = plan.Taps;
         int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW, blocks = kg / ChannelVector;
-        float* xPad = DirectScratch((long)cg * grid.Plane + 2 * ChannelVector * ChannelVector);
-        float* tile = xPad + (nint)cg * grid.Plane;
-        PadPlanes(g, grid, x + ((nint)n * g.InChannels + grp * cg) * g.InHeight * g.InWidth, xPad);
-        // offsets[tap] = c*Plane + r*dH*Wp + s*dW
-        // per tap, or per kernel row (c, r) when rows are 5 taps at dilation 1 (the first tap's offset of each row)
-        bool rowsOfFive = g.Kernel.Width == 5 && g.Dilation.Width == 1;
-        int* offsets = stackalloc int[taps];
-        TapOffsets(g, grid, rowsOfFive ? 1 : g.Kernel.Width, offsets);
+        var grid = plan.Reads;
+        float* xImage = x + ((nint)n * g.InChannels + grp * cg) * g.InHeight * g.InWidth;
+        // the padded copy (unless in place), then the tiles: 2 rows of 10 pixels, or in place the block's pq pixels
+        // and one row more (a lone last row's kernel also stores the row after it)
+        long tileFloats = plan.InPlace ? (long)(pq + outW) * ChannelVector : 2 * ChannelTilePixels * ChannelVector;
+        float* xPad = DirectScratch((plan.InPlace ? 0 : (long)cg * grid.Plane) + tileFloats);
+        float* tile = plan.InPlace ? xPad : xPad + (nint)cg * grid.Plane;
+        if (plan.InPlace) xPad = xImage;
+        else PadPlanes(g, grid, xImage, xPad);
+        int* offsets = (int*)plan.Offsets;
+        // rows of five: two output rows per tile (the last alone when OutH is odd); else one
+        int rowStep = plan.RowsOfFive ? 2 : 1;
+        nint tileNext = plan.InPlace ? (nint)outW * ChannelVector : ChannelTilePixels * ChannelVector;
         for (int block = first; block < end; block++)
         {
             int k0 = grp * kg + block * ChannelVector;
             var biasLanes = bias is null ? Vector512<float>.Zero : Vector512.Load(bias + k0);
             float* wt = wTaps + (nint)(grp * blocks + block) * taps * ChannelVector;
             float* yBlock = y + ((nint)n * g.OutChannels + k0) * pq;
-            // rows of five: two output rows per tile (the last alone when OutH is odd); else one
-            int rowStep = rowsOfFive ? 2 : 1;
             for (int p = 0; p < outH; p += rowStep)
             {
                 int tileRows = Math.Min(rowStep, outH - p);
                 for (int q0 = 0; q0 < outW; q0 += ChannelTilePixels)
                 {
                     float* xTile = xPad + (nint)p * grid.Wp + q0;
-                    if (rowsOfFive) ChannelVectorTileRows5(xTile, tileRows == 2 ? grid.Wp : 0, offsets, taps / 5, wt, biasLanes, tile);
-                    else ChannelVectorTile(xTile, offsets, taps, wt, biasLanes, tile);
+                    float* at = plan.InPlace ? tile + ((nint)p * outW + q0) * ChannelVector : tile;
+                    if (plan.RowsOfFive) ChannelVectorTileRows5(xTile, tileRows == 2 ? grid.Wp : 0, offsets, taps / 5, wt, biasLanes, at, tileNext);
+                    else ChannelVectorTile(xTile, offsets, taps, wt, biasLanes, at);
+                    if (plan.InPlace) continue;
                     // tile[row, j, i] -> y[k0 + i, p + row, q0 + j] for the tile's real pixels
                     for (int row = 0; row < tileRows; row++)
-                        PanelTranspose.Block16(tile + row * ChannelTilePixels * ChannelVector, ChannelVector, Math.Min(ChannelTilePixels, outW - q0),
+                        PanelTranspose.Block16(tile + row * tileNext, ChannelVector, Math.Min(ChannelTilePixels, outW - q0),
                             Vector512<float>.One, yBlock + (p + row) * outW + q0, pq);
                 }
             }
+            // tile[pixel, i] -> y[k0 + i, pixel], 16 pixels at a time
+            if (plan.InPlace)
+                for (int pixel = 0; pixel < pq; pixel += ChannelVector)
+                    PanelTranspose.Block16(tile + (nint)pixel * ChannelVector, ChannelVector, Math.Min(ChannelVector, pq - pixel), Vector512<float>.One, yBlock + pixel, pq);
         }
     }
 
     /// <summary>
     /// <see cref="ChannelVectorTile"/> for kernels 5 wide at dilation 1 on two output rows at once (tile[0..10) the
-    /// row at <paramref name="x"/>, tile[10..20) the row <paramref name="next"/> floats further; next = 0 computes the
-    /// first row twice), a kernel row (c, r) at a time: its 5 weight vectors stay in registers and each of the 14
+    /// row at <paramref name="x"/>, tile[tileNext/16 ..) the row <paramref name="next"/> floats further; next = 0
+    /// computes the first row twice), a kernel row (c, r) at a time: its 5 weight vectors stay in registers and each of the 14
     /// pixels under each tile row is broadcast once for the up to 5 (pixel j, tap s) with j + s = u (33 loads per 100
     /// FMAs). The two rows' 20 accumulators are independent chains, interleaved so that each row's 5-FMA chains per
     /// kernel row overlap the other's. Accumulator j still adds its taps in (c, r, s) order, so the bits are the
     /// per-tap kernel's.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void ChannelVectorTileRows5(float* x, nint next, int* rowOffsets, int rows, float* wTaps, Vector512<float> bias, float* tile)
+    private static unsafe void ChannelVectorTileRows5(float* x, nint next, int* rowOffsets, int rows, float* wTaps, Vector512<float> bias, float* tile, nint tileNext)
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default;
         Vector512<float> a5 = default, a6 = default, a7 = default, a8 = default, a9 = default;
@@ -263,7 +295,7 @@ public sealed partial class CpuBackend
             c9 = Vector512.FusedMultiplyAdd(w4, b, c9);
         }
         StoreTile(tile, bias, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9);
-        StoreTile(tile + ChannelTilePixels * ChannelVector, bias, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9);
+        StoreTile(tile + tileNext, bias, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9);
     }
 
     /// <summary>tile[j, :] = a_j + bias for the 10 pixels j of a tile row.</summary>
