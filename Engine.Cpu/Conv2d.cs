@@ -27,15 +27,7 @@ public sealed partial class CpuBackend
     {
         if (LiveTaps(g, out var live, out int r0, out int s0))
         {
-            var liveWeights = GatherLiveTaps(g, live, r0, s0, w);
-            try
-            {
-                Conv2d(live, x, liveWeights, bias, y);
-            }
-            finally
-            {
-                Release(liveWeights);
-            }
+            Conv2d(live, x, LiveWeightsOf(g, live, r0, s0, w), bias, y);
             return;
         }
         var geo = Packable(g);
@@ -87,15 +79,7 @@ public sealed partial class CpuBackend
     {
         if (LiveTaps(g, out var live, out int r0, out int s0))
         {
-            var liveWeights = GatherLiveTaps(g, live, r0, s0, w);
-            try
-            {
-                Conv2dBackwardData(live, dY, liveWeights, dX);
-            }
-            finally
-            {
-                Release(liveWeights);
-            }
+            Conv2dBackwardData(live, dY, LiveWeightsOf(g, live, r0, s0, w), dX);
             return;
         }
         var geo = Packable(g);

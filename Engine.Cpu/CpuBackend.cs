@@ -83,6 +83,12 @@ public sealed partial class CpuBackend : IBackend, IDisposable
         var cpu = Cpu(buffer);
         cpu.Packed = null;
         cpu.Flipped = null;
+        // the kept live taps go back to the pool with the weights
+        if (cpu.Live is { } live)
+        {
+            cpu.Live = null;
+            Release(live.Buffer);
+        }
         long bytes = (long)cpu.ReadArray.Length * sizeof(float);
         lock (_poolGate)
         {

@@ -3,7 +3,8 @@ namespace Engine.Cpu;
 /// <summary>
 /// CPU storage: a managed float array from the backend's pool (possibly longer than <see cref="DeviceBuffer.Length"/>).
 /// Every accessor that can write (<see cref="Array"/>, <see cref="Span"/>) bumps <see cref="Version"/>, so a copy
-/// derived from the contents (the packed convolution weights, <see cref="Packed"/> and <see cref="Flipped"/>) is valid only while the version
+/// derived from the contents (the packed convolution weights, <see cref="Packed"/> and <see cref="Flipped"/>, and the
+/// gathered live taps, <see cref="Live"/>) is valid only while the version
 /// it was made at is still current. Readers that never write use <see cref="ReadArray"/>, which leaves it alone.
 /// </summary>
 public sealed class CpuBuffer : DeviceBuffer
@@ -41,6 +42,9 @@ public sealed class CpuBuffer : DeviceBuffer
 
     /// <summary>The data gradient's flipped weights packed at some <see cref="Version"/> (see <see cref="PackedWeights"/>), or null.</summary>
     internal PackedWeights? Flipped { get; set; }
+
+    /// <summary>The live taps of these weights gathered at some <see cref="Version"/> (see <see cref="LiveWeights"/>), or null.</summary>
+    internal LiveWeights? Live { get; set; }
 
     /// <summary>The contents, writable: counts as a write (bumps <see cref="Version"/>).</summary>
     public Span<float> Span => Array.AsSpan(0, Length);

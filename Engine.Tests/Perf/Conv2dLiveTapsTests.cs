@@ -77,6 +77,50 @@ public sealed class Conv2dLiveTapsTests
     }
 
     /// <summary>
+    /// The live taps are gathered once per version of the weights: a forward and a data gradient at one version share
+    /// the kept copy (no second gather), and a write to the weights, or a geometry with other live taps, gathers again.
+    /// Each result is checked bit for bit against the same call on a fresh copy of the weights (nothing kept).
+    /// </summary>
+    [Test]
+    public void LiveWeights_AreGatheredAgainOnlyWhenTheWeightsOrTheTapsChange()
+    {
+        var centre = new Conv2dGeometry(3, 16, 1, 1, 24, 3, 1, 1, 1); // the centre tap of 3 x 3
+        var middleRow = new Conv2dGeometry(2, 16, 1, 5, 24, 3, 1, 1, 1); // the middle kernel row, 1 x 3
+        var values = Random(centre.WeightShape.Size, 1);
+        var w = Upload(Two, values);
+        var weights = (CpuBuffer)w;
+        float[] Forward(Conv2dGeometry g, DeviceBuffer weightBuffer, int seed)
+        {
+            var y = Two.Allocate(g.OutputShape.Size);
+            Two.Conv2d(g, Upload(Two, Random(g.InputShape.Size, seed)), weightBuffer, null, y);
+            return Download(Two, y, g.OutputShape.Size);
+        }
+        // (reading w back would count as a write, see CpuBuffer.Version: the host keeps its values instead)
+        float[] Fresh(Conv2dGeometry g, int seed) => Forward(g, Upload(Two, values), seed);
+        int[] Bits(float[] v) => v.Select(BitConverter.SingleToInt32Bits).ToArray();
+
+        Assert.That(Bits(Forward(centre, w, 2)), Is.EqualTo(Bits(Fresh(centre, 2))), "first forward");
+        var kept = weights.Live;
+        Assert.That(kept, Is.Not.Null, "expected the live taps kept on the weights");
+        long gathers = Two.LiveTapGathers;
+        var dX = Two.Allocate(centre.InputShape.Size);
+        Two.Conv2dBackwardData(centre, Upload(Two, Random(centre.OutputShape.Size, 3)), w, dX);
+        Assert.That(weights.Live, Is.SameAs(kept), "the data gradient should read the kept copy");
+        Assert.That(Two.LiveTapGathers, Is.EqualTo(gathers), "the data gradient gathered again at an unchanged version");
+
+        values = Random(centre.WeightShape.Size, 4);
+        Two.Upload(values, w); // a step's update
+        gathers = Two.LiveTapGathers;
+        var changed = Forward(centre, w, 5);
+        Assert.That(Two.LiveTapGathers, Is.EqualTo(gathers + 1), "expected one new gather after the weights changed");
+        Assert.That(Bits(changed), Is.EqualTo(Bits(Fresh(centre, 5))), "forward after the weights changed");
+        Assert.That(weights.Live, Is.SameAs(kept), "expected the kept copy gathered again in place");
+
+        Assert.That(Bits(Forward(middleRow, w, 6)), Is.EqualTo(Bits(Fresh(middleRow, 6))), "forward with other live taps");
+        Assert.That(Bits(Forward(centre, w, 7)), Is.EqualTo(Bits(Fresh(centre, 7))), "forward back on the centre tap");
+    }
+
+    /// <summary>
     /// Over random geometries: when taps are trimmed, every dropped tap reads padding for every output pixel, the
     /// first and last kept rows and columns each read the input somewhere, and the output shape is unchanged.
     /// </summary>
