@@ -86,6 +86,7 @@ public sealed class Conv2dLiveTapsTests
     {
         var centre = new Conv2dGeometry(3, 16, 1, 1, 24, 3, 1, 1, 1); // the centre tap of 3 x 3
         var middleRow = new Conv2dGeometry(2, 16, 1, 5, 24, 3, 1, 1, 1); // the middle kernel row, 1 x 3
+        var topRow = new Conv2dGeometry(2, 16, 1, 5, 24, 3, 1, new Padding2d(0, 1, 2, 1), 1); // the top kernel row, also 1 x 3
         var values = Random(centre.WeightShape.Size, 1);
         var w = Upload(Two, values);
         var weights = (CpuBuffer)w;
@@ -117,6 +118,7 @@ public sealed class Conv2dLiveTapsTests
         Assert.That(weights.Live, Is.SameAs(kept), "expected the kept copy gathered again in place");
 
         Assert.That(Bits(Forward(middleRow, w, 6)), Is.EqualTo(Bits(Fresh(middleRow, 6))), "forward with other live taps");
+        Assert.That(Bits(Forward(topRow, w, 8)), Is.EqualTo(Bits(Fresh(topRow, 8))), "forward with live taps of the same shape elsewhere in the kernel");
         Assert.That(Bits(Forward(centre, w, 7)), Is.EqualTo(Bits(Fresh(centre, 7))), "forward back on the centre tap");
     }
 
