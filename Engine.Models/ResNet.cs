@@ -58,7 +58,8 @@ public sealed class ResNet : Module
     protected override Tensor ForwardCore(Tensor x)
     {
         x = MaxPool.Forward(Ops.Relu(Bn1.Forward(Conv1.Forward(x))));
-        foreach (var layer in Layers) x = layer.Forward(x);
+        // by index: foreach over the IReadOnlyList would box its enumerator (40 bytes a step)
+        for (int i = 0; i < Layers.Count; i++) x = Layers[i].Forward(x);
         return Fc.Forward(Ops.Flatten(Pool.Forward(x)));
     }
 }
