@@ -35,20 +35,20 @@ public static class Autograd
     /// Records that <paramref name="output"/> came from the given inputs (null, or ones that need no gradient, are
     /// skipped); the backward pass runs <paramref name="step"/> with dOutput. Allocates nothing in steady state.
     /// </summary>
-    internal static void Record<TBackward>(string op, Tensor output, in TBackward step, Tensor? input0, Tensor? input1 = null, Tensor? input2 = null)
+    internal static void Record<TBackward>(string op, Tensor output, in TBackward step, Tensor? input0, Tensor? input1 = null, Tensor? input2 = null, Tensor? input3 = null)
         where TBackward : struct, IBackward
     {
-        Inspection.Propagate(output, input0, input1, input2);
+        Inspection.Propagate(output, input0, input1, input2, input3);
         output.GradFn = Node<TBackward>.Rent(Interlocked.Increment(ref s_sequence), output, op, step,
-            TrackedOrNull(input0), TrackedOrNull(input1), TrackedOrNull(input2), null);
+            TrackedOrNull(input0), TrackedOrNull(input1), TrackedOrNull(input2), TrackedOrNull(input3), null);
     }
 
-    /// <summary>Records an op with any number of inputs (the tracked ones beyond three go in a new array).</summary>
+    /// <summary>Records an op with any number of inputs (when more than four are tracked, all go in a new array).</summary>
     internal static void Record<TBackward>(string op, Tensor output, in TBackward step, Tensor?[] inputs)
         where TBackward : struct, IBackward
     {
         Inspection.Propagate(output, inputs);
-        Tensor? input0 = null, input1 = null, input2 = null;
+        Tensor? input0 = null, input1 = null, input2 = null, input3 = null;
         int count = 0;
         foreach (var t in inputs)
         {
@@ -56,10 +56,12 @@ public static class Autograd
             if (count == 0) input0 = tracked;
             else if (count == 1) input1 = tracked;
             else if (count == 2) input2 = tracked;
+            else if (count == 3) input3 = tracked;
             count++;
         }
+        bool inline = count <= 4;
         output.GradFn = Node<TBackward>.Rent(Interlocked.Increment(ref s_sequence), output, op, step,
-            count > 3 ? null : input0, count > 3 ? null : input1, count > 3 ? null : input2, count > 3 ? Tracked(inputs) : null);
+            inline ? input0 : null, inline ? input1 : null, inline ? input2 : null, inline ? input3 : null, inline ? null : Tracked(inputs));
     }
 
     /// <summary>Records an op whose backward is a closure (the older form; it allocates the closure per op).</summary>

@@ -14,14 +14,14 @@ internal interface IBackward
 }
 
 /// <summary>
-/// One recorded operation: the tensor it produced, the inputs that need gradients (up to three inline, more in an
+/// One recorded operation: the tensor it produced, the inputs that need gradients (up to four inline, more in an
 /// array), and its backward. Sequence numbers grow with creation, so sorting by them in reverse is a topological order
 /// of the graph. A node belongs to the graph until a backward pass runs it; then it goes back to its pool and its
 /// output points at <see cref="ConsumedNode"/> instead, which still names the op for the "already used" error.
 /// </summary>
 internal abstract class Node
 {
-    private Tensor? _input0, _input1, _input2;
+    private Tensor? _input0, _input1, _input2, _input3;
     private Tensor[]? _moreInputs;
 
     public long Sequence { get; private set; }
@@ -31,7 +31,7 @@ internal abstract class Node
     /// <summary>True for the stand-in of a node a backward pass already ran.</summary>
     public virtual bool IsConsumed => false;
 
-    protected void Set(long sequence, Tensor output, string op, Tensor? input0, Tensor? input1, Tensor? input2, Tensor[]? moreInputs)
+    protected void Set(long sequence, Tensor output, string op, Tensor? input0, Tensor? input1, Tensor? input2, Tensor? input3, Tensor[]? moreInputs)
     {
         Sequence = sequence;
         Output = output;
@@ -39,10 +39,11 @@ internal abstract class Node
         _input0 = input0;
         _input1 = input1;
         _input2 = input2;
+        _input3 = input3;
         _moreInputs = moreInputs;
     }
 
-    protected void Clear() => Set(0, null!, "", null, null, null, null);
+    protected void Clear() => Set(0, null!, "", null, null, null, null, null);
 
     /// <summary>Pushes the inputs that needed a gradient when the op was recorded.</summary>
     public void PushInputs(Stack<Tensor> stack)
@@ -50,6 +51,7 @@ internal abstract class Node
         if (_input0 is not null) stack.Push(_input0);
         if (_input1 is not null) stack.Push(_input1);
         if (_input2 is not null) stack.Push(_input2);
+        if (_input3 is not null) stack.Push(_input3);
         if (_moreInputs is null) return;
         foreach (var t in _moreInputs) stack.Push(t);
     }
@@ -70,10 +72,10 @@ internal sealed class Node<TBackward> : Node where TBackward : struct, IBackward
     private TBackward _step;
 
     public static Node<TBackward> Rent(long sequence, Tensor output, string op, in TBackward step,
-        Tensor? input0, Tensor? input1, Tensor? input2, Tensor[]? moreInputs)
+        Tensor? input0, Tensor? input1, Tensor? input2, Tensor? input3, Tensor[]? moreInputs)
     {
         var node = t_spare is { Count: > 0 } spare ? spare.Pop() : new Node<TBackward>();
-        node.Set(sequence, output, op, input0, input1, input2, moreInputs);
+        node.Set(sequence, output, op, input0, input1, input2, input3, moreInputs);
         node._step = step;
         return node;
     }
@@ -97,7 +99,7 @@ internal sealed class ConsumedNode : Node
 {
     private static readonly ConcurrentDictionary<string, ConsumedNode> s_byOp = new(StringComparer.Ordinal);
 
-    private ConsumedNode(string op) => Set(0, null!, op, null, null, null, null);
+    private ConsumedNode(string op) => Set(0, null!, op, null, null, null, null, null);
 
     public static ConsumedNode For(string op) => s_byOp.TryGetValue(op, out var node) ? node : s_byOp.GetOrAdd(op, static o => new ConsumedNode(o));
 

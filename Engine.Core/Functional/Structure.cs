@@ -40,31 +40,37 @@ public static partial class Ops
         if (needsGrad && Autograd.IsEnabled)
         {
             var step = new ConcatBackward(tensors, a);
-            if (tensors.Length <= 3) Autograd.Record("Concat", y, step, tensors[0], tensors.Length > 1 ? tensors[1] : null, tensors.Length > 2 ? tensors[2] : null);
+            if (tensors.Length <= 4)
+                Autograd.Record("Concat", y, step, tensors[0], tensors.Length > 1 ? tensors[1] : null, tensors.Length > 2 ? tensors[2] : null,
+                    tensors.Length > 3 ? tensors[3] : null);
             else Autograd.Record("Concat", y, step, step.Many!);
         }
         return y;
     }
 
-    /// <summary>Input i's gradient is the slice of dY along the axis where input i was copied. Up to three inputs inline.</summary>
+    /// <summary>
+    /// Input i's gradient is the slice of dY along the axis where input i was copied. Up to four inputs inline (an
+    /// Inception block's branches), so recording them allocates nothing.
+    /// </summary>
     private readonly struct ConcatBackward : IBackward
     {
-        private readonly Tensor? _input0, _input1, _input2;
+        private readonly Tensor? _input0, _input1, _input2, _input3;
         private readonly int _axis;
 
         public ConcatBackward(ReadOnlySpan<Tensor> inputs, int axis)
         {
             _axis = axis;
-            if (inputs.Length > 3) Many = inputs.ToArray();
+            if (inputs.Length > 4) Many = inputs.ToArray();
             else
             {
                 _input0 = inputs[0];
                 _input1 = inputs.Length > 1 ? inputs[1] : null;
                 _input2 = inputs.Length > 2 ? inputs[2] : null;
+                _input3 = inputs.Length > 3 ? inputs[3] : null;
             }
         }
 
-        /// <summary>The inputs when there are more than three.</summary>
+        /// <summary>The inputs when there are more than four.</summary>
         public Tensor[]? Many { get; }
 
         public void Backward(Tensor dY)
@@ -76,7 +82,8 @@ public static partial class Ops
             {
                 offset = Slice(dY, _input0!, offset);
                 if (_input1 is not null) offset = Slice(dY, _input1, offset);
-                if (_input2 is not null) Slice(dY, _input2, offset);
+                if (_input2 is not null) offset = Slice(dY, _input2, offset);
+                if (_input3 is not null) Slice(dY, _input3, offset);
             }
         }
 

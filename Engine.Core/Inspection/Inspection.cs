@@ -83,12 +83,12 @@ public sealed class Inspection : IDisposable
         if (widest is { } w) i._fields[y] = w;
     }
 
-    /// <summary>The same for an op with up to three inputs (no array needed).</summary>
-    internal static void Propagate(Tensor y, Tensor? a, Tensor? b, Tensor? c)
+    /// <summary>The same for an op with up to four inputs (no array needed).</summary>
+    internal static void Propagate(Tensor y, Tensor? a, Tensor? b, Tensor? c, Tensor? d = null)
     {
         if (t_current is not { } i || i._fields.ContainsKey(y)) return;
         ReceptiveField? widest = null;
-        foreach (var x in (ReadOnlySpan<Tensor?>)[a, b, c])
+        foreach (var x in (ReadOnlySpan<Tensor?>)[a, b, c, d])
             if (x is not null && i.FieldOf(x) is { } f && (widest is null || f.Height * f.Width > widest.Value.Height * widest.Value.Width))
                 widest = f;
         if (widest is { } w) i._fields[y] = w;

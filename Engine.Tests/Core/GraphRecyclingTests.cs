@@ -121,15 +121,22 @@ public abstract class GraphRecyclingTests : BackendFixture
         Assert.That(Assert.Throws<InvalidOperationException>(() => Engine.Ops.Sum(y).Backward())!.Message, Does.Contain("'Double' was already used"));
     }
 
-    /// <summary>Concatenation of more than three inputs (its inputs in an array, not inline) splits dY back to each.</summary>
-    [Test]
-    public void ConcatOfFourInputsSendsEachItsSlice()
+    /// <summary>
+    /// Concatenation of four inputs (inline in the node, as an Inception block's branches) and of more (an array) splits
+    /// dY back to each input that needs a gradient, through the ops behind it; the one that does not gets none.
+    /// </summary>
+    [TestCase(4)]
+    [TestCase(6)]
+    public void ConcatOfManyInputsSendsEachItsSlice(int count)
     {
-        var parts = Enumerable.Range(1, 4).Select(i => Upload(new double[] { i, -i }, 1, 2)).ToArray();
-        foreach (var p in parts) p.RequiresGrad = true;
-        Engine.Ops.Sum(Engine.Ops.Square(Engine.Ops.Concat(parts, 0))).Backward();
+        var parts = Enumerable.Range(1, count).Select(i => Upload(new double[] { i, -i }, 1, 2)).ToArray();
+        for (int i = 0; i < count; i++) parts[i].RequiresGrad = i != 2;
+        // computed inputs (x 1), so the backward pass must also reach the nodes behind each one
+        var inputs = parts.Select(p => Engine.Ops.Scale(p, 1f)).ToArray();
+        Engine.Ops.Sum(Engine.Ops.Square(Engine.Ops.Concat(inputs, 0))).Backward();
         for (int i = 0; i < parts.Length; i++)
-            Assert.That(parts[i].Grad!.ToArray(), Is.EqualTo(new[] { 2f * (i + 1), -2f * (i + 1) }), $"part {i}: d/dp sum(p^2) = 2p");
+            if (i == 2) Assert.That(parts[i].Grad, Is.Null, "part 2 needs no gradient");
+            else Assert.That(parts[i].Grad!.ToArray(), Is.EqualTo(new[] { 2f * (i + 1), -2f * (i + 1) }), $"part {i} of {count}: d/dp sum(p^2) = 2p");
     }
 
     /// <summary>
