@@ -79,8 +79,15 @@ public sealed partial class CpuBackend
         }
     }
 
-    /// <summary>Whether the channel-vector forward reads the input planes in place: no padding, rows of whole tiles.</summary>
-    internal static bool ReadsInPlace(in Conv2dGeometry g) => g.Padding == default && g.OutWidth % ChannelTilePixels == 0;
+    /// <summary>
+    /// Whether the channel-vector forward reads the input planes in place: no padding, rows of whole tiles, and a
+    /// block's outputs (staged [pixel, channel], one row more) within <see cref="InPlaceMaxTileFloats"/>.
+    /// </summary>
+    internal static bool ReadsInPlace(in Conv2dGeometry g) =>
+        g.Padding == default && g.OutWidth % ChannelTilePixels == 0 && (long)(g.OutHeight + 1) * g.OutWidth * ChannelVector <= InPlaceMaxTileFloats;
+
+    /// <summary>Most floats of staged outputs an in-place chunk holds (1 MB of the 8 MB of scratch per thread; LeNet's 10 x 10 needs 7 KB).</summary>
+    private const int InPlaceMaxTileFloats = 1 << 18;
 
     /// <summary>
     /// What every chunk of one channel-vector forward shares: the planes it reads (the padded copy's grid, or the input's

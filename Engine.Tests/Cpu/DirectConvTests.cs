@@ -85,6 +85,18 @@ public sealed class DirectConvTests
     public void LeNetSecondLayerIsReadInPlace() =>
         Assert.That(CpuBackend.ReadsInPlace(new Conv2dGeometry(64, 6, 14, 14, 16, 5, 1, 0, 1)), Is.True, "LeNet's second layer: expected its input read in place");
 
+    /// <summary>A map whose staged outputs would pass the in-place bound (196 x 200 pixels) takes the padded copy, same bits.</summary>
+    [Test]
+    public void LargeMapsTakeThePaddedCopy()
+    {
+        var g = new Conv2dGeometry(1, 1, 200, 204, 16, 5, 1, 0, 1);
+        Assert.That(CpuBackend.TakesChannelVectors(g), Is.True, $"{g}: expected the channel-vector forward");
+        Assert.That(CpuBackend.ReadsInPlace(g), Is.False, $"{g}: expected the padded copy (staged outputs past the bound)");
+        var x = Random(g.InputShape.Size, 1);
+        var w = Random(g.WeightShape.Size, 2);
+        Assert.That(Bits(Forward(_two, g, x, w, null)), Is.EqualTo(Bits(ForwardBySweep(_two, g, x, w, null))), $"{g}: channel vectors against the grid sweep, bits");
+    }
+
     private static bool Valid(Conv2dGeometry g)
     {
         try
