@@ -138,14 +138,11 @@ public sealed class TrainerAllocationTests
     [TestCase("vgg_small", 8, 28, 2, 1)]
     [TestCase("resnet18", 2, 32, 2, 1)] // its layers looped by index; layer 4 on 1 x 1 maps keeps its live taps
     [TestCase("resnet18", 2, 32, 1, 1)]
+    // (AlexNet, VGG-11-BN, ConvNeXt-Tiny and ResNet-50 pass too, at 16-58 s each with AVX-512 off: checked once, not in CI)
     [TestCase("lenet5_classic", 8, 28, 2, 1)]
-    [TestCase("alexnet", 2, 64, 2, 1)]
     [TestCase("googlenet", 2, 64, 2, 1)]
     [TestCase("mobilenet_v2", 2, 32, 2, 1)]
-    [TestCase("convnext_tiny", 2, 32, 2, 1)]
-    [TestCase("resnet50", 2, 32, 2, 1)]
     [TestCase("efficientnet_b0", 2, 32, 2, 1)]
-    [TestCase("vgg11_bn", 2, 32, 2, 1)]
     public void ASteadyStateTrainingStepAllocatesNothing(string name, int batch, int size, int threads, int prefetch)
     {
         var bytes = Measure(name, batch, size, threads, prefetch, clipAndSchedule: false, withCallback: false);
