@@ -108,7 +108,8 @@ public sealed partial class CpuBackend
         var grid = DirectGrid.Of(g);
         if (UseChannelVectors(g, grid))
         {
-            Conv2dDirectChannels(g, grid, x, w, bias, y);
+            if (UseWinograd(g, grid)) Conv2dWinograd(g, x, w, bias, y);
+            else Conv2dDirectChannels(g, grid, x, w, bias, y);
             return;
         }
         var weightTaps = Rent(g.Groups * blocks * taps * width);

@@ -1,0 +1,288 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Engine.Cpu;
+
+// The forward of kernels 5 wide by Winograd's minimal filtering F(2, 5) along rows (Legend as in Conv2dDirect.cs).
+// Two neighbouring outputs of a kernel row, y0 = sum_s g_s d_s and y1 = sum_s g_s d_(s+1) over six inputs d_0..5,
+// are y = A^T [(G g) . (B^T d)] with the points 0, 1, -1, 2, -2, infinity:
+//
+//   B^T d = (4d0 - 5d2 + d4,  -4(d1 + d2) + d3 + d4,  4(d1 - d2) - d3 + d4,
+//            2(d3 - d1) - d2 + d4,  -2(d3 - d1) - d2 + d4,  4d1 - 5d3 + d5)
+//   G g   = (g0/4,  -(g0 + g1 + g2 + g3 + g4)/6,  -(g0 - g1 + g2 - g3 + g4)/6,
+//            (g0 + 2g1 + 4g2 + 8g3 + 16g4)/24,  (g0 - 2g1 + 4g2 - 8g3 + 16g4)/24,  g4)
+//   A^T m = (m0 + m1 + m2 + m3 + m4,  m1 - m2 + 2(m3 - m4) + m5)
+//
+// The products m_j = sum over kernel rows (c, r) of U[c, r, j] * V[c, p + r*dH, t, j] are 6 FMAs per pair of outputs
+// and kernel row where the direct sum takes 10: with 16 output channels per vector (as in Conv2dDirectChannels.cs),
+// U[c, r, j] is a vector of 16 transformed weights and V (the transformed input at tile t = q/2 of row p + r*dH) is
+// broadcast. LeNet's second layer (6 -> 16 channels, 14 x 14 -> 10 x 10): 9,000 FMAs of 16 lanes per image
+// instead of 15,000, plus the transforms.
+//
+// The transforms round: each output differs from the direct sum by a few units of float rounding of the terms'
+// magnitudes (the tests bound it), not bit for bit as the other forwards do. Every output is the same sequence of
+// operations on every thread count, so the results are still bitwise independent of the threads.
+public sealed partial class CpuBackend
+{
+    /// <summary>Set false by tests to run the direct channel-vector forward where the Winograd forward would run.</summary>
+    internal static bool WinogradEnabled { get; set; } = true;
+
+    /// <summary>Whether the forward of <paramref name="g"/> runs through F(2, 5) (for tests).</summary>
+    internal static bool TakesWinograd(in Conv2dGeometry g)
+    {
+        var geo = Packable(g);
+        return UseDirect(geo) && UseWinograd(geo, DirectGrid.Of(geo));
+    }
+
+    /// <summary>
+    /// Channel-vector geometries with kernels 5 wide at column dilation 1 whose input is read in place (no padding,
+    /// output rows of whole 10-pixel tiles, so the input rows are an even number of columns wide), with at least
+    /// <see cref="WinogradMinRows"/> kernel rows (C/G*R).
+    /// </summary>
+    private static bool UseWinograd(in Conv2dGeometry g, DirectGrid grid) =>
+        WinogradEnabled && UseChannelVectors(g, grid) && ReadsInPlace(g) && g.Kernel.Width == 5 && g.Dilation.Width == 1
+        && g.InChannelsPerGroup * g.Kernel.Height >= WinogradMinRows;
+
+    /// <summary>
+    /// Fewest kernel rows for F(2, 5): a 10-pixel tile costs 30 FMAs per kernel row and about 40 operations of
+    /// transforms and passes against the direct kernel's 50 FMAs per row, so a few rows gain little; and with few
+    /// terms per output the transforms' rounding weighs most against the sum's magnitude.
+    /// </summary>
+    private const int WinogradMinRows = 6;
+
+    /// <summary>Transformed inputs and products per pair of outputs.</summary>
+    private const int WinogradPoints = 6;
+
+    /// <summary>
+    /// y[n, k, p, q] = bias[k] + F(2, 5) of the group's kernel rows: U laid out once per call
+    /// (<see cref="WinogradWeights"/>), then chunks of (image, group) or (image, group, 16-channel block) as in
+    /// <see cref="Conv2dDirectChannels"/>, each transforming its input planes and running its blocks' tiles.
+    /// </summary>
+    private unsafe void Conv2dWinograd(Conv2dGeometry g, float* x, float* w, float* bias, float* y)
+    {
+        int blocks = g.OutChannelsPerGroup / ChannelVector, images = g.Batch * g.Groups;
+        int blocksPerChunk = images >= DirectMinImageChunks ? blocks : 1;
+        int rows = g.InChannelsPerGroup * g.Kernel.Height;
+        // offsets[c*R + r] = c*(H*W/2) + r*dH*(W/2): kernel row (c, r)'s first tile in the transformed planes
+        int* offsets = stackalloc int[rows];
+        for (int c = 0, row = 0; c < g.InChannelsPerGroup; c++)
+            for (int r = 0; r < g.Kernel.Height; r++)
+                offsets[row++] = c * (g.InHeight * g.InWidth / 2) + r * g.Dilation.Height * (g.InWidth / 2);
+        var transformed = Rent(g.Groups * blocks * rows * WinogradPoints * ChannelVector);
+        try
+        {
+            fixed (float* u = transformed)
+            {
+                WinogradWeights(g, w, u);
+                _workers.For(images * (blocks / blocksPerChunk), (g, (nint)offsets, blocksPerChunk, (nint)x, (nint)u, (nint)bias, (nint)y), static (s, chunk) =>
+                {
+                    var (g, offsets, blocksPerChunk, xAt, uAt, biasAt, yAt) = s;
+                    int chunksPerImage = g.OutChannelsPerGroup / ChannelVector / blocksPerChunk, image = chunk / chunksPerImage;
+                    int first = chunk % chunksPerImage * blocksPerChunk;
+                    WinogradImage(g, (int*)offsets, (float*)xAt, (float*)uAt, (float*)biasAt, (float*)yAt, image / g.Groups, image % g.Groups, first, first + blocksPerChunk);
+                });
+            }
+        }
+        finally
+        {
+            Return(transformed);
+        }
+    }
+
+    private const double Sixth = 1.0 / 6, TwentyFourth = 1.0 / 24;
+
+    /// <summary>
+    /// u[grp*blocks + block, c*R + r, j, i] = (G g)_j for g = w[grp*Kg + block*16 + i, c, r, 0..5), summed in double
+    /// and rounded once (multiplied by the nearest doubles to 1/6 and 1/24: divisions cost a few percent of LeNet's
+    /// forward here, and this part runs on one thread).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void WinogradWeights(in Conv2dGeometry g, float* w, float* u)
+    {
+        int rows = g.InChannelsPerGroup * g.Kernel.Height, kg = g.OutChannelsPerGroup, blocks = kg / ChannelVector;
+        for (int grp = 0; grp < g.Groups; grp++)
+            for (int k = 0; k < kg; k++)
+            {
+                float* lanes = u + (nint)(grp * blocks + k / ChannelVector) * rows * WinogradPoints * ChannelVector + k % ChannelVector;
+                float* wk = w + (nint)(grp * kg + k) * rows * 5;
+                for (int row = 0; row < rows; row++)
+                {
+                    double g0 = wk[row * 5], g1 = wk[row * 5 + 1], g2 = wk[row * 5 + 2], g3 = wk[row * 5 + 3], g4 = wk[row * 5 + 4];
+                    float* at = lanes + (nint)row * WinogradPoints * ChannelVector;
+                    double even = g0 + g2 + g4, odd = g1 + g3, even4 = g0 + 4 * g2 + 16 * g4, odd4 = 2 * g1 + 8 * g3;
+                    at[0] = (float)(g0 * 0.25);
+                    at[ChannelVector] = (float)((even + odd) * -Sixth);
+                    at[2 * ChannelVector] = (float)((even - odd) * -Sixth);
+                    at[3 * ChannelVector] = (float)((even4 + odd4) * TwentyFourth);
+                    at[4 * ChannelVector] = (float)((even4 - odd4) * TwentyFourth);
+                    at[5 * ChannelVector] = (float)g4;
+                }
+            }
+    }
+
+    /// <summary>
+    /// Blocks [first, end) of image n, group grp: the group's planes (in place, or copied at the input's end) transformed to
+    /// V[j, c*(H*W/2) + h*(W/2) + t] (<see cref="WinogradInput"/>), then per block every output row's 10-pixel tiles
+    /// staged [pixel, channel] and transposed into y 16 pixels at a time.
+    /// </summary>
+    // not inlined: inside the worker pool's For (where a one-thread pool runs the chunks, its delegate inlined) the
+    // JIT's inlining budget ran out before the transposes' helpers, which then cost a quarter of the time as calls
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void WinogradImage(in Conv2dGeometry g, int* offsets, float* x, float* u, float* bias, float* y, int n, int grp, int first, int end)
+    {
+        Wide512Meter.Enter();
+        int cg = g.InChannelsPerGroup, kg = g.OutChannelsPerGroup, blocks = kg / ChannelVector, rows = cg * g.Kernel.Height;
+        int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW, plane = g.InHeight * g.InWidth, w2 = g.InWidth / 2;
+        // L = the transformed length of a point (whole vectors). The transform reads 2L + 4 floats from the group's
+        // first: past its planes only for V's unused tiles, so in place unless that runs past the input (the last
+        // image), which reads a copy with a zero tail instead.
+        int length = (cg * plane / 2 + 15) / 16 * 16;
+        long start = ((long)n * g.InChannels + grp * cg) * plane;
+        bool inPlace = start + 2L * length + 4 <= (long)g.Batch * g.InChannels * plane;
+        float* copy = DirectScratch((inPlace ? 0 : 2L * length + 16) + (long)WinogradPoints * length + (long)pq * ChannelVector);
+        float* v = inPlace ? copy : copy + 2 * length + 16, tile = v + (nint)WinogradPoints * length;
+        if (!inPlace)
+        {
+            new ReadOnlySpan<float>(x + start, cg * plane).CopyTo(new Span<float>(copy, cg * plane));
+            new Span<float>(copy + cg * plane, 2 * length + 16 - cg * plane).Clear();
+        }
+        WinogradInput(inPlace ? x + start : copy, length, v);
+        for (int block = first; block < end; block++)
+        {
+            int k0 = grp * kg + block * ChannelVector;
+            var biasLanes = bias is null ? Vector512<float>.Zero : Vector512.Load(bias + k0);
+            float* ub = u + (nint)(grp * blocks + block) * rows * WinogradPoints * ChannelVector;
+            for (int p = 0; p < outH; p++)
+                for (int q0 = 0; q0 < outW; q0 += ChannelTilePixels)
+                    WinogradTile(v + (nint)p * w2 + q0 / 2, length, offsets, rows, ub, biasLanes, tile + ((nint)p * outW + q0) * ChannelVector);
+            // tile[pixel, i] -> y[k0 + i, pixel], 16 pixels at a time
+            float* yBlock = y + ((nint)n * g.OutChannels + k0) * pq;
+            for (int pixel = 0; pixel < pq; pixel += ChannelVector)
+                PanelTranspose.Block16(tile + (nint)pixel * ChannelVector, ChannelVector, Math.Min(ChannelVector, pq - pixel), Vector512<float>.One, yBlock + pixel, pq);
+        }
+    }
+
+    /// <summary>
+    /// v[j*L + i] = (B^T d)_j for d = copy[2i .. 2i + 6), i &lt; L: the even and odd inputs of each shift (0, 2, 4)
+    /// gathered from two loads by one permute each, then the transform's 14 adds and FMAs per 16 outputs.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void WinogradInput(float* copy, int length, float* v)
+    {
+        var even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        var odd = even + Vector512<int>.One;
+        var four = Vector512.Create(4f);
+        var five = Vector512.Create(-5f);
+        var two = Vector512.Create(2f);
+        for (int i = 0; i < length; i += 16)
+        {
+            float* at = copy + 2 * i;
+            var a = Vector512.Load(at);
+            var b = Vector512.Load(at + 16);
+            var d0 = Avx512F.PermuteVar16x32x2(a, even, b);
+            var d1 = Avx512F.PermuteVar16x32x2(a, odd, b);
+            a = Vector512.Load(at + 2);
+            b = Vector512.Load(at + 18);
+            var d2 = Avx512F.PermuteVar16x32x2(a, even, b);
+            var d3 = Avx512F.PermuteVar16x32x2(a, odd, b);
+            a = Vector512.Load(at + 4);
+            b = Vector512.Load(at + 20);
+            var d4 = Avx512F.PermuteVar16x32x2(a, even, b);
+            var d5 = Avx512F.PermuteVar16x32x2(a, odd, b);
+            float* o = v + i;
+            Vector512.FusedMultiplyAdd(four, d0, Vector512.FusedMultiplyAdd(five, d2, d4)).Store(o);
+            Vector512.FusedMultiplyAdd(-four, d1 + d2, d3 + d4).Store(o + length);
+            Vector512.FusedMultiplyAdd(four, d1 - d2, d4 - d3).Store(o + 2 * length);
+            var e = d4 - d2;
+            var f = d3 - d1;
+            Vector512.FusedMultiplyAdd(two, f, e).Store(o + 3 * length);
+            Vector512.FusedMultiplyAdd(-two, f, e).Store(o + 4 * length);
+            Vector512.FusedMultiplyAdd(four, d1, Vector512.FusedMultiplyAdd(five, d3, d5)).Store(o + 5 * length);
+        }
+    }
+
+    /// <summary>
+    /// tile[2t + e, :] = bias + (A^T m)_e for the 5 tiles t of a row of 10 pixels, m_j = sum over kernel rows of
+    /// u[row, j, :] * v[j*L + offsets[row] + t]: three passes over the kernel rows, points (1, 2), (3, 4), (0, 5),
+    /// each with 10 accumulators, folded into the 10 outputs after each pass.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void WinogradTile(float* v, int length, int* offsets, int rows, float* u, Vector512<float> bias, float* tile)
+    {
+        const int Step = WinogradPoints * ChannelVector;
+        float* v1 = v + length, v2 = v1 + length, v3 = v2 + length, v4 = v3 + length, v5 = v4 + length;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default;
+        Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default;
+        for (int row = 0; row < rows; row++)
+        {
+            float* va = v1 + offsets[row], vb = v2 + offsets[row];
+            var ua = Vector512.Load(u + (nint)row * Step + ChannelVector);
+            var ub = Vector512.Load(u + (nint)row * Step + 2 * ChannelVector);
+            a0 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[0]), a0);
+            b0 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[0]), b0);
+            a1 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[1]), a1);
+            b1 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[1]), b1);
+            a2 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[2]), a2);
+            b2 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[2]), b2);
+            a3 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[3]), a3);
+            b3 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[3]), b3);
+            a4 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[4]), a4);
+            b4 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[4]), b4);
+        }
+        // y (even pixels) = m1 + m2 + ..., z (odd) = m1 - m2 + ...
+        Vector512<float> y0 = a0 + b0, y1 = a1 + b1, y2 = a2 + b2, y3 = a3 + b3, y4 = a4 + b4;
+        Vector512<float> z0 = a0 - b0, z1 = a1 - b1, z2 = a2 - b2, z3 = a3 - b3, z4 = a4 - b4;
+        a0 = a1 = a2 = a3 = a4 = b0 = b1 = b2 = b3 = b4 = default;
+        for (int row = 0; row < rows; row++)
+        {
+            float* va = v3 + offsets[row], vb = v4 + offsets[row];
+            var ua = Vector512.Load(u + (nint)row * Step + 3 * ChannelVector);
+            var ub = Vector512.Load(u + (nint)row * Step + 4 * ChannelVector);
+            a0 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[0]), a0);
+            b0 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[0]), b0);
+            a1 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[1]), a1);
+            b1 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[1]), b1);
+            a2 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[2]), a2);
+            b2 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[2]), b2);
+            a3 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[3]), a3);
+            b3 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[3]), b3);
+            a4 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[4]), a4);
+            b4 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[4]), b4);
+        }
+        var two = Vector512.Create(2f);
+        y0 += a0 + b0; y1 += a1 + b1; y2 += a2 + b2; y3 += a3 + b3; y4 += a4 + b4;
+        z0 = Vector512.FusedMultiplyAdd(two, a0 - b0, z0);
+        z1 = Vector512.FusedMultiplyAdd(two, a1 - b1, z1);
+        z2 = Vector512.FusedMultiplyAdd(two, a2 - b2, z2);
+        z3 = Vector512.FusedMultiplyAdd(two, a3 - b3, z3);
+        z4 = Vector512.FusedMultiplyAdd(two, a4 - b4, z4);
+        a0 = a1 = a2 = a3 = a4 = b0 = b1 = b2 = b3 = b4 = default;
+        for (int row = 0; row < rows; row++)
+        {
+            float* va = v + offsets[row], vb = v5 + offsets[row];
+            var ua = Vector512.Load(u + (nint)row * Step);
+            var ub = Vector512.Load(u + (nint)row * Step + 5 * ChannelVector);
+            a0 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[0]), a0);
+            b0 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[0]), b0);
+            a1 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[1]), a1);
+            b1 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[1]), b1);
+            a2 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[2]), a2);
+            b2 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[2]), b2);
+            a3 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[3]), a3);
+            b3 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[3]), b3);
+            a4 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[4]), a4);
+            b4 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[4]), b4);
+        }
+        (y0 + a0 + bias).Store(tile);
+        (z0 + b0 + bias).Store(tile + ChannelVector);
+        (y1 + a1 + bias).Store(tile + 2 * ChannelVector);
+        (z1 + b1 + bias).Store(tile + 3 * ChannelVector);
+        (y2 + a2 + bias).Store(tile + 4 * ChannelVector);
+        (z2 + b2 + bias).Store(tile + 5 * ChannelVector);
+        (y3 + a3 + bias).Store(tile + 6 * ChannelVector);
+        (z3 + b3 + bias).Store(tile + 7 * ChannelVector);
+        (y4 + a4 + bias).Store(tile + 8 * ChannelVector);
+        (z4 + b4 + bias).Store(tile + 9 * ChannelVector);
+    }
+}
