@@ -136,6 +136,29 @@ public sealed class DirectConvTests
         AssertClose(y, expected, magnitude, Tolerance, $"F(2, 5) forward {g}");
     }
 
+    /// <summary>
+    /// A NaN input poisons exactly the outputs whose window holds it, as in the direct sum: the transform's point at
+    /// infinity keeps each output of a pair free of the other's outer input (checked at every column of a row, the
+    /// first and last images, so also through the copy the last image reads).
+    /// </summary>
+    [Test]
+    public void WinogradForwardPoisonsOnlyTheWindowsOfANaN()
+    {
+        var g = new Conv2dGeometry(3, 6, 14, 14, 16, 5, 1, 0, 1);
+        Assert.That(CpuBackend.TakesWinograd(g), Is.True, $"{g}: expected the F(2, 5) forward");
+        var w = Random(g.WeightShape.Size, 5);
+        foreach (int n in new[] { 0, 2 })
+            for (int col = 0; col < g.InWidth; col++)
+            {
+                var x = Random(g.InputShape.Size, col);
+                x[((n * g.InChannels + 4) * g.InHeight + 7) * g.InWidth + col] = float.NaN;
+                var expected = ForwardDirect(_one, g, x, w, null).Select(float.IsNaN).ToArray();
+                var actual = Forward(_two, g, x, w, null).Select(float.IsNaN).ToArray();
+                Assert.That(actual, Is.EqualTo(expected), $"{g}: NaN at image {n}, channel 4, row 7, column {col}: the NaN outputs differ from the direct sum's");
+                Assert.That(actual.Count(b => b), Is.EqualTo(16 * 5 * (Math.Min(col, 9) - Math.Max(col - 4, 0) + 1)), "NaN outputs: 16 channels x 5 rows x the columns whose window holds it");
+            }
+    }
+
     [Test]
     public void LeNetSecondLayerIsReadInPlace() =>
         Assert.That(CpuBackend.ReadsInPlace(new Conv2dGeometry(64, 6, 14, 14, 16, 5, 1, 0, 1)), Is.True, "LeNet's second layer: expected its input read in place");
