@@ -209,84 +209,59 @@ public sealed partial class CpuBackend
     /// <summary>
     /// tile[2t + e, :] = bias + (A^T m)_e for the 5 tiles t of a row of 10 pixels, m_j = sum over kernel rows of
     /// u[row, j, :] * v[j*L + offsets[row] + t]: three passes over the kernel rows, points (1, 2), (3, 4), (0, 5),
-    /// each with 10 accumulators, folded into the 10 outputs after each pass.
+    /// each with 10 accumulators, folded into the 10 outputs (y even pixels, z odd) after each pass:
+    /// y = m1 + m2, z = m1 - m2; y += m3 + m4, z += 2(m3 - m4); y += m0, z += m5 (no product by 0, so a NaN in m5
+    /// never reaches y, nor one in m0 z).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void WinogradTile(float* v, int length, int* offsets, int rows, float* u, Vector512<float> bias, float* tile)
     {
         const int Step = WinogradPoints * ChannelVector;
-        float* v1 = v + length, v2 = v1 + length, v3 = v2 + length, v4 = v3 + length, v5 = v4 + length;
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default;
-        Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default;
-        for (int row = 0; row < rows; row++)
-        {
-            float* va = v1 + offsets[row], vb = v2 + offsets[row];
-            var ua = Vector512.Load(u + (nint)row * Step + ChannelVector);
-            var ub = Vector512.Load(u + (nint)row * Step + 2 * ChannelVector);
-            a0 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[0]), a0);
-            b0 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[0]), b0);
-            a1 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[1]), a1);
-            b1 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[1]), b1);
-            a2 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[2]), a2);
-            b2 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[2]), b2);
-            a3 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[3]), a3);
-            b3 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[3]), b3);
-            a4 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[4]), a4);
-            b4 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[4]), b4);
-        }
-        // y (even pixels) = m1 + m2 + ..., z (odd) = m1 - m2 + ...
-        Vector512<float> y0 = a0 + b0, y1 = a1 + b1, y2 = a2 + b2, y3 = a3 + b3, y4 = a4 + b4;
-        Vector512<float> z0 = a0 - b0, z1 = a1 - b1, z2 = a2 - b2, z3 = a3 - b3, z4 = a4 - b4;
-        a0 = a1 = a2 = a3 = a4 = b0 = b1 = b2 = b3 = b4 = default;
-        for (int row = 0; row < rows; row++)
-        {
-            float* va = v3 + offsets[row], vb = v4 + offsets[row];
-            var ua = Vector512.Load(u + (nint)row * Step + 3 * ChannelVector);
-            var ub = Vector512.Load(u + (nint)row * Step + 4 * ChannelVector);
-            a0 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[0]), a0);
-            b0 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[0]), b0);
-            a1 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[1]), a1);
-            b1 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[1]), b1);
-            a2 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[2]), a2);
-            b2 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[2]), b2);
-            a3 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[3]), a3);
-            b3 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[3]), b3);
-            a4 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[4]), a4);
-            b4 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[4]), b4);
-        }
         var two = Vector512.Create(2f);
-        y0 += a0 + b0; y1 += a1 + b1; y2 += a2 + b2; y3 += a3 + b3; y4 += a4 + b4;
-        z0 = Vector512.FusedMultiplyAdd(two, a0 - b0, z0);
-        z1 = Vector512.FusedMultiplyAdd(two, a1 - b1, z1);
-        z2 = Vector512.FusedMultiplyAdd(two, a2 - b2, z2);
-        z3 = Vector512.FusedMultiplyAdd(two, a3 - b3, z3);
-        z4 = Vector512.FusedMultiplyAdd(two, a4 - b4, z4);
-        a0 = a1 = a2 = a3 = a4 = b0 = b1 = b2 = b3 = b4 = default;
-        for (int row = 0; row < rows; row++)
+        Vector512<float> y0 = default, y1 = default, y2 = default, y3 = default, y4 = default;
+        Vector512<float> z0 = default, z1 = default, z2 = default, z3 = default, z4 = default;
+        for (int pass = 0; pass < 3; pass++)
         {
-            float* va = v + offsets[row], vb = v5 + offsets[row];
-            var ua = Vector512.Load(u + (nint)row * Step);
-            var ub = Vector512.Load(u + (nint)row * Step + 5 * ChannelVector);
-            a0 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[0]), a0);
-            b0 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[0]), b0);
-            a1 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[1]), a1);
-            b1 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[1]), b1);
-            a2 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[2]), a2);
-            b2 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[2]), b2);
-            a3 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[3]), a3);
-            b3 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[3]), b3);
-            a4 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[4]), a4);
-            b4 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[4]), b4);
+            int ja = pass == 2 ? 0 : 2 * pass + 1, jb = pass == 2 ? 5 : 2 * pass + 2;
+            float* vA = v + (nint)ja * length, vB = v + (nint)jb * length, uA = u + ja * ChannelVector, uB = u + jb * ChannelVector;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default;
+            Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default;
+            for (int row = 0; row < rows; row++)
+            {
+                float* va = vA + offsets[row], vb = vB + offsets[row];
+                var ua = Vector512.Load(uA + (nint)row * Step);
+                var ub = Vector512.Load(uB + (nint)row * Step);
+                a0 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[0]), a0);
+                b0 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[0]), b0);
+                a1 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[1]), a1);
+                b1 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[1]), b1);
+                a2 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[2]), a2);
+                b2 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[2]), b2);
+                a3 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[3]), a3);
+                b3 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[3]), b3);
+                a4 = Vector512.FusedMultiplyAdd(ua, Vector512.Create(va[4]), a4);
+                b4 = Vector512.FusedMultiplyAdd(ub, Vector512.Create(vb[4]), b4);
+            }
+            if (pass == 0)
+            {
+                y0 = a0 + b0; y1 = a1 + b1; y2 = a2 + b2; y3 = a3 + b3; y4 = a4 + b4;
+                z0 = a0 - b0; z1 = a1 - b1; z2 = a2 - b2; z3 = a3 - b3; z4 = a4 - b4;
+            }
+            else if (pass == 1)
+            {
+                y0 += a0 + b0; y1 += a1 + b1; y2 += a2 + b2; y3 += a3 + b3; y4 += a4 + b4;
+                z0 = Vector512.FusedMultiplyAdd(two, a0 - b0, z0);
+                z1 = Vector512.FusedMultiplyAdd(two, a1 - b1, z1);
+                z2 = Vector512.FusedMultiplyAdd(two, a2 - b2, z2);
+                z3 = Vector512.FusedMultiplyAdd(two, a3 - b3, z3);
+                z4 = Vector512.FusedMultiplyAdd(two, a4 - b4, z4);
+            }
+            else
+            {
+                y0 += a0; y1 += a1; y2 += a2; y3 += a3; y4 += a4;
+                z0 += b0; z1 += b1; z2 += b2; z3 += b3; z4 += b4;
+            }
         }
-        (y0 + a0 + bias).Store(tile);
-        (z0 + b0 + bias).Store(tile + ChannelVector);
-        (y1 + a1 + bias).Store(tile + 2 * ChannelVector);
-        (z1 + b1 + bias).Store(tile + 3 * ChannelVector);
-        (y2 + a2 + bias).Store(tile + 4 * ChannelVector);
-        (z2 + b2 + bias).Store(tile + 5 * ChannelVector);
-        (y3 + a3 + bias).Store(tile + 6 * ChannelVector);
-        (z3 + b3 + bias).Store(tile + 7 * ChannelVector);
-        (y4 + a4 + bias).Store(tile + 8 * ChannelVector);
-        (z4 + b4 + bias).Store(tile + 9 * ChannelVector);
+        StoreTile(tile, bias, y0, z0, y1, z1, y2, z2, y3, z3, y4, z4);
     }
 }

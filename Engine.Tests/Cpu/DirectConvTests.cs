@@ -46,32 +46,27 @@ public sealed class DirectConvTests
         return Download(be, y, g.OutputShape.Size);
     }
 
-    /// <summary>The forward with F(2, 5) off: the direct channel-vector kernels where they apply.</summary>
-    private static float[] ForwardDirect(CpuBackend be, Conv2dGeometry g, float[] x, float[] w, float[]? bias)
+    /// <summary>The forward with one of the backend's path switches off (<paramref name="enable"/> sets it), on again after.</summary>
+    private static float[] ForwardWithout(Action<bool> enable, CpuBackend be, Conv2dGeometry g, float[] x, float[] w, float[]? bias)
     {
-        CpuBackend.WinogradEnabled = false;
+        enable(false);
         try
         {
             return Forward(be, g, x, w, bias);
         }
         finally
         {
-            CpuBackend.WinogradEnabled = true;
+            enable(true);
         }
     }
 
-    private static float[] ForwardBySweep(CpuBackend be, Conv2dGeometry g, float[] x, float[] w, float[]? bias)
-    {
-        CpuBackend.ChannelVectorsEnabled = false;
-        try
-        {
-            return Forward(be, g, x, w, bias);
-        }
-        finally
-        {
-            CpuBackend.ChannelVectorsEnabled = true;
-        }
-    }
+    /// <summary>The forward with F(2, 5) off: the direct channel-vector kernels where they apply.</summary>
+    private static float[] ForwardDirect(CpuBackend be, Conv2dGeometry g, float[] x, float[] w, float[]? bias) =>
+        ForwardWithout(on => CpuBackend.WinogradEnabled = on, be, g, x, w, bias);
+
+    /// <summary>The forward with channel vectors (and so F(2, 5)) off: the grid sweep.</summary>
+    private static float[] ForwardBySweep(CpuBackend be, Conv2dGeometry g, float[] x, float[] w, float[]? bias) =>
+        ForwardWithout(on => CpuBackend.ChannelVectorsEnabled = on, be, g, x, w, bias);
 
     /// <summary>Stride-1 geometries with 16 or 32 output channels per group that the channel-vector forward takes.</summary>
     private static Gen<Conv2dGeometry> ChannelVectorGeometries =>
