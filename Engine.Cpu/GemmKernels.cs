@@ -38,6 +38,13 @@ internal static unsafe class GemmKernels
     internal static void Kernel512(int kc, float* a, float* b, float* c, nint ldc, bool accumulate, int rows)
     {
         Wide512Meter.Enter();
+        // an M edge of at most 8 rows: the short tile, whose FMAs are only the rows' (same order, same bits)
+        if (rows <= 8)
+        {
+            if (rows <= 4) KernelShort512<FourRows>(kc, a, b, c, ldc, accumulate, rows);
+            else KernelShort512<EightRows>(kc, a, b, c, ldc, accumulate, rows);
+            return;
+        }
         Vector512<float> c00 = Vector512<float>.Zero, c01 = Vector512<float>.Zero, c10 = Vector512<float>.Zero, c11 = Vector512<float>.Zero, c20 = Vector512<float>.Zero, c21 = Vector512<float>.Zero, c30 = Vector512<float>.Zero, c31 = Vector512<float>.Zero, c40 = Vector512<float>.Zero, c41 = Vector512<float>.Zero, c50 = Vector512<float>.Zero, c51 = Vector512<float>.Zero, c60 = Vector512<float>.Zero, c61 = Vector512<float>.Zero, c70 = Vector512<float>.Zero, c71 = Vector512<float>.Zero, c80 = Vector512<float>.Zero, c81 = Vector512<float>.Zero, c90 = Vector512<float>.Zero, c91 = Vector512<float>.Zero, c100 = Vector512<float>.Zero, c101 = Vector512<float>.Zero, c110 = Vector512<float>.Zero, c111 = Vector512<float>.Zero;
         // two k steps per iteration: 81 instead of 84 fused micro-ops per 48 FMAs, so the loop runs further from the
         // front end's 4 per cycle (the JIT keeps all 24 accumulators, 2 B vectors and a broadcast in zmm registers)
@@ -145,6 +152,76 @@ internal static unsafe class GemmKernels
             if (rows <= 11) return;
             c110.Store(c + 11 * ldc + 0); c111.Store(c + 11 * ldc + 16);
         }
+    }
+
+    /// <summary>Rows of a short 512-bit tile, a constant in each instantiation of <see cref="KernelShort512"/>.</summary>
+    private interface IShortRows
+    {
+        static abstract int Count { get; }
+    }
+
+    private readonly struct FourRows : IShortRows
+    {
+        public static int Count => 4;
+    }
+
+    private readonly struct EightRows : IShortRows
+    {
+        public static int Count => 8;
+    }
+
+    /// <summary>
+    /// <see cref="Kernel512"/> for an M edge of at most <c>TRows.Count</c> (4 or 8) rows: the first rows of the same
+    /// A panel (kc x 12), 8 or 16 accumulators, one k step per iteration (8 or 16 independent FMA chains). Each
+    /// element is the same FMA chain as in the 12-row tile, so the bits do not change; a layer with 64 output
+    /// channels (5 full tiles and 4 rows) does 64 rows of FMAs instead of 72.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void KernelShort512<TRows>(int kc, float* a, float* b, float* c, nint ldc, bool accumulate, int rows) where TRows : struct, IShortRows
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
+        for (int p = 0; p < kc; p++, a += Mr512, b += Nr512)
+        {
+            var b0 = Vector512.Load(b + 0); var b1 = Vector512.Load(b + 16);
+            var a0 = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(a0, b0, c00); c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(a1, b0, c10); c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(a2, b0, c20); c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
+            var a3 = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(a3, b0, c30); c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
+            if (TRows.Count <= 4) continue;
+            var a4 = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(a4, b0, c40); c41 = Vector512.FusedMultiplyAdd(a4, b1, c41);
+            var a5 = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(a5, b0, c50); c51 = Vector512.FusedMultiplyAdd(a5, b1, c51);
+            var a6 = Vector512.Create(a[6]); c60 = Vector512.FusedMultiplyAdd(a6, b0, c60); c61 = Vector512.FusedMultiplyAdd(a6, b1, c61);
+            var a7 = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(a7, b0, c70); c71 = Vector512.FusedMultiplyAdd(a7, b1, c71);
+        }
+        StoreShortRow(c, accumulate, c00, c01);
+        if (rows <= 1) return;
+        StoreShortRow(c + ldc, accumulate, c10, c11);
+        if (rows <= 2) return;
+        StoreShortRow(c + 2 * ldc, accumulate, c20, c21);
+        if (rows <= 3) return;
+        StoreShortRow(c + 3 * ldc, accumulate, c30, c31);
+        if (TRows.Count <= 4 || rows <= 4) return;
+        StoreShortRow(c + 4 * ldc, accumulate, c40, c41);
+        if (rows <= 5) return;
+        StoreShortRow(c + 5 * ldc, accumulate, c50, c51);
+        if (rows <= 6) return;
+        StoreShortRow(c + 6 * ldc, accumulate, c60, c61);
+        if (rows <= 7) return;
+        StoreShortRow(c + 7 * ldc, accumulate, c70, c71);
+    }
+
+    /// <summary>c[0..32) = or += (lo, hi), as the 12-row tile stores a row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreShortRow(float* c, bool accumulate, Vector512<float> lo, Vector512<float> hi)
+    {
+        if (accumulate)
+        {
+            lo += Vector512.Load(c);
+            hi += Vector512.Load(c + 16);
+        }
+        lo.Store(c);
+        hi.Store(c + 16);
     }
 
     /// <summary>C (6 x 16, row stride ldc) = or += A panel (kc x 6) * B panel (kc x 16).</summary>

@@ -91,6 +91,30 @@ public sealed class GemmTests
         CheckGemm(Two, transA, transB, m, n, k, 1f, 1f, 1, m * n + k);
     }
 
+    /// <summary>
+    /// An M edge of 1-11 rows (1-8: the short 4- and 8-row tiles) gives the bits its rows get inside a full 12-row
+    /// tile: C = A * B with M = 12 + edge against M = 24 whose first 12 + edge rows of A are the same, over one and
+    /// two K blocks (the second accumulates) and an N edge.
+    /// </summary>
+    [Test]
+    public void Gemm_EdgeRowsGiveTheBitsOfAFullTile([Range(1, 11)] int edge, [Values(50, 700)] int k)
+    {
+        const int n = 70;
+        var a = Random(24 * k, edge);
+        var b = Random(k * n, edge + 1);
+        float[] Run(int m)
+        {
+            var c = Two.Allocate(m * n);
+            Two.Gemm(new GemmGeometry(false, false, m, n, k, 1, m * k, k * n, m * n), 1f, Upload(Two, a.AsSpan(0, m * k).ToArray()), Upload(Two, b), 0f, c);
+            return Download(Two, c, m * n);
+        }
+        var edged = Run(12 + edge);
+        var full = Run(24);
+        for (int i = 12 * n; i < (12 + edge) * n; i++)
+            if (BitConverter.SingleToInt32Bits(edged[i]) != BitConverter.SingleToInt32Bits(full[i]))
+                Assert.Fail($"M = {12 + edge}, K = {k}: row {i / n}, column {i % n} gave {edged[i]:R} on the edge and {full[i]:R} in a full tile; expected identical bits");
+    }
+
     [TestCase(300, 700, 600, false, false, 1)]
     [TestCase(1100, 1100, 500, false, false, 1)] // two row, two column and two K blocks
     [TestCase(97, 1203, 333, true, true, 1)]
