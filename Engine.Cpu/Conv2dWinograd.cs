@@ -29,8 +29,13 @@ namespace Engine.Cpu;
 // PyTorch's CPU convolutions (oneDNN) sum directly here; cuDNN offers Winograd algorithms that its heuristics pick.
 public sealed partial class CpuBackend
 {
-    /// <summary>Set false by tests to run the direct channel-vector forward where the Winograd forward would run.</summary>
-    internal static bool WinogradEnabled { get; set; } = true;
+    /// <summary>
+    /// Whether convolutions with 5-wide kernels may run Winograd's F(2, 5) forward (default true; process-wide, like
+    /// PyTorch's backend flags). It changes the results by float rounding only (within 2e-6 of sum |terms|); set it
+    /// false for the direct sum's bits, e.g. to compare with a run from before it existed. Tests switch it off to
+    /// check the direct kernels.
+    /// </summary>
+    public static bool WinogradEnabled { get; set; } = true;
 
     /// <summary>Whether the forward of <paramref name="g"/> runs through F(2, 5) (for tests).</summary>
     internal static bool TakesWinograd(in Conv2dGeometry g)
