@@ -37,6 +37,12 @@ public sealed partial class CpuBackend
                 Conv2dDirect(geo, px, pw, pb, py);
             return;
         }
+        if (UseWinogradTiles(geo))
+        {
+            fixed (float* px = Array(x), pb = bias is null ? null : Array(bias), py = Array(y))
+                Conv2dWinogradTiles(geo, Cpu(w), px, pb, py);
+            return;
+        }
         int kg = geo.OutChannelsPerGroup, cg = geo.InChannelsPerGroup;
         int pq = geo.OutHeight * geo.OutWidth, crs = cg * geo.Kernel.Height * geo.Kernel.Width;
         int hw = geo.InHeight * geo.InWidth, npq = geo.Batch * pq;

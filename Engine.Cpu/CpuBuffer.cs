@@ -43,6 +43,9 @@ public sealed class CpuBuffer : DeviceBuffer
     /// <summary>The data gradient's flipped weights packed at some <see cref="Version"/> (see <see cref="PackedWeights"/>), or null.</summary>
     internal PackedWeights? Flipped { get; set; }
 
+    /// <summary>The F(2x2, 3x3) transformed weights made at some <see cref="Version"/> (see <see cref="WinogradTileWeights"/>), or null.</summary>
+    internal WinogradTileWeights? WinogradTiles { get; set; }
+
     /// <summary>The live taps of these weights gathered at some <see cref="Version"/> (see <see cref="LiveWeights"/>), or null.</summary>
     internal LiveWeights? Live { get; set; }
 

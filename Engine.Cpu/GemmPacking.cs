@@ -99,7 +99,7 @@ internal static unsafe class PanelCopy
 
     /// <summary>A lane mask with the first <paramref name="count"/> lanes set (all 16 when count &gt;= 16).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Tail(int count) =>
+    internal static Vector512<float> Tail(int count) =>
         Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
 
     /// <summary>
