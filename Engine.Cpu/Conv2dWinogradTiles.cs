@@ -358,46 +358,100 @@ internal sealed unsafe class WinogradTileWeights
         return kept;
     }
 
-    /// <summary>U_xi for every (k, c), in double and rounded once; tasks of one panel of mr output channels.</summary>
+    /// <summary>
+    /// Coefficients[tap * 16 + xi] = G[a, r] * G[b, s] for tap = (r, s) and xi = (a, b): U_xi = sum over taps of
+    /// Coefficients[tap, xi] * w[tap] (each 0, +-1, +-1/2 or +-1/4, so the products are exact).
+    /// </summary>
+    private static readonly float[] Coefficients = MakeCoefficients();
+
+    private static float[] MakeCoefficients()
+    {
+        float[,] g = { { 1, 0, 0 }, { 0.5f, 0.5f, 0.5f }, { 0.5f, -0.5f, 0.5f }, { 0, 0, 1 } };
+        var table = new float[9 * 16];
+        for (int r = 0; r < 3; r++)
+            for (int s = 0; s < 3; s++)
+                for (int a = 0; a < 4; a++)
+                    for (int b = 0; b < 4; b++) table[(r * 3 + s) * 16 + a * 4 + b] = g[a, r] * g[b, s];
+        return table;
+    }
+
+    /// <summary>
+    /// U_xi for every (k, c): the sum over the 9 taps in order (a product, then 8 fused multiply-adds), in tasks of one
+    /// panel of mr output channels. With AVX-512 each (k, c) is one vector of the 16 points, and a panel's 12 vectors for
+    /// one c are transposed into place; without it the same sums element by element (the same bits).
+    /// </summary>
     private void Transform(float* w, WorkerPool pool)
     {
         int panels = GemmDriver.CeilDiv(_k, _mr);
-        pool.For(panels, ((nint)w, (nint)_data!.Pointer, _c, _k, _mr, KPadded), static (s, panel) =>
+        fixed (float* table = Coefficients)
+            pool.For(panels, ((nint)w, (nint)_data!.Pointer, (nint)table, _c, _k, _mr, KPadded), static (s, panel) =>
+            {
+                var (wAt, uAt, tableAt, c, k, mr, kPadded) = s;
+                if (GemmKernels.Use512) TransformPanel512((float*)wAt, (float*)uAt, (float*)tableAt, c, k, mr, kPadded, panel);
+                else TransformPanel((float*)wAt, (float*)uAt, (float*)tableAt, c, k, mr, kPadded, panel);
+            });
+    }
+
+    /// <summary>Where U_0[c, panel * mr] is: block c0 = 384 floor(c / 384) (kc deep), the panel's kc x mr floats, row c - c0.</summary>
+    private static nint PanelAt(int cc, int c, int mr, int kPadded, int panel)
+    {
+        int c0 = cc / GemmDriver.KcBlock * GemmDriver.KcBlock, kc = Math.Min(GemmDriver.KcBlock, c - c0);
+        return (nint)c0 * kPadded + (nint)panel * mr * kc + (nint)(cc - c0) * mr;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransformPanel(float* w, float* u, float* table, int c, int k, int mr, int kPadded, int panel)
+    {
+        nint pointStride = (nint)c * kPadded;
+        for (int cc = 0; cc < c; cc++)
         {
-            var (wAt, uAt, c, k, mr, kPadded) = s;
-            float* w = (float*)wAt, u = (float*)uAt;
-            Span<double> h = stackalloc double[12];
-            for (int kk = panel * mr; kk < (panel + 1) * mr; kk++)
-                for (int cc = 0; cc < c; cc++)
+            float* at = u + PanelAt(cc, c, mr, kPadded, panel);
+            for (int i = 0; i < mr; i++)
+            {
+                int kk = panel * mr + i;
+                float* g = w + ((nint)kk * c + cc) * 9;
+                for (int xi = 0; xi < 16; xi++)
                 {
-                    // block of rows c0 = 384 floor(c / 384), kc deep; panel offset kk/mr * mr * kc; row (c - c0) * mr; lane kk % mr
-                    int c0 = cc / GemmDriver.KcBlock * GemmDriver.KcBlock, kc = Math.Min(GemmDriver.KcBlock, c - c0);
-                    float* at = u + (nint)c0 * kPadded + (nint)panel * mr * kc + (nint)(cc - c0) * mr + kk % mr;
-                    nint pointStride = (nint)c * kPadded;
-                    if (kk >= k)
+                    float sum = 0f;
+                    if (kk < k)
                     {
-                        for (int xi = 0; xi < 16; xi++) at[xi * pointStride] = 0f;
-                        continue;
+                        sum = table[xi] * g[0];
+                        for (int tap = 1; tap < 9; tap++) sum = MathF.FusedMultiplyAdd(table[tap * 16 + xi], g[tap], sum);
                     }
-                    float* g = w + ((nint)kk * c + cc) * 9;
-                    // h = G g (rows), then U = h G^T (columns)
-                    for (int col = 0; col < 3; col++)
-                    {
-                        double g0 = g[col], g1 = g[3 + col], g2 = g[6 + col];
-                        h[col] = g0;
-                        h[3 + col] = (g0 + g1 + g2) * 0.5;
-                        h[6 + col] = (g0 - g1 + g2) * 0.5;
-                        h[9 + col] = g2;
-                    }
-                    for (int a = 0; a < 4; a++)
-                    {
-                        double h0 = h[3 * a], h1 = h[3 * a + 1], h2 = h[3 * a + 2];
-                        at[(4 * a) * pointStride] = (float)h0;
-                        at[(4 * a + 1) * pointStride] = (float)((h0 + h1 + h2) * 0.5);
-                        at[(4 * a + 2) * pointStride] = (float)((h0 - h1 + h2) * 0.5);
-                        at[(4 * a + 3) * pointStride] = (float)h2;
-                    }
+                    at[xi * pointStride + i] = sum;
                 }
-        });
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransformPanel512(float* w, float* u, float* table, int c, int k, int mr, int kPadded, int panel)
+    {
+        Wide512Meter.Enter();
+        var t0 = Vector512.Load(table); var t1 = Vector512.Load(table + 16); var t2 = Vector512.Load(table + 32);
+        var t3 = Vector512.Load(table + 48); var t4 = Vector512.Load(table + 64); var t5 = Vector512.Load(table + 80);
+        var t6 = Vector512.Load(table + 96); var t7 = Vector512.Load(table + 112); var t8 = Vector512.Load(table + 128);
+        float* tile = stackalloc float[16 * 16];
+        int rows = Math.Min(mr, k - panel * mr);
+        for (int i = rows; i < mr; i++) Vector512<float>.Zero.Store(tile + i * 16);
+        for (int cc = 0; cc < c; cc++)
+        {
+            // tile[i, xi] = U_xi[k0 + i, c], then transposed into the 16 points' rows (mr floats each)
+            for (int i = 0; i < rows; i++)
+            {
+                float* g = w + ((nint)(panel * mr + i) * c + cc) * 9;
+                var sum = t0 * Vector512.Create(g[0]);
+                sum = Vector512.FusedMultiplyAdd(t1, Vector512.Create(g[1]), sum);
+                sum = Vector512.FusedMultiplyAdd(t2, Vector512.Create(g[2]), sum);
+                sum = Vector512.FusedMultiplyAdd(t3, Vector512.Create(g[3]), sum);
+                sum = Vector512.FusedMultiplyAdd(t4, Vector512.Create(g[4]), sum);
+                sum = Vector512.FusedMultiplyAdd(t5, Vector512.Create(g[5]), sum);
+                sum = Vector512.FusedMultiplyAdd(t6, Vector512.Create(g[6]), sum);
+                sum = Vector512.FusedMultiplyAdd(t7, Vector512.Create(g[7]), sum);
+                sum = Vector512.FusedMultiplyAdd(t8, Vector512.Create(g[8]), sum);
+                sum.Store(tile + i * 16);
+            }
+            PanelTranspose.Block16(tile, 16, mr, Vector512<float>.One, u + PanelAt(cc, c, mr, kPadded, panel), c * kPadded);
+        }
     }
 }
