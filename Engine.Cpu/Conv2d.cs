@@ -40,7 +40,7 @@ public sealed partial class CpuBackend
         if (UseWinogradTiles(geo))
         {
             fixed (float* px = Array(x), pb = bias is null ? null : Array(bias), py = Array(y))
-                Conv2dWinogradTiles(geo, Cpu(w), px, pb, py);
+                Conv2dWinogradTiles(geo, WinogradTileWeights.Of(Cpu(w), geo.InChannels, geo.OutChannels, flipped: false, _workers), px, pb, py);
             return;
         }
         int kg = geo.OutChannelsPerGroup, cg = geo.InChannelsPerGroup;
@@ -98,6 +98,14 @@ public sealed partial class CpuBackend
         bool pointwise = IsPointwise(geo);
         if (!pointwise && AsForward(geo, out var forward))
         {
+            if (UseWinogradTiles(forward))
+            {
+                // dX = F(2x2, 3x3) of dY with the flipped, transposed weights (C x K x 3 x 3 read from W, K x C x 3 x 3)
+                var u = WinogradTileWeights.Of(Cpu(w), forward.InChannels, forward.OutChannels, flipped: true, _workers);
+                fixed (float* pdy = Array(dY), pdx = Array(dX))
+                    Conv2dWinogradTiles(forward, u, pdy, null, pdx);
+                return;
+            }
             BackwardDataAsForward(geo, forward, dY, w, dX);
             return;
         }

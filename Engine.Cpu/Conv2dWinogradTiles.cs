@@ -57,6 +57,13 @@ public sealed partial class CpuBackend
         return !LiveTaps(g, out _, out _, out _) && !UseDirect(geo) && UseWinogradTiles(geo);
     }
 
+    /// <summary>Whether the data gradient of <paramref name="g"/> runs through F(2x2, 3x3) (for tests).</summary>
+    internal static bool TakesWinogradTilesData(in Conv2dGeometry g)
+    {
+        var geo = Packable(g);
+        return !LiveTaps(g, out _, out _, out _) && !UseDirect(geo) && !IsPointwise(geo) && AsForward(geo, out var forward) && UseWinogradTiles(forward);
+    }
+
     /// <summary>
     /// Fewest tiles (N*TP*TQ). When the weights have changed since the last call (every training step) U is made again,
     /// about 50 cycles per (k, c) against the GEMMs' saving of about 1.25 cycles per (k, c) and tile: below some 40 tiles
@@ -79,12 +86,11 @@ public sealed partial class CpuBackend
         return Math.Min(most, tiles);
     }
 
-    /// <summary>y = bias + F(2x2, 3x3) of x with weights w (see the file's head).</summary>
-    private unsafe void Conv2dWinogradTiles(in Conv2dGeometry g, CpuBuffer weights, float* x, float* bias, float* y)
+    /// <summary>y = bias + F(2x2, 3x3) of x with the transformed weights u (see the file's head).</summary>
+    private unsafe void Conv2dWinogradTiles(in Conv2dGeometry g, WinogradTileWeights u, float* x, float* bias, float* y)
     {
         int c = g.InChannels, k = g.OutChannels, tp = (g.OutHeight + 1) / 2, tq = (g.OutWidth + 1) / 2;
         int tiles = g.Batch * tp * tq, chunk = WinogradTilesChunk(c, k, tiles);
-        var u = WinogradTileWeights.Of(weights, c, k, _workers);
         // rows of V and M: the chunk's tiles and 16 spare floats (a vector run's lanes past the chunk)
         // and the points' matrices a cache line more than their rows apart: at whole multiples of 4 KB (C * stride
         // floats) the 16 points of a run fell into one set of the 8-way L1
@@ -328,10 +334,13 @@ public sealed partial class CpuBackend
 }
 
 /// <summary>
-/// The transformed weights of F(2x2, 3x3) kept on a weight buffer (<see cref="CpuBuffer.WinogradTiles"/>) at the
-/// <see cref="Version"/> they were made from: per point xi, U_xi^T (C x K) packed as the GEMM's prepacked A
-/// (<see cref="PackedWeights"/>' layout: 384-deep blocks of panels of mr output channels, K padded to KPadded with
-/// zeros), 16 * C * KPadded floats. Made again in place when the weights change (a training step: no allocation).
+/// The transformed weights of F(2x2, 3x3) kept on a weight buffer (<see cref="CpuBuffer.WinogradTiles"/> for the
+/// forward, <see cref="CpuBuffer.WinogradTilesFlipped"/> for the data gradient) at the <see cref="Version"/> they
+/// were made from: per point xi, U_xi^T (C x K) packed as the GEMM's prepacked A (<see cref="PackedWeights"/>' layout:
+/// 384-deep blocks of panels of mr output channels, K padded to KPadded with zeros), 16 * C * KPadded floats, for the
+/// convolution of C to K channels with kernels w'[k, c] = w[k, c] (forward: w is K x C x 3 x 3) or, flipped,
+/// w'[k, c, r, s] = w[c, k, 2 - r, 2 - s] (the data gradient as a forward: w is C x K x 3 x 3). Made again in place
+/// when the weights change (a training step: no allocation).
 /// </summary>
 internal sealed unsafe class WinogradTileWeights
 {
@@ -342,10 +351,10 @@ internal sealed unsafe class WinogradTileWeights
     public float* Pointer => _data!.Pointer;
     public int KPadded => GemmDriver.CeilDiv(_k, _mr) * _mr;
 
-    /// <summary>w's transformed weights (K x C x 3 x 3), made now unless kept at w's version and shape.</summary>
-    public static WinogradTileWeights Of(CpuBuffer w, int c, int k, WorkerPool pool)
+    /// <summary>The transformed weights of the C -> K convolution by w, made now unless kept at w's version and shape.</summary>
+    public static WinogradTileWeights Of(CpuBuffer w, int c, int k, bool flipped, WorkerPool pool)
     {
-        var kept = w.WinogradTiles ??= new WinogradTileWeights();
+        var kept = flipped ? w.WinogradTilesFlipped ??= new WinogradTileWeights() : w.WinogradTiles ??= new WinogradTileWeights();
         int mr = GemmKernels.Use512 ? GemmKernels.Mr512 : GemmKernels.Mr256;
         long version = w.Version;
         if (kept._data is not null && kept._version == version && kept._c == c && kept._k == k && kept._mr == mr) return kept;
@@ -353,7 +362,7 @@ internal sealed unsafe class WinogradTileWeights
         long length = 16L * c * kept.KPadded;
         if (kept._data is null || kept._data.Length < length) kept._data = new AlignedScratch(length);
         fixed (float* pw = w.ReadArray)
-            kept.Transform(pw, pool);
+            kept.Transform(pw, flipped, pool);
         kept._version = version;
         return kept;
     }
@@ -380,16 +389,32 @@ internal sealed unsafe class WinogradTileWeights
     /// panel of mr output channels. With AVX-512 each (k, c) is one vector of the 16 points, and a panel's 12 vectors for
     /// one c are transposed into place; without it the same sums element by element (the same bits).
     /// </summary>
-    private void Transform(float* w, WorkerPool pool)
+    private void Transform(float* w, bool flipped, WorkerPool pool)
     {
         int panels = GemmDriver.CeilDiv(_k, _mr);
         fixed (float* table = Coefficients)
-            pool.For(panels, ((nint)w, (nint)_data!.Pointer, (nint)table, _c, _k, _mr, KPadded), static (s, panel) =>
+            pool.For(panels, ((nint)w, (nint)_data!.Pointer, (nint)table, _c, _k, _mr, KPadded, flipped), static (s, panel) =>
             {
-                var (wAt, uAt, tableAt, c, k, mr, kPadded) = s;
-                if (GemmKernels.Use512) TransformPanel512((float*)wAt, (float*)uAt, (float*)tableAt, c, k, mr, kPadded, panel);
-                else TransformPanel((float*)wAt, (float*)uAt, (float*)tableAt, c, k, mr, kPadded, panel);
+                var (wAt, uAt, tableAt, c, k, mr, kPadded, flipped) = s;
+                if (GemmKernels.Use512) TransformPanel512((float*)wAt, (float*)uAt, (float*)tableAt, c, k, mr, kPadded, panel, flipped);
+                else TransformPanel((float*)wAt, (float*)uAt, (float*)tableAt, c, k, mr, kPadded, panel, flipped);
             });
+    }
+
+    /// <summary>w'[kk, cc]'s 9 taps in order into <paramref name="taps"/> (see the class summary for the flipped kernel).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Taps(float* w, int c, int k, int kk, int cc, bool flipped, float* taps)
+    {
+        if (!flipped)
+        {
+            float* g = w + ((nint)kk * c + cc) * 9;
+            for (int tap = 0; tap < 9; tap++) taps[tap] = g[tap];
+        }
+        else
+        {
+            float* g = w + ((nint)cc * k + kk) * 9;
+            for (int tap = 0; tap < 9; tap++) taps[tap] = g[8 - tap];
+        }
     }
 
     /// <summary>Where U_0[c, panel * mr] is: block c0 = 384 floor(c / 384) (kc deep), the panel's kc x mr floats, row c - c0.</summary>
@@ -400,16 +425,17 @@ internal sealed unsafe class WinogradTileWeights
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransformPanel(float* w, float* u, float* table, int c, int k, int mr, int kPadded, int panel)
+    private static void TransformPanel(float* w, float* u, float* table, int c, int k, int mr, int kPadded, int panel, bool flipped)
     {
         nint pointStride = (nint)c * kPadded;
+        float* g = stackalloc float[9];
         for (int cc = 0; cc < c; cc++)
         {
             float* at = u + PanelAt(cc, c, mr, kPadded, panel);
             for (int i = 0; i < mr; i++)
             {
                 int kk = panel * mr + i;
-                float* g = w + ((nint)kk * c + cc) * 9;
+                if (kk < k) Taps(w, c, k, kk, cc, flipped, g);
                 for (int xi = 0; xi < 16; xi++)
                 {
                     float sum = 0f;
@@ -425,13 +451,14 @@ internal sealed unsafe class WinogradTileWeights
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransformPanel512(float* w, float* u, float* table, int c, int k, int mr, int kPadded, int panel)
+    private static void TransformPanel512(float* w, float* u, float* table, int c, int k, int mr, int kPadded, int panel, bool flipped)
     {
         Wide512Meter.Enter();
         var t0 = Vector512.Load(table); var t1 = Vector512.Load(table + 16); var t2 = Vector512.Load(table + 32);
         var t3 = Vector512.Load(table + 48); var t4 = Vector512.Load(table + 64); var t5 = Vector512.Load(table + 80);
         var t6 = Vector512.Load(table + 96); var t7 = Vector512.Load(table + 112); var t8 = Vector512.Load(table + 128);
         float* tile = stackalloc float[16 * 16];
+        float* g = stackalloc float[9];
         int rows = Math.Min(mr, k - panel * mr);
         for (int i = rows; i < mr; i++) Vector512<float>.Zero.Store(tile + i * 16);
         for (int cc = 0; cc < c; cc++)
@@ -439,7 +466,7 @@ internal sealed unsafe class WinogradTileWeights
             // tile[i, xi] = U_xi[k0 + i, c], then transposed into the 16 points' rows (mr floats each)
             for (int i = 0; i < rows; i++)
             {
-                float* g = w + ((nint)(panel * mr + i) * c + cc) * 9;
+                Taps(w, c, k, panel * mr + i, cc, flipped, g);
                 var sum = t0 * Vector512.Create(g[0]);
                 sum = Vector512.FusedMultiplyAdd(t1, Vector512.Create(g[1]), sum);
                 sum = Vector512.FusedMultiplyAdd(t2, Vector512.Create(g[2]), sum);

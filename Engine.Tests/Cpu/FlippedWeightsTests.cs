@@ -64,9 +64,11 @@ public sealed class FlippedWeightsTests : ThreadCountFixture
     /// <summary>dX from weights no data gradient has seen (so nothing is cached), on a one-thread backend.</summary>
     private float[] Uncached(Conv2dGeometry g, float[] dY, float[] w) => DataGradient(_fresh, g, Upload(_fresh, dY), Upload(_fresh, w));
 
+    /// <summary>Runs body with the direct kernels and F(2x2, 3x3) off, so stride-1 data gradients take the GEMM (and its cache).</summary>
     private static void WithoutDirect(Action body)
     {
         CpuBackend.DirectConvEnabled = false;
+        CpuBackend.WinogradEnabled = false;
         try
         {
             body();
@@ -74,6 +76,7 @@ public sealed class FlippedWeightsTests : ThreadCountFixture
         finally
         {
             CpuBackend.DirectConvEnabled = true;
+            CpuBackend.WinogradEnabled = true;
         }
     }
 

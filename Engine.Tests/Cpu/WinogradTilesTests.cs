@@ -10,7 +10,8 @@ namespace Engine.Tests.Cpu;
 /// <summary>
 /// The F(2x2, 3x3) forward of 3x3 stride-1 convolutions (CpuBackend's Conv2dWinogradTiles): against the double
 /// reference within the convolution paths' tolerance, bitwise the same on 1 and 2 threads and whatever the chunk of
-/// tiles, NaN as local as the direct sum's, and the transformed weights made again when the weights change.
+/// tiles, NaN as local as the direct sum's, and the transformed weights made again when the weights change; the data
+/// gradient of the same convolutions as F(2x2, 3x3) of dY with the flipped, transposed weights.
 /// </summary>
 [TestFixture]
 public sealed class WinogradTilesTests
@@ -169,6 +170,63 @@ public sealed class WinogradTilesTests
         float[] Abs(float[] v) => v.Select(Math.Abs).ToArray();
         AssertClose(Download(_two, y, g.OutputShape.Size), ConvForward(g, xs, scaled, null), ConvForward(g, Abs(xs), Abs(scaled), null), Tolerance,
             "after the weights were written: expected the new weights' outputs");
+    }
+
+    private static float[] BackwardData(CpuBackend be, Conv2dGeometry g, float[] dY, float[] w)
+    {
+        var dX = be.Allocate(g.InputShape.Size);
+        be.Fill(dX, float.NaN, g.InputShape.Size); // every input's gradient written
+        be.Conv2dBackwardData(g, Upload(be, dY), Upload(be, w), dX);
+        return Download(be, dX, g.InputShape.Size);
+    }
+
+    /// <summary>
+    /// The data gradient as F(2x2, 3x3) of dY with the flipped, transposed weights (32-70 channels each way, maps of
+    /// 4-17 pixels a side, padding 0-2 on each side): close to the double reference, the same bits on 1 and 2 threads.
+    /// </summary>
+    [Test]
+    public void BackwardDataAgreesWithTheReferenceOnEveryThreadCount() => Properties.Check(
+        from n in Gen.Choose(1, 4) from c in Gen.Choose(32, 70) from k in Gen.Choose(32, 70)
+        from h in Gen.Choose(4, 17) from w in Gen.Choose(4, 17) from pads in Gen.ArrayOf(Gen.Choose(0, 2), 4)
+        from seed in Properties.DataSeed
+        let g = new Conv2dGeometry(n, c, h, w, k, 3, 1, new Padding2d(pads[0], pads[1], pads[2], pads[3]), 1)
+        where Valid(g) && CpuBackend.TakesWinogradTilesData(g)
+        select (g, seed),
+        t =>
+        {
+            var g = t.g;
+            var dY = Random(g.OutputShape.Size, t.seed);
+            var w = Random(g.WeightShape.Size, t.seed + 1);
+            var dX = BackwardData(_two, g, dY, w);
+            Expect.That(Bits(dX).SequenceEqual(Bits(BackwardData(_one, g, dY, w))), $"{g}: the F(2x2, 3x3) data gradient differs in its bits between 2 threads and 1");
+            float[] Abs(float[] v) => v.Select(Math.Abs).ToArray();
+            AssertClose(dX, ConvBackwardData(g, dY, w), ConvBackwardData(g, Abs(dY), Abs(w)), Tolerance, $"F(2x2, 3x3) data gradient {g}");
+        }, runs: 30);
+
+    /// <summary>
+    /// The forward's and the data gradient's transformed weights live side by side on one weight buffer, and both are
+    /// made again after the weights were written (a training step: forward, data gradient, optimizer, and again).
+    /// </summary>
+    [Test]
+    public void ForwardAndDataGradientKeepTheirOwnTransformedWeights()
+    {
+        var g = new Conv2dGeometry(2, 40, 9, 9, 48, 3, 1, 1, 1);
+        Assert.That(CpuBackend.TakesWinogradTiles(g) && CpuBackend.TakesWinogradTilesData(g), Is.True, $"{g}: expected F(2x2, 3x3) both ways");
+        var x = Random(g.InputShape.Size, 1);
+        var dY = Random(g.OutputShape.Size, 2);
+        var weights = Upload(_two, Random(g.WeightShape.Size, 3));
+        var y = _two.Allocate(g.OutputShape.Size);
+        var dX = _two.Allocate(g.InputShape.Size);
+        float[] Abs(float[] v) => v.Select(Math.Abs).ToArray();
+        for (int step = 0; step < 3; step++)
+        {
+            var w = step == 0 ? Download(_two, weights, g.WeightShape.Size) : Random(g.WeightShape.Size, 10 + step);
+            w.CopyTo(((CpuBuffer)weights).Span);
+            _two.Conv2d(g, Upload(_two, x), weights, null, y);
+            _two.Conv2dBackwardData(g, Upload(_two, dY), weights, dX);
+            AssertClose(Download(_two, y, g.OutputShape.Size), ConvForward(g, x, w, null), ConvForward(g, Abs(x), Abs(w), null), Tolerance, $"step {step}: forward");
+            AssertClose(Download(_two, dX, g.InputShape.Size), ConvBackwardData(g, dY, w), ConvBackwardData(g, Abs(dY), Abs(w)), Tolerance, $"step {step}: data gradient");
+        }
     }
 
     /// <summary>Which geometries take it: 3x3 at stride 1 and dilation 1, one group, 32+ channels each way, 32+ tiles.</summary>

@@ -77,6 +77,7 @@ public sealed class Conv2dColumnsTests : ThreadCountFixture
         var w = Random(g.WeightShape.Size, c.Seed + 1);
         var bias = c.Bias ? Random(g.OutChannels, c.Seed + 2) : null;
         CpuBackend.DirectConvEnabled = false;
+        CpuBackend.WinogradEnabled = false; // F(2x2, 3x3) would take the 3x3 cases: these check the GEMM paths
         try
         {
             var expected = ConvForward(g, x, w, bias);
@@ -99,6 +100,7 @@ public sealed class Conv2dColumnsTests : ThreadCountFixture
         {
             GemmDriver.ColumnsDisabled = false;
             CpuBackend.DirectConvEnabled = true;
+            CpuBackend.WinogradEnabled = true;
         }
     }
 
@@ -131,6 +133,7 @@ public sealed class Conv2dColumnsTests : ThreadCountFixture
         var dY = Random(g.OutputShape.Size, c.Seed);
         var w = Random(g.WeightShape.Size, c.Seed + 1);
         CpuBackend.DirectConvEnabled = false;
+        CpuBackend.WinogradEnabled = false; // F(2x2, 3x3) would take the 3x3 cases: these check the GEMM paths
         try
         {
             var expected = ConvBackwardData(g, dY, w);
@@ -157,6 +160,7 @@ public sealed class Conv2dColumnsTests : ThreadCountFixture
         {
             GemmDriver.ColumnsDisabled = false;
             CpuBackend.DirectConvEnabled = true;
+            CpuBackend.WinogradEnabled = true;
         }
     }
 

@@ -92,6 +92,7 @@ public sealed class Conv2dFlatPackingTests : ThreadCountFixture
         var expectedDx = ConvBackwardData(g, dY, w);
         var magnitudeDx = ConvBackwardData(g, dY.Select(Math.Abs).ToArray(), w.Select(Math.Abs).ToArray());
         CpuBackend.DirectConvEnabled = false;
+        CpuBackend.WinogradEnabled = false; // F(2x2, 3x3) would take the 3x3 cases: these check the GEMM paths
         try
         {
             float[]? firstY = null, firstDx = null;
@@ -125,6 +126,7 @@ public sealed class Conv2dFlatPackingTests : ThreadCountFixture
         finally
         {
             CpuBackend.DirectConvEnabled = true;
+            CpuBackend.WinogradEnabled = true;
         }
     }
 
@@ -204,6 +206,7 @@ public sealed class Conv2dFlatPackingTests : ThreadCountFixture
             return (Download(backend, y, g.OutputShape.Size), Download(backend, dX, g.InputShape.Size));
         }
         CpuBackend.DirectConvEnabled = false;
+        CpuBackend.WinogradEnabled = false; // F(2x2, 3x3) would take the 3x3 cases: these check the GEMM paths
         try
         {
             var oneStage = Run();
@@ -217,6 +220,7 @@ public sealed class Conv2dFlatPackingTests : ThreadCountFixture
         {
             CpuBackend.StageMaxFloats = CpuBackend.DefaultStageMaxFloats;
             CpuBackend.DirectConvEnabled = true;
+            CpuBackend.WinogradEnabled = true;
         }
     }
 

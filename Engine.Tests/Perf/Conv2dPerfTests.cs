@@ -81,6 +81,7 @@ public sealed class Conv2dPerfTests
     private static void WithoutDirect(Action check)
     {
         CpuBackend.DirectConvEnabled = false;
+        CpuBackend.WinogradEnabled = false; // F(2x2, 3x3) would take the 3x3 cases: these check the GEMM paths
         try
         {
             check();
@@ -88,6 +89,7 @@ public sealed class Conv2dPerfTests
         finally
         {
             CpuBackend.DirectConvEnabled = true;
+            CpuBackend.WinogradEnabled = true;
         }
     }
 
@@ -177,6 +179,7 @@ public sealed class Conv2dPerfTests
         var dual = Run(two);
         CompareBits(g, single, dual);
         CpuBackend.DirectConvEnabled = false;
+        CpuBackend.WinogradEnabled = false; // F(2x2, 3x3) would take the 3x3 cases: these check the GEMM paths
         try
         {
             CompareBits(g, Run(one), Run(two));
@@ -184,6 +187,7 @@ public sealed class Conv2dPerfTests
         finally
         {
             CpuBackend.DirectConvEnabled = true;
+            CpuBackend.WinogradEnabled = true;
         }
     }
 
