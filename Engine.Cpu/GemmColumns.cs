@@ -84,41 +84,74 @@ internal static unsafe partial class GemmDriver
         });
     }
 
-    /// <summary>Columns [j0, j0 + nw) of C: per K block, pack their B panels, then every tile (A panel row by A panel row).</summary>
+    /// <summary>
+    /// Columns [j0, j0 + nw) of C: per K block, pack their B panels, then every tile (A panel row by A panel row). A
+    /// single K block read from rows of a dense matrix (x of a 1x1 convolution: 256 rows 12.5 KB apart, from DRAM) runs
+    /// in groups of <see cref="PrefetchedPanels"/> panels instead, each group's tiles prefetching the next group's source
+    /// lines into L2 a slice of rows per tile, so its packing reads L2 rather than DRAM (ResNet-50's 1x1 layer: 6.3-6.4
+    /// -> 5.6-5.8 ms at two threads). Every tile's arithmetic is the same either way.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Chunk<TB>(PrepackedSource a, TB b, GemmTarget c, float* rowBias, bool wide, int mr, int nr,
         int m, int n, int k, int j0, int nw, bool accumulate) where TB : struct, IPanelSource
     {
         float* packB = Scratch(ref t_packB, (long)Math.Min(KcBlock, k) * RoundUp(nw, nr));
         float* local = stackalloc float[GemmKernels.Mr512 * GemmKernels.Nr512];
+        if (k <= KcBlock && typeof(TB) == typeof(DenseSource) && Unsafe.As<TB, DenseSource>(ref b).RowsContiguous)
+        {
+            int groupColumns = PrefetchedPanels * nr, rowPanels = CeilDiv(m, mr);
+            for (int g0 = 0; g0 < nw; g0 += groupColumns)
+            {
+                int width = Math.Min(groupColumns, nw - g0), next = Math.Min(groupColumns, nw - g0 - width);
+                b.Pack(packB + (nint)g0 * k, 0, k, j0 + g0, width, nr);
+                int tiles = rowPanels * CeilDiv(width, nr), tile = 0;
+                for (int i = 0; i < m; i += mr)
+                    for (int j = j0 + g0; j < j0 + g0 + width; j += nr, tile++)
+                    {
+                        if (next > 0)
+                            Unsafe.As<TB, DenseSource>(ref b).Prefetch(tile * k / tiles, (tile + 1) * k / tiles - tile * k / tiles, j0 + g0 + width, next);
+                        ChunkTile(a.Block(0, k, 0), packB, c, rowBias, wide, mr, nr, m, n, k, j0, i, j, first: true, accumulate, local);
+                    }
+            }
+            return;
+        }
         for (int pc = 0; pc < k; pc += KcBlock)
         {
             int kc = Math.Min(KcBlock, k - pc);
             b.Pack(packB, pc, kc, j0, nw, nr);
             float* blockA = a.Block(pc, kc, 0);
-            bool add = accumulate || pc > 0 || rowBias is not null;
             for (int i = 0; i < m; i += mr)
-            {
-                int rows = Math.Min(mr, m - i);
                 for (int j = j0; j < j0 + nw; j += nr)
-                {
-                    if (pc > 0 || rowBias is null) Tile(wide, mr, nr, c, blockA, packB, kc, add, m, n, 0, j0, i, j, local);
-                    else if (Math.Min(nr, n - j) == nr && c.Contiguous(j, nr))
-                    {
-                        // first K block of a full tile: the sum in a local tile, then C = sum + bias in one pass (the
-                        // bits of C + sum with C holding the bias, without filling C first and reading it back)
-                        float* aPanel = blockA + (nint)i * kc, bPanel = packB + (nint)(j - j0) * kc;
-                        if (wide) GemmKernels.Kernel512(kc, aPanel, bPanel, local, nr, false, rows);
-                        else GemmKernels.Kernel256(kc, aPanel, bPanel, local, nr, false, rows);
-                        StoreWithBias(c, rowBias, i, rows, j, local, nr);
-                    }
-                    else
-                    {
-                        FillRows(c, rowBias, i, rows, j, Math.Min(nr, n - j));
-                        Tile(wide, mr, nr, c, blockA, packB, kc, add, m, n, 0, j0, i, j, local);
-                    }
-                }
-            }
+                    ChunkTile(blockA, packB, c, rowBias, wide, mr, nr, m, n, kc, j0, i, j, first: pc == 0, accumulate, local);
+        }
+    }
+
+    /// <summary>Panels per group of a prefetched chunk (64 columns: a 256-row group's source is 64 KB).</summary>
+    private const int PrefetchedPanels = 2;
+
+    /// <summary>
+    /// Tile (i, j) of one K block: stored, or added onto C (a later block, or accumulating); the first block of a biased
+    /// product adds the bias as it stores (a full tile: the bits of C + sum with C holding the bias), else fills C with it first.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ChunkTile(float* blockA, float* packB, GemmTarget c, float* rowBias, bool wide, int mr, int nr,
+        int m, int n, int kc, int j0, int i, int j, bool first, bool accumulate, float* local)
+    {
+        bool add = accumulate || !first || rowBias is not null;
+        int rows = Math.Min(mr, m - i);
+        if (!first || rowBias is null) Tile(wide, mr, nr, c, blockA, packB, kc, add, m, n, 0, j0, i, j, local);
+        else if (Math.Min(nr, n - j) == nr && c.Contiguous(j, nr))
+        {
+            // the sum in a local tile, then C = sum + bias in one pass (without filling C first and reading it back)
+            float* aPanel = blockA + (nint)i * kc, bPanel = packB + (nint)(j - j0) * kc;
+            if (wide) GemmKernels.Kernel512(kc, aPanel, bPanel, local, nr, false, rows);
+            else GemmKernels.Kernel256(kc, aPanel, bPanel, local, nr, false, rows);
+            StoreWithBias(c, rowBias, i, rows, j, local, nr);
+        }
+        else
+        {
+            FillRows(c, rowBias, i, rows, j, Math.Min(nr, n - j));
+            Tile(wide, mr, nr, c, blockA, packB, kc, add, m, n, 0, j0, i, j, local);
         }
     }
 

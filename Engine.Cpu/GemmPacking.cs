@@ -160,6 +160,28 @@ internal readonly unsafe struct DenseSource(float* p, nint ld, bool kMajor, floa
 {
     private nint Seg(int t) => segment == int.MaxValue ? first + t : (nint)((first + t) / segment) * segmentStride + (first + t) % segment;
 
+    /// <summary>Whether rows of L are contiguous and unscaled (packed row by row, <see cref="PackRowsWide"/>).</summary>
+    public bool RowsContiguous => kMajor && scale == 1f;
+
+    /// <summary>
+    /// Prefetches into L2 (prefetcht1) the source lines of rows [k0, k0 + kc) and columns [j0, j0 + width), run by
+    /// run of one segment, for a later <see cref="Pack"/> (rows contiguous: <see cref="RowsContiguous"/>).
+    /// </summary>
+    public void Prefetch(int k0, int kc, int j0, int width)
+    {
+        if (!kMajor || !Sse.IsSupported) return;
+        for (int jj = 0; jj < width;)
+        {
+            int len = segment == int.MaxValue ? width - jj : Math.Min(width - jj, segment - (first + j0 + jj) % segment);
+            for (int k = k0; k < k0 + kc; k++)
+            {
+                byte* start = (byte*)(p + (nint)k * ld + Seg(j0 + jj)), end = start + (nint)len * sizeof(float);
+                for (byte* line = (byte*)((nint)start & ~(nint)63); line < end; line += 64) Sse.Prefetch1(line);
+            }
+            jj += len;
+        }
+    }
+
     /// <summary>Columns of the block whose runs are tabulated at a time (bounds the stack tables).</summary>
     private const int RunSlab = 512;
 
