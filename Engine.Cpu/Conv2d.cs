@@ -33,8 +33,9 @@ public sealed partial class CpuBackend
         var geo = Packable(g);
         if (UseDirect(geo))
         {
-            fixed (float* px = Array(x), pw = Array(w), pb = bias is null ? null : Array(bias), py = Array(y))
-                Conv2dDirect(geo, px, pw, pb, py);
+            // the weights are only read (their version, and F(2, 5)'s kept transform, stay valid)
+            fixed (float* px = Array(x), pw = Cpu(w).ReadArray, pb = bias is null ? null : Array(bias), py = Array(y))
+                Conv2dDirect(geo, Cpu(w), px, pw, pb, py);
             return;
         }
         if (UseWinogradTiles(geo))

@@ -100,7 +100,7 @@ public sealed partial class CpuBackend
     /// block) when there are too few images and groups to share out.
     /// Every output is the same sweep either way, so the chunking never changes a bit.
     /// </summary>
-    private unsafe void Conv2dDirect(Conv2dGeometry g, float* x, float* w, float* bias, float* y)
+    private unsafe void Conv2dDirect(Conv2dGeometry g, CpuBuffer weights, float* x, float* w, float* bias, float* y)
     {
         int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, width = DirectBlockWidth(kg), blocks = (kg + width - 1) / width;
         int outH = g.OutHeight, outW = g.OutWidth, pq = outH * outW, taps = cg * g.Kernel.Height * g.Kernel.Width;
@@ -108,7 +108,7 @@ public sealed partial class CpuBackend
         var grid = DirectGrid.Of(g);
         if (UseChannelVectors(g, grid))
         {
-            if (UseWinograd(g, grid)) Conv2dWinograd(g, x, w, bias, y);
+            if (UseWinograd(g, grid)) Conv2dWinograd(g, weights, x, w, bias, y);
             else Conv2dDirectChannels(g, grid, x, w, bias, y);
             return;
         }

@@ -64,11 +64,11 @@ public sealed partial class CpuBackend
     private const int WinogradPoints = 6;
 
     /// <summary>
-    /// y[n, k, p, q] = bias[k] + F(2, 5) of the group's kernel rows: U laid out once per call
-    /// (<see cref="WinogradWeights"/>), then chunks of (image, group) or (image, group, 16-channel block) as in
+    /// y[n, k, p, q] = bias[k] + F(2, 5) of the group's kernel rows: U laid out when the weights have changed
+    /// (<see cref="WinogradWeights"/>, kept by <see cref="WinogradRowWeights"/>), then chunks of (image, group) or (image, group, 16-channel block) as in
     /// <see cref="Conv2dDirectChannels"/>, each transforming its input planes and running its blocks' tiles.
     /// </summary>
-    private unsafe void Conv2dWinograd(Conv2dGeometry g, float* x, float* w, float* bias, float* y)
+    private unsafe void Conv2dWinograd(Conv2dGeometry g, CpuBuffer weights, float* x, float* w, float* bias, float* y)
     {
         int blocks = g.OutChannelsPerGroup / ChannelVector, images = g.Batch * g.Groups;
         int blocksPerChunk = images >= DirectMinImageChunks ? blocks : 1;
@@ -78,24 +78,39 @@ public sealed partial class CpuBackend
         for (int c = 0, row = 0; c < g.InChannelsPerGroup; c++)
             for (int r = 0; r < g.Kernel.Height; r++)
                 offsets[row++] = c * (g.InHeight * g.InWidth / 2) + r * g.Dilation.Height * (g.InWidth / 2);
-        var transformed = Rent(g.Groups * blocks * rows * WinogradPoints * ChannelVector);
-        try
+        float* u = WinogradRowWeights.Of(weights, g, w);
+        _workers.For(images * (blocks / blocksPerChunk), (g, (nint)offsets, blocksPerChunk, (nint)x, (nint)u, (nint)bias, (nint)y), static (s, chunk) =>
         {
-            fixed (float* u = transformed)
-            {
-                WinogradWeights(g, w, u);
-                _workers.For(images * (blocks / blocksPerChunk), (g, (nint)offsets, blocksPerChunk, (nint)x, (nint)u, (nint)bias, (nint)y), static (s, chunk) =>
-                {
-                    var (g, offsets, blocksPerChunk, xAt, uAt, biasAt, yAt) = s;
-                    int chunksPerImage = g.OutChannelsPerGroup / ChannelVector / blocksPerChunk, image = chunk / chunksPerImage;
-                    int first = chunk % chunksPerImage * blocksPerChunk;
-                    WinogradImage(g, (int*)offsets, (float*)xAt, (float*)uAt, (float*)biasAt, (float*)yAt, image / g.Groups, image % g.Groups, first, first + blocksPerChunk);
-                });
-            }
-        }
-        finally
+            var (g, offsets, blocksPerChunk, xAt, uAt, biasAt, yAt) = s;
+            int chunksPerImage = g.OutChannelsPerGroup / ChannelVector / blocksPerChunk, image = chunk / chunksPerImage;
+            int first = chunk % chunksPerImage * blocksPerChunk;
+            WinogradImage(g, (int*)offsets, (float*)xAt, (float*)uAt, (float*)biasAt, (float*)yAt, image / g.Groups, image % g.Groups, first, first + blocksPerChunk);
+        });
+    }
+
+    /// <summary>
+    /// F(2, 5)'s transformed weights (<see cref="WinogradWeights"/>' layout) kept on the weight buffer
+    /// (<see cref="CpuBuffer.WinogradRows"/>) at the version they were made from, made again in place when the weights
+    /// change (a training step; no allocation) or the geometry's layout does: an inference pass, and the benchmark,
+    /// skip the transform, which runs on one thread before the parallel part.
+    /// </summary>
+    internal sealed unsafe class WinogradRowWeights
+    {
+        private AlignedScratch? _data;
+        private long _version = -1;
+        private (int Groups, int Kg, int Cg, int R) _shape;
+
+        public static float* Of(CpuBuffer buffer, in Conv2dGeometry g, float* w)
         {
-            Return(transformed);
+            var kept = buffer.WinogradRows ??= new WinogradRowWeights();
+            var shape = (g.Groups, g.OutChannelsPerGroup, g.InChannelsPerGroup, g.Kernel.Height);
+            long version = buffer.Version;
+            if (kept._data is not null && kept._version == version && kept._shape == shape) return kept._data.Pointer;
+            long length = (long)g.Groups * (g.OutChannelsPerGroup / ChannelVector) * g.InChannelsPerGroup * g.Kernel.Height * WinogradPoints * ChannelVector;
+            if (kept._data is null || kept._data.Length < length) kept._data = new AlignedScratch(length);
+            WinogradWeights(g, w, kept._data.Pointer);
+            (kept._version, kept._shape) = (version, shape);
+            return kept._data.Pointer;
         }
     }
 

@@ -46,6 +46,9 @@ public sealed class CpuBuffer : DeviceBuffer
     /// <summary>The F(2x2, 3x3) transformed weights made at some <see cref="Version"/> (see <see cref="WinogradTileWeights"/>), or null.</summary>
     internal WinogradTileWeights? WinogradTiles { get; set; }
 
+    /// <summary>F(2, 5)'s transformed weights made at some <see cref="Version"/> (see CpuBackend.WinogradRowWeights), or null.</summary>
+    internal CpuBackend.WinogradRowWeights? WinogradRows { get; set; }
+
     /// <summary>The data gradient's F(2x2, 3x3) transformed weights (flipped, transposed) made at some <see cref="Version"/>, or null.</summary>
     internal WinogradTileWeights? WinogradTilesFlipped { get; set; }
 

@@ -154,6 +154,33 @@ public sealed class DirectConvTests
             }
     }
 
+    /// <summary>
+    /// F(2, 5)'s transformed weights are kept on the weight buffer: unchanged weights give the same bits again, and
+    /// after the weights were written (an optimizer step) the forward gives the new weights' outputs, not stale ones.
+    /// </summary>
+    [Test]
+    public void WinogradWeightsAreMadeAgainWhenTheWeightsAreWritten()
+    {
+        var g = new Conv2dGeometry(3, 6, 14, 14, 16, 5, 1, 0, 1);
+        Assert.That(CpuBackend.TakesWinograd(g), Is.True, $"{g}: expected the F(2, 5) forward");
+        var x = Random(g.InputShape.Size, 1);
+        var weights = Upload(_two, Random(g.WeightShape.Size, 2));
+        var y = _two.Allocate(g.OutputShape.Size);
+        float[]? previous = null;
+        for (int step = 0; step < 3; step++)
+        {
+            var w = step == 0 ? Download(_two, weights, g.WeightShape.Size) : Random(g.WeightShape.Size, 10 + step);
+            w.CopyTo(((CpuBuffer)weights).Span);
+            _two.Conv2d(g, Upload(_two, x), weights, null, y);
+            var first = Download(_two, y, g.OutputShape.Size);
+            _two.Conv2d(g, Upload(_two, x), weights, null, y);
+            Assert.That(Bits(Download(_two, y, g.OutputShape.Size)), Is.EqualTo(Bits(first)), $"step {step}: the same weights twice, expected the same bits");
+            Assert.That(Bits(first), Is.EqualTo(Bits(Forward(_one, g, x, w, null))), $"step {step}: expected the bits of a fresh backend's forward with these weights");
+            Assert.That(previous is null || !Bits(previous).SequenceEqual(Bits(first)), Is.True, $"step {step}: new weights, expected new outputs");
+            previous = first;
+        }
+    }
+
     [Test]
     public void LeNetSecondLayerIsReadInPlace() =>
         Assert.That(CpuBackend.ReadsInPlace(new Conv2dGeometry(64, 6, 14, 14, 16, 5, 1, 0, 1)), Is.True, "LeNet's second layer: expected its input read in place");
