@@ -36,23 +36,13 @@ public sealed class DirectConvTests
         _two.Dispose();
     }
 
-    private static int[] Bits(float[] values) => values.Select(BitConverter.SingleToInt32Bits).ToArray();
-
-    private static float[] Forward(CpuBackend be, Conv2dGeometry g, float[] x, float[] w, float[]? bias)
-    {
-        var y = be.Allocate(g.OutputShape.Size);
-        be.Fill(y, float.NaN, g.OutputShape.Size); // every output written
-        be.Conv2d(g, Upload(be, x), Upload(be, w), bias is null ? null : Upload(be, bias), y);
-        return Download(be, y, g.OutputShape.Size);
-    }
-
     /// <summary>The forward with one of the backend's path switches off (<paramref name="enable"/> sets it), on again after.</summary>
     private static float[] ForwardWithout(Action<bool> enable, CpuBackend be, Conv2dGeometry g, float[] x, float[] w, float[]? bias)
     {
         enable(false);
         try
         {
-            return Forward(be, g, x, w, bias);
+            return ForwardOn(be, g, x, w, bias);
         }
         finally
         {
@@ -74,7 +64,7 @@ public sealed class DirectConvTests
         from h in Gen.Choose(2, 16) from w in Gen.Choose(2, 23) from r in Gen.Choose(1, 5) from s in Gen.Choose(2, 5)
         from pads in Gen.ArrayOf(Gen.Choose(0, 2), 4) from dh in Gen.Choose(1, 2) from dw in Gen.Choose(1, 2)
         let g = new Conv2dGeometry(n, groups * cg, h, w, groups * kg, (r, s), 1, new Padding2d(pads[0], pads[1], pads[2], pads[3]), (dh, dw), groups)
-        where Valid(g) && CpuBackend.TakesChannelVectors(g)
+        where IsValid(g) && CpuBackend.TakesChannelVectors(g)
         select g;
 
     /// <summary>
@@ -87,7 +77,7 @@ public sealed class DirectConvTests
         from outH in Gen.Choose(1, 12) from outW in Gen.Elements(10, 20) from r in Gen.Choose(1, 5) from s in Gen.Choose(2, 5)
         from dh in Gen.Choose(1, 2) from dw in Gen.Choose(1, 2)
         let g = new Conv2dGeometry(n, groups * cg, outH + (r - 1) * dh, outW + (s - 1) * dw, groups * kg, (r, s), 1, 0, (dh, dw), groups)
-        where Valid(g) && CpuBackend.TakesChannelVectors(g) && CpuBackend.ReadsInPlace(g)
+        where IsValid(g) && CpuBackend.TakesChannelVectors(g) && CpuBackend.ReadsInPlace(g)
         select g;
 
     /// <summary>
@@ -103,7 +93,7 @@ public sealed class DirectConvTests
         from outH in Gen.Choose(1, 12) from outW in Gen.Elements(10, 20) from r in Gen.Choose(1, 5) from dh in Gen.Choose(1, 2)
         from withBias in Gen.Elements(true, false) from seed in Properties.DataSeed
         let g = new Conv2dGeometry(n, groups * cg, outH + (r - 1) * dh, outW + 4, groups * kg, (r, 5), 1, 0, (dh, 1), groups)
-        where Valid(g) && CpuBackend.TakesWinograd(g)
+        where IsValid(g) && CpuBackend.TakesWinograd(g)
         select (g, withBias, seed),
         k => CheckWinograd(k.g, k.withBias, k.seed), runs: 80);
 
@@ -123,8 +113,8 @@ public sealed class DirectConvTests
         var x = Random(g.InputShape.Size, seed);
         var w = Random(g.WeightShape.Size, seed + 1);
         var bias = withBias ? Random(g.OutChannels, seed + 2) : null;
-        var y = Forward(_two, g, x, w, bias);
-        Expect.That(Bits(y).SequenceEqual(Bits(Forward(_one, g, x, w, bias))), $"{g}: the F(2, 5) forward differs in its bits between 2 threads and 1");
+        var y = ForwardOn(_two, g, x, w, bias);
+        Expect.That(Bits(y).SequenceEqual(Bits(ForwardOn(_one, g, x, w, bias))), $"{g}: the F(2, 5) forward differs in its bits between 2 threads and 1");
         float[] Abs(float[] v) => v.Select(Math.Abs).ToArray();
         var expected = ConvForward(g, x, w, bias);
         var magnitude = ConvForward(g, Abs(x), Abs(w), bias is null ? null : Abs(bias));
@@ -148,7 +138,7 @@ public sealed class DirectConvTests
                 var x = Random(g.InputShape.Size, col);
                 x[((n * g.InChannels + 4) * g.InHeight + 7) * g.InWidth + col] = float.NaN;
                 var expected = ForwardDirect(_one, g, x, w, null).Select(float.IsNaN).ToArray();
-                var actual = Forward(_two, g, x, w, null).Select(float.IsNaN).ToArray();
+                var actual = ForwardOn(_two, g, x, w, null).Select(float.IsNaN).ToArray();
                 Assert.That(actual, Is.EqualTo(expected), $"{g}: NaN at image {n}, channel 4, row 7, column {col}: the NaN outputs differ from the direct sum's");
                 Assert.That(actual.Count(b => b), Is.EqualTo(16 * 5 * (Math.Min(col, 9) - Math.Max(col - 4, 0) + 1)), "NaN outputs: 16 channels x 5 rows x the columns whose window holds it");
             }
@@ -175,7 +165,7 @@ public sealed class DirectConvTests
             var first = Download(_two, y, g.OutputShape.Size);
             _two.Conv2d(g, Upload(_two, x), weights, null, y);
             Assert.That(Bits(Download(_two, y, g.OutputShape.Size)), Is.EqualTo(Bits(first)), $"step {step}: the same weights twice, expected the same bits");
-            Assert.That(Bits(first), Is.EqualTo(Bits(Forward(_one, g, x, w, null))), $"step {step}: expected the bits of a fresh backend's forward with these weights");
+            Assert.That(Bits(first), Is.EqualTo(Bits(ForwardOn(_one, g, x, w, null))), $"step {step}: expected the bits of a fresh backend's forward with these weights");
             Assert.That(previous is null || !Bits(previous).SequenceEqual(Bits(first)), Is.True, $"step {step}: new weights, expected new outputs");
             previous = first;
         }
@@ -194,21 +184,9 @@ public sealed class DirectConvTests
         Assert.That(CpuBackend.ReadsInPlace(g), Is.False, $"{g}: expected the padded copy (staged outputs past the bound)");
         var x = Random(g.InputShape.Size, 1);
         var w = Random(g.WeightShape.Size, 2);
-        Assert.That(Bits(Forward(_two, g, x, w, null)), Is.EqualTo(Bits(ForwardBySweep(_two, g, x, w, null))), $"{g}: channel vectors against the grid sweep, bits");
+        Assert.That(Bits(ForwardOn(_two, g, x, w, null)), Is.EqualTo(Bits(ForwardBySweep(_two, g, x, w, null))), $"{g}: channel vectors against the grid sweep, bits");
     }
 
-    private static bool Valid(Conv2dGeometry g)
-    {
-        try
-        {
-            g.Validate("test");
-            return true;
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
-    }
 
     /// <summary>Half the cases from each generator: padded copies, and inputs read in place.</summary>
     [Test]
@@ -242,27 +220,27 @@ public sealed class DirectConvTests
         from pads in Gen.ArrayOf(Gen.Choose(0, 2), 4) from dh in Gen.Choose(1, 2) from dw in Gen.Choose(1, 2)
         from withBias in Gen.Elements(true, false) from seed in Properties.DataSeed
         let g = new Conv2dGeometry(n, groups * cg, h, w, groups * kg, (r, s), 1, new Padding2d(pads[0], pads[1], pads[2], pads[3]), (dh, dw), groups)
-        where Valid(g) && CpuBackend.TakesNarrowBlocks(g)
+        where IsValid(g) && CpuBackend.TakesNarrowBlocks(g)
         select (g, withBias, seed),
         k =>
         {
             var x = Random(k.g.InputShape.Size, k.seed);
             var w = Random(k.g.WeightShape.Size, k.seed + 1);
             var bias = k.withBias ? Random(k.g.OutChannels, k.seed + 2) : null;
-            var narrow = Forward(_two, k.g, x, w, bias);
+            var narrow = ForwardOn(_two, k.g, x, w, bias);
             float[] wide;
             CpuBackend.NarrowBlocksEnabled = false;
             try
             {
                 Expect.That(!CpuBackend.TakesNarrowBlocks(k.g), $"{k.g}: the switch should send it to 8-channel blocks");
-                wide = Forward(_two, k.g, x, w, bias);
+                wide = ForwardOn(_two, k.g, x, w, bias);
             }
             finally
             {
                 CpuBackend.NarrowBlocksEnabled = true;
             }
             Expect.That(Bits(narrow).SequenceEqual(Bits(wide)), $"{k.g}: 6-channel blocks differ in their bits from 8-channel blocks");
-            Expect.That(Bits(narrow).SequenceEqual(Bits(Forward(_one, k.g, x, w, bias))), $"{k.g}: 6-channel blocks differ in their bits between 2 threads and 1");
+            Expect.That(Bits(narrow).SequenceEqual(Bits(ForwardOn(_one, k.g, x, w, bias))), $"{k.g}: 6-channel blocks differ in their bits between 2 threads and 1");
             float[] Abs(float[] v) => v.Select(Math.Abs).ToArray();
             AssertClose(narrow, ConvForward(k.g, x, w, bias), ConvForward(k.g, Abs(x), Abs(w), bias is null ? null : Abs(bias)),
                 Tolerance, $"6-channel forward {k.g}");
@@ -327,7 +305,7 @@ public sealed class DirectConvTests
         from h in Gen.Choose(2, 14) from w in Gen.Choose(2, 14) from r in Gen.Choose(1, 5) from s in Gen.Choose(2, 5)
         from pad in Gen.Choose(0, 2) from dh in Gen.Choose(1, 2) from seed in Properties.DataSeed
         let g = new Conv2dGeometry(n, groups * cg, h, w, groups * kg, (r, s), 1, pad, (dh, 1), groups)
-        where Valid(g) && CpuBackend.TakesDirect(g)
+        where IsValid(g) && CpuBackend.TakesDirect(g)
         select (g, seed),
         k => CheckWeightGradient(k.g, k.seed), runs: 60);
 
@@ -342,7 +320,7 @@ public sealed class DirectConvTests
         from h in Gen.Choose(2, 16) from w in Gen.Choose(5, 27) from r in Gen.Choose(1, 5)
         from pads in Gen.ArrayOf(Gen.Choose(0, 2), 4) from dh in Gen.Choose(1, 2) from seed in Properties.DataSeed
         let g = new Conv2dGeometry(n, groups * cg, h, w, groups * kg, (r, 5), 1, new Padding2d(pads[0], pads[1], pads[2], pads[3]), (dh, 1), groups)
-        where Valid(g) && CpuBackend.TakesChannelVectorWeightGradient(g)
+        where IsValid(g) && CpuBackend.TakesChannelVectorWeightGradient(g)
         select (g, seed),
         k =>
         {

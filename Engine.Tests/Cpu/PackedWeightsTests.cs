@@ -35,8 +35,6 @@ public sealed class PackedWeightsTests
         new(2, 8, 6, 6, 20, 1, 1, 0, 1, 1),
     ];
 
-    private static int[] Bits(float[] values) => values.Select(BitConverter.SingleToInt32Bits).ToArray();
-
     /// <summary>The forward on a backend and buffers that have never seen these weights (so nothing is cached).</summary>
     private float[] Uncached(Conv2dGeometry g, float[] x, float[] w)
     {

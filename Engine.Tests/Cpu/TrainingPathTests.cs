@@ -4,6 +4,7 @@ using Engine.Tests.Reference;
 using Engine.Tests.Support;
 using FsCheck.Fluent;
 using NUnit.Framework;
+using static Engine.Tests.Perf.PerfReference;
 
 namespace Engine.Tests.Cpu;
 
@@ -19,8 +20,6 @@ public sealed class TrainingPathTests
 
     [OneTimeTearDown]
     public void DisposeBackend() => _backend.Dispose();
-
-    private static int[] Bits(float[] values) => values.Select(BitConverter.SingleToInt32Bits).ToArray();
 
     private DeviceBuffer Upload(float[] values)
     {

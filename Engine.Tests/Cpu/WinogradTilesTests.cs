@@ -29,23 +29,13 @@ public sealed class WinogradTilesTests
         _two.Dispose();
     }
 
-    private static int[] Bits(float[] values) => values.Select(BitConverter.SingleToInt32Bits).ToArray();
-
-    private static float[] Forward(CpuBackend be, Conv2dGeometry g, float[] x, float[] w, float[]? bias)
-    {
-        var y = be.Allocate(g.OutputShape.Size);
-        be.Fill(y, float.NaN, g.OutputShape.Size); // every output written
-        be.Conv2d(g, Upload(be, x), Upload(be, w), bias is null ? null : Upload(be, bias), y);
-        return Download(be, y, g.OutputShape.Size);
-    }
-
     /// <summary>The forward with F(2x2, 3x3) off (the GEMM over im2col).</summary>
     private static float[] ForwardDirect(CpuBackend be, Conv2dGeometry g, float[] x, float[] w, float[]? bias)
     {
         CpuBackend.WinogradEnabled = false;
         try
         {
-            return Forward(be, g, x, w, bias);
+            return ForwardOn(be, g, x, w, bias);
         }
         finally
         {
@@ -60,7 +50,7 @@ public sealed class WinogradTilesTests
         CpuBackend.WinogradTilesChunkFloats = 1 << 10;
         try
         {
-            return Forward(be, g, x, w, bias);
+            return ForwardOn(be, g, x, w, bias);
         }
         finally
         {
@@ -68,18 +58,6 @@ public sealed class WinogradTilesTests
         }
     }
 
-    private static bool Valid(Conv2dGeometry g)
-    {
-        try
-        {
-            g.Validate("test");
-            return true;
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
-    }
 
     /// <summary>
     /// 32-70 channels in and out, maps of 4-17 x 4-17 pixels with 0-2 pixels of padding on each side (odd and even
@@ -92,7 +70,7 @@ public sealed class WinogradTilesTests
         from h in Gen.Choose(4, 17) from w in Gen.Choose(4, 17) from pads in Gen.ArrayOf(Gen.Choose(0, 2), 4)
         from withBias in Gen.Elements(true, false) from seed in Properties.DataSeed
         let g = new Conv2dGeometry(n, c, h, w, k, 3, 1, new Padding2d(pads[0], pads[1], pads[2], pads[3]), 1)
-        where Valid(g) && CpuBackend.TakesWinogradTiles(g)
+        where IsValid(g) && CpuBackend.TakesWinogradTiles(g)
         select (g, withBias, seed),
         k => Check(k.g, k.withBias, k.seed, chunks: true), runs: 40);
 
@@ -114,8 +92,8 @@ public sealed class WinogradTilesTests
         var x = Random(g.InputShape.Size, seed);
         var w = Random(g.WeightShape.Size, seed + 1);
         var bias = withBias ? Random(g.OutChannels, seed + 2) : null;
-        var y = Forward(_two, g, x, w, bias);
-        Expect.That(Bits(y).SequenceEqual(Bits(Forward(_one, g, x, w, bias))), $"{g}: F(2x2, 3x3) differs in its bits between 2 threads and 1");
+        var y = ForwardOn(_two, g, x, w, bias);
+        Expect.That(Bits(y).SequenceEqual(Bits(ForwardOn(_one, g, x, w, bias))), $"{g}: F(2x2, 3x3) differs in its bits between 2 threads and 1");
         if (chunks)
             Expect.That(Bits(y).SequenceEqual(Bits(ForwardInSmallChunks(_two, g, x, w, bias))), $"{g}: F(2x2, 3x3) differs in its bits between chunk sizes");
         float[] Abs(float[] v) => v.Select(Math.Abs).ToArray();
@@ -138,7 +116,7 @@ public sealed class WinogradTilesTests
                 {
                     var x = Random(g.InputShape.Size, row * 16 + col);
                     x[((n * g.InChannels + 7) * g.InHeight + row) * g.InWidth + col] = float.NaN;
-                    var actual = Forward(_two, g, x, w, null).Select(float.IsNaN).ToArray();
+                    var actual = ForwardOn(_two, g, x, w, null).Select(float.IsNaN).ToArray();
                     int rows = Math.Min(row + 1, 8) - Math.Max(row - 1, 0) + 1, cols = Math.Min(col + 1, 8) - Math.Max(col - 1, 0) + 1;
                     Assert.That(actual.Count(b => b), Is.EqualTo(32 * rows * cols), $"{g}: NaN at image {n}, row {row}, column {col}: 32 channels x the pixels whose window holds it");
                     Assert.That(actual, Is.EqualTo(ForwardDirect(_two, g, x, w, null).Select(float.IsNaN).ToArray()),
@@ -190,7 +168,7 @@ public sealed class WinogradTilesTests
         from h in Gen.Choose(4, 17) from w in Gen.Choose(4, 17) from pads in Gen.ArrayOf(Gen.Choose(0, 2), 4)
         from seed in Properties.DataSeed
         let g = new Conv2dGeometry(n, c, h, w, k, 3, 1, new Padding2d(pads[0], pads[1], pads[2], pads[3]), 1)
-        where Valid(g) && CpuBackend.TakesWinogradTilesData(g)
+        where IsValid(g) && CpuBackend.TakesWinogradTilesData(g)
         select (g, seed),
         t =>
         {

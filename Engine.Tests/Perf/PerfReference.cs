@@ -77,6 +77,32 @@ internal static class PerfReference
                     }
     }
 
+    /// <summary>The values' bit patterns (to compare float arrays bit for bit).</summary>
+    public static int[] Bits(float[] values) => values.Select(BitConverter.SingleToInt32Bits).ToArray();
+
+    /// <summary>Whether g is a valid convolution (<see cref="Conv2dGeometry.Validate"/> does not throw): for generators' filters.</summary>
+    public static bool IsValid(Conv2dGeometry g)
+    {
+        try
+        {
+            g.Validate("test");
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>y = conv(x, w) + bias on the backend, into an output filled with NaN first (so every output must be written).</summary>
+    public static float[] ForwardOn(CpuBackend be, Conv2dGeometry g, float[] x, float[] w, float[]? bias)
+    {
+        var y = be.Allocate(g.OutputShape.Size);
+        be.Fill(y, float.NaN, g.OutputShape.Size);
+        be.Conv2d(g, Upload(be, x), Upload(be, w), bias is null ? null : Upload(be, bias), y);
+        return Download(be, y, g.OutputShape.Size);
+    }
+
     public static float[] Random(int count, int seed)
     {
         var random = new System.Random(seed);
