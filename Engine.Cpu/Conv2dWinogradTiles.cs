@@ -66,7 +66,7 @@ public sealed partial class CpuBackend
 
     /// <summary>
     /// Fewest tiles (N*TP*TQ): below one 32-wide panel of B the GEMMs compute padding columns (16 tiles cost as many
-    /// products as 32: ResNet-18's layer 4 at batch 1 would take 268 M multiply-adds against the direct 231 M), and U is
+    /// products as 32: ResNet-18's layer 4 at batch 1 would take 134 M multiply-adds against the direct 116 M), and U is
     /// made again at every training step. Not tuned beyond that. The choice depends on the shapes only, never on whether
     /// U is kept, so a call's bits never depend on what ran before it.
     /// </summary>
