@@ -17,8 +17,9 @@ namespace Engine.Cpu;
 //   M_xi (K x T) = U_xi (K x C) * V_xi (C x T),  U_xi[k, c] = (G w[k, c] G^T)[a, b],  V_xi[c, t] = (B^T d[c, t] B)[a, b],
 // sixteen GEMMs of K x C x T where the direct sum is one of K x 9C x 4T: 2.25x fewer multiply-adds on whole tiles
 // (ResNet-18's 7 x 7 maps: 16 tiles cover 8 x 8, 1.72x). U lives with the weights (<see cref="WinogradTileWeights"/>,
-// 16/9 of their size, made again only when they change); V and M are made a chunk of tiles at a time (at most
-// 4 MB together, so the calling thread's scratch stays within 8 MB with the GEMM's packed B block): per chunk the
+// 16/9 of their size, made again only when they change); V and M are made a chunk of tiles at a time (4 MB of tiles
+// together, plus 16 spare floats a row: 5.2 MB at 512 + 512 channels, 6.3 MB at most, so the calling thread's scratch
+// stays within 8 MB with the GEMM's packed B block): per chunk the
 // input transform splits over channels, the GEMMs over points, the output transform over output channels.
 //
 // Numerics: the transforms round (A, B^T and G take sums and halves only), so an output differs from the direct sum by
@@ -33,10 +34,10 @@ public sealed partial class CpuBackend
     /// <summary>Fewest input and output channels for F(2x2, 3x3) (its GEMMs are C deep and K tall).</summary>
     private const int WinogradTilesMinChannels = 32;
 
-    /// <summary>Most C + K (a chunk of 32 tiles then holds 4 MB of V and M).</summary>
+    /// <summary>Most C + K (a chunk of 32 tiles then holds 4 MB of V and M, 6.3 MB with the spare floats).</summary>
     private const int WinogradTilesMaxChannels = 2048;
 
-    /// <summary>Most floats of V and M per chunk (4 MB; tests set fewer to cut chunks inside images).</summary>
+    /// <summary>Most floats of V and M's tiles per chunk (4 MB, without the rows' spare floats; tests set fewer to cut chunks inside images).</summary>
     internal static int WinogradTilesChunkFloats { get; set; } = 1 << 20;
 
     /// <summary>Most tiles per chunk (a 384-deep block of V's panels, 768 KB, stays in L2).</summary>
