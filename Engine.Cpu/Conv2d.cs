@@ -72,9 +72,21 @@ public sealed partial class CpuBackend
         int hw = geo.InHeight * geo.InWidth;
         if (IsPointwise(geo)) // the columns are x itself: C x (N*H*W), image after image
             ForwardGemm(weights, new DenseSource(xg, hw, kMajor: true, segment: hw, segmentStride: (nint)geo.InChannels * hw), output, kg, npq, crs, bias, split);
+        else if (UsePhasePlanes(geo)) // the same values as Im2ColSource's, so the same bits
+            ForwardGemm(weights, new PhaseColumnsSource(xg, geo), output, kg, npq, crs, bias, split);
         else
             ForwardGemm(weights, new Im2ColSource(xg, geo), output, kg, npq, crs, bias, split);
     }
+
+    /// <summary>Set by tests to pack every strided forward with <see cref="Im2ColSource"/> (the bits must not change).</summary>
+    internal static bool PhasePlanesDisabled { get; set; }
+
+    /// <summary>
+    /// Strided layers (the stem's 7x7 at stride 2, ResNet's downsampling 3x3s) pack from phase-split planes: their
+    /// windows are runs of every other input pixel, de-interleaved per tap and per run by <see cref="Im2ColSource"/>,
+    /// once per pixel of a piece of columns by <see cref="PhaseColumnsSource"/>.
+    /// </summary>
+    private static bool UsePhasePlanes(in Conv2dGeometry g) => !PhasePlanesDisabled && GemmKernels.Use512 && g.Stride.Width > 1;
 
     /// <summary>
     /// Backward data (dX overwritten): dColumns (CRS x NPQ) = W_g^T (CRS x Kg) * dY_g (Kg x NPQ), then dX = col2im
