@@ -129,6 +129,7 @@ internal readonly unsafe struct PhaseColumnsSource(float* x, in Conv2dGeometry g
     /// Padded rows [hp0, hp0 + count) of one input plane: dst[(hp - hp0)*rowFloats + φ*wq + i] = plane[hp - top,
     /// sw*i + φ - left] (0 outside the plane).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void CopyRows(float* dst, float* plane, int hp0, int count, int wq, int rowFloats)
     {
         var ix = _ix;
