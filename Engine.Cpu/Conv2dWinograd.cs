@@ -79,18 +79,30 @@ public sealed partial class CpuBackend
             for (int r = 0; r < g.Kernel.Height; r++)
                 offsets[row++] = c * (g.InHeight * g.InWidth / 2) + r * g.Dilation.Height * (g.InWidth / 2);
         float* u = WinogradRowWeights.Of(weights, g, w);
-        _workers.For(images * (blocks / blocksPerChunk), (g, (nint)offsets, blocksPerChunk, (nint)x, (nint)u, (nint)bias, (nint)y), static (s, chunk) =>
-        {
-            var (g, offsets, blocksPerChunk, xAt, uAt, biasAt, yAt) = s;
-            int chunksPerImage = g.OutChannelsPerGroup / ChannelVector / blocksPerChunk, image = chunk / chunksPerImage;
-            int first = chunk % chunksPerImage * blocksPerChunk;
-            WinogradImage(g, (int*)offsets, (float*)xAt, (float*)uAt, (float*)biasAt, (float*)yAt, image / g.Groups, image % g.Groups, first, first + blocksPerChunk);
-        });
+        // the F(4, 5) rows (Conv2dWinogradHybrid.cs) index V by input row: rowOffsets[c*R + r] = c*H + r*dH
+        bool hybrid = WinogradHybridEnabled;
+        int* rowOffsets = stackalloc int[rows];
+        for (int c = 0, row = 0; c < g.InChannelsPerGroup; c++)
+            for (int r = 0; r < g.Kernel.Height; r++)
+                rowOffsets[row++] = c * g.InHeight + r * g.Dilation.Height;
+        float* u4 = hybrid ? WinogradRowWeights.Of(weights, g, w, four: true) : null;
+        _workers.For(images * (blocks / blocksPerChunk), (g, (nint)offsets, blocksPerChunk, (nint)x, (nint)u, (nint)bias, (nint)y, ((nint)rowOffsets, (nint)u4)),
+            static (s, chunk) =>
+            {
+                var (g, offsets, blocksPerChunk, xAt, uAt, biasAt, yAt, (rowOffsets, u4)) = s;
+                int chunksPerImage = g.OutChannelsPerGroup / ChannelVector / blocksPerChunk, image = chunk / chunksPerImage;
+                int first = chunk % chunksPerImage * blocksPerChunk, n = image / g.Groups, grp = image % g.Groups;
+                // an image with a NaN or infinite input (the hybrid declines it) runs the F(2, 5) rows alone
+                if (u4 != 0 && WinogradHybridImage(g, (int*)rowOffsets, (float*)xAt, (float*)u4, (float*)biasAt, (float*)yAt, n, grp, first, first + blocksPerChunk))
+                    return;
+                WinogradImage(g, (int*)offsets, (float*)xAt, (float*)uAt, (float*)biasAt, (float*)yAt, n, grp, first, first + blocksPerChunk);
+            });
     }
 
     /// <summary>
-    /// F(2, 5)'s transformed weights (<see cref="WinogradWeights"/>' layout) kept on the weight buffer
-    /// (<see cref="CpuBuffer.WinogradRows"/>) at the version they were made from, made again in place when the weights
+    /// F(2, 5)'s transformed weights (<see cref="WinogradWeights"/>' layout), or F(4, 5)'s (four:
+    /// <see cref="WinogradWeights4"/>'), kept on the weight buffer (<see cref="CpuBuffer.WinogradRows"/>,
+    /// <see cref="CpuBuffer.WinogradRows4"/>) at the version they were made from, made again in place when the weights
     /// change (a training step; no allocation) or the geometry's layout does: an inference pass, and the benchmark,
     /// skip the transform, which runs on one thread before the parallel part.
     /// </summary>
@@ -100,15 +112,17 @@ public sealed partial class CpuBackend
         private long _version = -1;
         private (int Groups, int Kg, int Cg, int R) _shape;
 
-        public static float* Of(CpuBuffer buffer, in Conv2dGeometry g, float* w)
+        public static float* Of(CpuBuffer buffer, in Conv2dGeometry g, float* w, bool four = false)
         {
-            var kept = buffer.WinogradRows ??= new WinogradRowWeights();
+            var kept = four ? buffer.WinogradRows4 ??= new WinogradRowWeights() : buffer.WinogradRows ??= new WinogradRowWeights();
             var shape = (g.Groups, g.OutChannelsPerGroup, g.InChannelsPerGroup, g.Kernel.Height);
             long version = buffer.Version;
             if (kept._data is not null && kept._version == version && kept._shape == shape) return kept._data.Pointer;
-            long length = (long)g.Groups * (g.OutChannelsPerGroup / ChannelVector) * g.InChannelsPerGroup * g.Kernel.Height * WinogradPoints * ChannelVector;
+            long length = (long)g.Groups * (g.OutChannelsPerGroup / ChannelVector) * g.InChannelsPerGroup * g.Kernel.Height
+                * (four ? HybridPoints : WinogradPoints) * ChannelVector;
             if (kept._data is null || kept._data.Length < length) kept._data = new AlignedScratch(length);
-            WinogradWeights(g, w, kept._data.Pointer);
+            if (four) WinogradWeights4(g, w, kept._data.Pointer);
+            else WinogradWeights(g, w, kept._data.Pointer);
             (kept._version, kept._shape) = (version, shape);
             return kept._data.Pointer;
         }

@@ -49,6 +49,9 @@ public sealed class CpuBuffer : DeviceBuffer
     /// <summary>F(2, 5)'s transformed weights made at some <see cref="Version"/> (see CpuBackend.WinogradRowWeights), or null.</summary>
     internal CpuBackend.WinogradRowWeights? WinogradRows { get; set; }
 
+    /// <summary>F(4, 5)'s transformed weights made at some <see cref="Version"/> (see CpuBackend.WinogradRowWeights), or null.</summary>
+    internal CpuBackend.WinogradRowWeights? WinogradRows4 { get; set; }
+
     /// <summary>The data gradient's F(2x2, 3x3) transformed weights (flipped, transposed) made at some <see cref="Version"/>, or null.</summary>
     internal WinogradTileWeights? WinogradTilesFlipped { get; set; }
 

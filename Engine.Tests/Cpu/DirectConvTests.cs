@@ -108,17 +108,58 @@ public sealed class DirectConvTests
         CheckWinograd(g, true, n + c);
     }
 
+    /// <summary>
+    /// The forward with F(4, 5) tiles (the default) and with F(2, 5) alone: each within <see cref="Tolerance"/> of the
+    /// double reference and the same bits on 1 and 2 threads; and not each other's bits (so both ran).
+    /// </summary>
     private void CheckWinograd(Conv2dGeometry g, bool withBias, int seed)
     {
         var x = Random(g.InputShape.Size, seed);
         var w = Random(g.WeightShape.Size, seed + 1);
         var bias = withBias ? Random(g.OutChannels, seed + 2) : null;
-        var y = ForwardOn(_two, g, x, w, bias);
-        Expect.That(Bits(y).SequenceEqual(Bits(ForwardOn(_one, g, x, w, bias))), $"{g}: the F(2, 5) forward differs in its bits between 2 threads and 1");
         float[] Abs(float[] v) => v.Select(Math.Abs).ToArray();
         var expected = ConvForward(g, x, w, bias);
         var magnitude = ConvForward(g, Abs(x), Abs(w), bias is null ? null : Abs(bias));
-        AssertClose(y, expected, magnitude, Tolerance, $"F(2, 5) forward {g}");
+        var y = ForwardOn(_two, g, x, w, bias);
+        Expect.That(Bits(y).SequenceEqual(Bits(ForwardOn(_one, g, x, w, bias))), $"{g}: the F(4, 5) forward differs in its bits between 2 threads and 1");
+        AssertClose(y, expected, magnitude, Tolerance, $"F(4, 5) forward {g}");
+        var rows = ForwardWithout(on => CpuBackend.WinogradHybridEnabled = on, _two, g, x, w, bias);
+        Expect.That(Bits(rows).SequenceEqual(Bits(ForwardWithout(on => CpuBackend.WinogradHybridEnabled = on, _one, g, x, w, bias))),
+            $"{g}: the F(2, 5) forward differs in its bits between 2 threads and 1");
+        AssertClose(rows, expected, magnitude, Tolerance, $"F(2, 5) forward {g}");
+        Expect.That(!Bits(rows).SequenceEqual(Bits(y)), $"{g}: F(4, 5) and F(2, 5) gave the same bits (expected different rounding: did both run?)");
+    }
+
+    /// <summary>
+    /// F(4, 5) tiles would spread a NaN or an infinity over their four outputs, so an image whose input holds one runs
+    /// through F(2, 5) alone: that image gets F(2, 5)'s bits, the other images F(4, 5)'s (the last image included, which
+    /// reads a copy of its input).
+    /// </summary>
+    [TestCase(float.NaN, 1)]
+    [TestCase(float.PositiveInfinity, 2)]
+    [TestCase(float.NegativeInfinity, 0)]
+    public void AnImageWithANaNOrInfinityRunsF25Alone(float poison, int image)
+    {
+        var g = new Conv2dGeometry(3, 6, 14, 14, 16, 5, 1, 0, 1);
+        Assert.That(CpuBackend.TakesWinograd(g), Is.True, $"{g}: expected the Winograd forward");
+        var w = Random(g.WeightShape.Size, 5);
+        var bias = Random(g.OutChannels, 6);
+        var x = Random(g.InputShape.Size, 7);
+        x[((image * g.InChannels + 3) * g.InHeight + 6) * g.InWidth + 9] = poison;
+        int outImage = g.OutChannels * g.OutHeight * g.OutWidth;
+        var hybrid = ForwardOn(_two, g, x, w, bias);
+        var rows = ForwardWithout(on => CpuBackend.WinogradHybridEnabled = on, _two, g, x, w, bias);
+        var clean = (float[])x.Clone();
+        clean[((image * g.InChannels + 3) * g.InHeight + 6) * g.InWidth + 9] = 0.5f;
+        var hybridClean = ForwardOn(_two, g, clean, w, bias);
+        for (int n = 0; n < g.Batch; n++)
+        {
+            var expected = n == image ? rows : hybridClean;
+            Assert.That(Bits(hybrid[(n * outImage)..((n + 1) * outImage)]), Is.EqualTo(Bits(expected[(n * outImage)..((n + 1) * outImage)])),
+                $"image {n} (poison {poison} in image {image}): expected the bits of {(n == image ? "F(2, 5) alone" : "F(4, 5) on the clean input")}");
+        }
+        Assert.That(Bits(hybridClean[..outImage]), Is.Not.EqualTo(Bits(ForwardWithout(on => CpuBackend.WinogradHybridEnabled = on, _two, g, clean, w, bias)[..outImage])),
+            "F(4, 5) and F(2, 5) gave the same bits on a clean image: the comparison above could not tell them apart");
     }
 
     /// <summary>

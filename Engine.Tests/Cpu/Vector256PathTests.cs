@@ -76,7 +76,7 @@ public sealed class Vector256PathTests
         }
         var entries = Wide512Meter.Entries();
         Wide512Meter.Reset();
-        string[] expected = ["WinogradImage", "ChannelVectorWeightGradientChunk", "Kernel512", "MaxPoolPairsPlanes", "MaxPoolPairsBackwardPlanes", "PanelCopy"];
+        string[] expected = ["WinogradHybridImage", "ChannelVectorWeightGradientChunk", "Kernel512", "MaxPoolPairsPlanes", "MaxPoolPairsBackwardPlanes", "PanelCopy"];
         Assert.That(expected.Where(site => !entries.ContainsKey(site)), Is.Empty,
             $"a LeNet-5 step on the 512-bit paths: expected entries {string.Join(", ", expected)}, got {Describe(entries)}");
     }
