@@ -21,11 +21,8 @@ namespace Engine.Cpu;
 /// </summary>
 internal readonly unsafe struct PhaseColumnsSource(float* x, in Conv2dGeometry g) : IPanelSource
 {
-    /// <summary>Rows of L whose offsets are tabulated at a time (bounds the stack table).</summary>
-    private const int TapBlock = 256;
-
     /// <summary>Most columns per piece (a multiple of every panel width; bounds the planes a piece copies).</summary>
-    private const int PieceColumns = 512;
+    internal const int PieceColumns = 512;
 
     private const int Lanes = 16;
 
@@ -37,23 +34,49 @@ internal readonly unsafe struct PhaseColumnsSource(float* x, in Conv2dGeometry g
     /// <summary>Planes of the calling thread's piece (grown as needed, kept).</summary>
     [ThreadStatic] private static AlignedScratch? t_planes;
 
+    /// <summary>The calling thread's piece's tap offsets (grown as needed, kept).</summary>
+    [ThreadStatic] private static AlignedScratch? t_taps;
+
+    /// <summary>
+    /// A piece's planes and where its rows of L read them: tap k's window for pixel (p, q) of image n is
+    /// Planes + Taps[k] + (n - N0)*ImageFloats + (p - pa)*sh*rowFloats + q, pa the image's first output row in the piece.
+    /// </summary>
+    internal readonly struct Piece(float* planes, nint* taps, int n0, int pFirst, nint imageFloats)
+    {
+        public readonly float* Planes = planes;
+        public readonly nint* Taps = taps;
+        public readonly int N0 = n0, PFirst = pFirst;
+        public readonly nint ImageFloats = imageFloats;
+    }
+
     public void Pack(float* destination, int k0, int kc, int j0, int width, int panel)
+    {
+        CheckPanel(panel);
+        for (int first = 0; first < width; first += PieceColumns)
+        {
+            int pieceWidth = Math.Min(PieceColumns, width - first);
+            PackPanels(Prepare(k0, kc, j0 + first, pieceWidth), destination + (nint)(first / panel) * kc * panel, kc, j0 + first, pieceWidth, panel);
+        }
+    }
+
+    internal static void CheckPanel(int panel)
     {
         if (panel % Lanes != 0)
             throw new ArgumentException($"PhaseColumnsSource: expected panels a multiple of {Lanes} columns wide, got {panel}");
-        for (int first = 0; first < width; first += PieceColumns)
-            PackPiece(destination + (nint)(first / panel) * kc * panel, k0, kc, j0 + first, Math.Min(PieceColumns, width - first), panel);
     }
 
-    /// <summary>Columns [j0, j0 + width) (at most <see cref="PieceColumns"/>) of rows [k0, k0 + kc) into panels.</summary>
+    /// <summary>
+    /// The piece of columns [j0, j0 + width) (at most <see cref="PieceColumns"/>) for rows [k0, k0 + kc) of L: the input
+    /// rows its output rows read, for the rows' channels, copied into the calling thread's planes; and the rows' tap
+    /// offsets. Valid until the thread prepares another piece.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void PackPiece(float* destination, int k0, int kc, int j0, int width, int panel)
+    internal Piece Prepare(int k0, int kc, int j0, int width)
     {
-        Wide512Meter.Enter();
         var ix = _ix;
         int wq = _wq, rowFloats = ix.StrideW * wq, extent = (ix.R - 1) * ix.DilationH + 1;
-        // the piece's images n0..n1 and channels c0..c1; each image's padded rows from hp0 (its first output row's
-        // first row) to its last output row's last; image e's rows at planes + (c - c0)*channelFloats + e*imageFloats
+        // the piece's images n0..n1 and channels c0..c1; each image's padded rows from its first output row's first
+        // row to its last output row's last; image e's rows at planes + (c - c0)*channelFloats + e*imageFloats
         int n0 = j0 / ix.PQ, n1 = (j0 + width - 1) / ix.PQ, c0 = k0 / ix.RS, c1 = (k0 + kc - 1) / ix.RS;
         int pFirst = j0 % ix.PQ / ix.Q, pLast = (j0 + width - 1) % ix.PQ / ix.Q;
         int rows = n0 == n1 ? (pLast - pFirst) * ix.StrideH + extent : (ix.P - 1) * ix.StrideH + extent;
@@ -66,61 +89,71 @@ internal readonly unsafe struct PhaseColumnsSource(float* x, in Conv2dGeometry g
                 CopyRows(planes + (c - c0) * channelFloats + (n - n0) * imageFloats, x + n * ix.ImageStride + (nint)c * ix.HW,
                     pa * ix.StrideH, (pb - pa) * ix.StrideH + extent, wq, rowFloats);
             }
-        // per row of the block: the offset of its window from pixel (pa, 0) of its image's planes
-        nint* tapOffset = stackalloc nint[TapBlock];
-        var lane = Vector512<int>.Indices;
-        int groups = GemmDriver.CeilDiv(width, panel) * (panel / Lanes);
-        for (int kb = 0; kb < kc; kb += TapBlock)
+        // per row k of the block: the offset of its window from pixel (pa, 0) of its image's planes
+        nint* taps = (nint*)AlignedScratch.AtLeast(ref t_taps, (long)kc * sizeof(nint) / sizeof(float));
+        int channel = k0 / ix.RS, r = k0 % ix.RS / ix.S, s = k0 % ix.S;
+        for (int k = 0; k < kc; k++)
         {
-            int taps = Math.Min(TapBlock, kc - kb), row = k0 + kb;
-            int c = row / ix.RS, r = row % ix.RS / ix.S, s = row % ix.S;
-            for (int k = 0; k < taps; k++)
+            int u = s * ix.DilationW;
+            taps[k] = (channel - c0) * channelFloats + (nint)r * ix.DilationH * rowFloats + u % ix.StrideW * wq + u / ix.StrideW;
+            if (++s == ix.S)
             {
-                int u = s * ix.DilationW;
-                tapOffset[k] = (c - c0) * channelFloats + (nint)r * ix.DilationH * rowFloats + u % ix.StrideW * wq + u / ix.StrideW;
-                if (++s == ix.S)
+                s = 0;
+                if (++r == ix.R)
                 {
-                    s = 0;
-                    if (++r == ix.R)
-                    {
-                        r = 0;
-                        c++;
-                    }
+                    r = 0;
+                    channel++;
                 }
             }
-            for (int v = 0; v < groups; v++)
+        }
+        return new Piece(planes, taps, n0, pFirst, imageFloats);
+    }
+
+    /// <summary>
+    /// Columns [j0, j0 + width) of the <paramref name="kc"/> rows of <paramref name="piece"/> (inside its columns) into
+    /// panels (columns past <paramref name="width"/> in the last panel zeroed).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal void PackPanels(in Piece piece, float* destination, int kc, int j0, int width, int panel)
+    {
+        Wide512Meter.Enter();
+        var ix = _ix;
+        nint rowStep = (nint)ix.StrideH * ix.StrideW * _wq;
+        nint* taps = piece.Taps;
+        var lane = Vector512<int>.Indices;
+        int groups = GemmDriver.CeilDiv(width, panel) * (panel / Lanes);
+        for (int v = 0; v < groups; v++)
+        {
+            int first = v * Lanes, t = first / panel, count = Math.Clamp(width - first, 0, Lanes);
+            float* dst = destination + (nint)t * kc * panel + (first - t * panel);
+            if (count == 0)
             {
-                int first = v * Lanes, t = first / panel, count = Math.Clamp(width - first, 0, Lanes);
-                float* dst = destination + (nint)t * kc * panel + (nint)kb * panel + (first - t * panel);
-                if (count == 0)
+                for (int k = 0; k < kc; k++) Vector512<float>.Zero.Store(dst + (nint)k * panel);
+                continue;
+            }
+            // segments: lanes [a, b) hold pixels q.. of output row p of image n (a new row starts a new segment)
+            for (int a = 0; a < count;)
+            {
+                int j = j0 + first + a, n = j / ix.PQ, p = j % ix.PQ / ix.Q, q = j % ix.Q, b = Math.Min(count, a + ix.Q - q);
+                int pa = n == piece.N0 ? piece.PFirst : 0;
+                // lane i reads window + taps[k] + i: pixel q + i - a of output row p
+                float* window = piece.Planes + (n - piece.N0) * piece.ImageFloats + (p - pa) * rowStep + (q - a);
+                if (a == 0 && b == Lanes)
                 {
-                    for (int k = 0; k < taps; k++) Vector512<float>.Zero.Store(dst + (nint)k * panel);
-                    continue;
+                    for (int k = 0; k < kc; k++) Vector512.Load(window + taps[k]).Store(dst + (nint)k * panel);
                 }
-                // segments: lanes [a, b) hold pixels q.. of output row p of image n (a new row starts a new segment)
-                for (int a = 0; a < count;)
+                else
                 {
-                    int j = j0 + first + a, n = j / ix.PQ, p = j % ix.PQ / ix.Q, q = j % ix.Q, b = Math.Min(count, a + ix.Q - q);
-                    int pa = n == n0 ? pFirst : 0;
-                    // lane i reads window + tapOffset[k] + i: pixel q + i - a of output row p
-                    float* window = planes + (n - n0) * imageFloats + (nint)(p - pa) * ix.StrideH * rowFloats + (q - a);
-                    if (a == 0 && b == Lanes)
+                    var inSegment = (Vector512.GreaterThanOrEqual(lane, Vector512.Create(a)) & Vector512.LessThan(lane, Vector512.Create(b))).AsSingle();
+                    bool merge = a > 0;
+                    for (int k = 0; k < kc; k++)
                     {
-                        for (int k = 0; k < taps; k++) Vector512.Load(window + tapOffset[k]).Store(dst + (nint)k * panel);
+                        float* d = dst + (nint)k * panel;
+                        var old = merge ? Vector512.Load(d) : Vector512<float>.Zero;
+                        Avx512F.MaskLoad(window + taps[k], inSegment, old).Store(d);
                     }
-                    else
-                    {
-                        var inSegment = (Vector512.GreaterThanOrEqual(lane, Vector512.Create(a)) & Vector512.LessThan(lane, Vector512.Create(b))).AsSingle();
-                        bool merge = a > 0;
-                        for (int k = 0; k < taps; k++)
-                        {
-                            float* d = dst + (nint)k * panel;
-                            var old = merge ? Vector512.Load(d) : Vector512<float>.Zero;
-                            Avx512F.MaskLoad(window + tapOffset[k], inSegment, old).Store(d);
-                        }
-                    }
-                    a = b;
                 }
+                a = b;
             }
         }
     }
