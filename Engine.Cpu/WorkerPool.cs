@@ -134,17 +134,29 @@ public sealed unsafe class WorkerPool : IDisposable
         if (error is not null) throw new AggregateException("a CPU kernel failed", error);
     }
 
+    /// <summary>
+    /// Runs chunks of <paramref name="job"/> until none is left: runs of consecutive indices taken by one atomic add, a
+    /// run an 1/(2*Threads) share of what was left (at least 1, so the last ones go one at a time and the threads
+    /// finish together), and the thread's count of finished chunks taken off Pending once at the end. Every atomic
+    /// moves the job's cache line between cores; against one increment and one decrement per chunk, LeNet's second
+    /// layer (64 or 256 chunks of ~2.5 us) measured 1-5% faster at two threads (six alternated pairs in one process).
+    /// </summary>
     private void Work(Job job)
     {
+        int done = 0, count = job.Count, share = 2 * Threads;
         while (true)
         {
-            int i = Interlocked.Increment(ref job.Next) - 1;
-            if (i >= job.Count) return;
-            try { job.Invoke(job.Body!, job.State, i); }
-            catch (Exception e) { Interlocked.CompareExchange(ref job.Error, e, null); }
-            if (Interlocked.Decrement(ref job.Pending) == 0)
-                lock (_gate) Monitor.PulseAll(_gate);
+            int run = Math.Max(1, (count - Volatile.Read(ref job.Next)) / share);
+            int first = Interlocked.Add(ref job.Next, run) - run;
+            if (first >= count) break;
+            for (int i = first; i < Math.Min(count, first + run); i++, done++)
+            {
+                try { job.Invoke(job.Body!, job.State, i); }
+                catch (Exception e) { Interlocked.CompareExchange(ref job.Error, e, null); }
+            }
         }
+        if (done > 0 && Interlocked.Add(ref job.Pending, -done) == 0)
+            lock (_gate) Monitor.PulseAll(_gate);
     }
 
     private void WorkerLoop(int worker)
