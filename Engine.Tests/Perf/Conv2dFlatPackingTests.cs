@@ -51,7 +51,7 @@ public sealed class Conv2dFlatPackingTests : ThreadCountFixture
             var g = c.g;
             Expect.That(g.OutWidth == g.InWidth, $"expected a geometry with Q == W, got {g} (Q {g.OutWidth})");
             int pq = g.OutHeight * g.OutWidth, npq = g.Batch * pq, cg = g.InChannelsPerGroup;
-            int R = g.Kernel.Height, S = g.Kernel.Width, crs = cg * R * S, hw = g.InHeight * g.InWidth;
+            int crs = cg * g.Kernel.Height * g.Kernel.Width, hw = g.InHeight * g.InWidth;
             int j0 = npq * c.jFraction / 100, width = Math.Max(1, (npq - j0) * c.widthFraction / 100);
             int k0 = crs * c.kFraction / 100, kc = Math.Max(1, (crs - k0) * c.kcFraction / 100);
             int panels = (width + c.panel - 1) / c.panel;
@@ -60,24 +60,7 @@ public sealed class Conv2dFlatPackingTests : ThreadCountFixture
             Array.Fill(packed, float.NaN); // every entry is written
             fixed (float* px = x, pp = packed)
                 new Im2ColSource(px + (nint)c.groupIndex * cg * hw, g).Pack(pp, k0, kc, j0, width, c.panel);
-            for (int t = 0; t < panels; t++)
-                for (int k = 0; k < kc; k++)
-                    for (int i = 0; i < c.panel; i++)
-                    {
-                        int column = j0 + t * c.panel + i, row = k0 + k;
-                        float expected = 0f;
-                        if (column < j0 + width)
-                        {
-                            int n = column / pq, p = column % pq / g.OutWidth, q = column % g.OutWidth;
-                            int ch = row / (R * S), r = row % (R * S) / S, s = row % S;
-                            int h = p - g.Padding.Top + r * g.Dilation.Height, w = q - g.Padding.Left + s * g.Dilation.Width;
-                            if (h >= 0 && h < g.InHeight && w >= 0 && w < g.InWidth)
-                                expected = x[((n * g.InChannels + c.groupIndex * cg + ch) * g.InHeight + h) * g.InWidth + w];
-                        }
-                        float actual = packed[(t * kc + k) * c.panel + i];
-                        Expect.That(BitConverter.SingleToInt32Bits(actual) == BitConverter.SingleToInt32Bits(expected),
-                            $"{g}, group {c.groupIndex}, block rows {k0}+{kc}, columns {j0}+{width}, panel {c.panel}: panel {t} row {k} column {i} expected {expected:R}, got {actual:R}");
-                    }
+            ExpectColumnPanels(g, x, c.groupIndex, k0, kc, j0, width, c.panel, packed);
         }, runs: 200);
 
     /// <summary>Forward (bias or not) and data gradient against the reference; the same bits at 1, 2 and 3 threads.</summary>

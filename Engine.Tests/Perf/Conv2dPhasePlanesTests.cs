@@ -77,31 +77,13 @@ public sealed class Conv2dPhasePlanesTests : ThreadCountFixture
     /// <summary>Rows [k0, k0 + kc), columns [j0, j0 + width) of group <paramref name="groupIndex"/>'s L packed into panels, against L's definition.</summary>
     private static unsafe void CheckPacking(Conv2dGeometry g, int groupIndex, int k0, int kc, int j0, int width, int panel, int seed)
     {
-        int pq = g.OutHeight * g.OutWidth, cg = g.InChannelsPerGroup, R = g.Kernel.Height, S = g.Kernel.Width, hw = g.InHeight * g.InWidth;
-        int panels = (width + panel - 1) / panel;
+        int cg = g.InChannelsPerGroup, hw = g.InHeight * g.InWidth;
         var x = Random(g.InputShape.Size, seed);
-        var packed = new float[panels * kc * panel];
+        var packed = new float[(width + panel - 1) / panel * kc * panel];
         Array.Fill(packed, float.NaN); // every entry is written
         fixed (float* px = x, pp = packed)
             new PhaseColumnsSource(px + (nint)groupIndex * cg * hw, g).Pack(pp, k0, kc, j0, width, panel);
-        for (int t = 0; t < panels; t++)
-            for (int k = 0; k < kc; k++)
-                for (int i = 0; i < panel; i++)
-                {
-                    int column = j0 + t * panel + i, row = k0 + k;
-                    float expected = 0f;
-                    if (column < j0 + width)
-                    {
-                        int n = column / pq, p = column % pq / g.OutWidth, q = column % g.OutWidth;
-                        int ch = row / (R * S), r = row % (R * S) / S, s = row % S;
-                        int h = p * g.Stride.Height - g.Padding.Top + r * g.Dilation.Height, w = q * g.Stride.Width - g.Padding.Left + s * g.Dilation.Width;
-                        if (h >= 0 && h < g.InHeight && w >= 0 && w < g.InWidth)
-                            expected = x[((n * g.InChannels + groupIndex * cg + ch) * g.InHeight + h) * g.InWidth + w];
-                    }
-                    float actual = packed[(t * kc + k) * panel + i];
-                    Expect.That(BitConverter.SingleToInt32Bits(actual) == BitConverter.SingleToInt32Bits(expected),
-                        $"{g}, group {groupIndex}, block rows {k0}+{kc}, columns {j0}+{width}, panel {panel}: panel {t} row {k} column {i} expected {expected:R}, got {actual:R}");
-                }
+        ExpectColumnPanels(g, x, groupIndex, k0, kc, j0, width, panel, packed);
     }
 
     /// <summary>

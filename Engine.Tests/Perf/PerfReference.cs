@@ -150,6 +150,35 @@ internal static class PerfReference
         }
     }
 
+    /// <summary>
+    /// Expects <paramref name="packed"/> (<paramref name="panel"/>-column micro-panels of <paramref name="kc"/> rows,
+    /// panel t at t * kc * panel) to hold rows [k0, k0 + kc), columns [j0, j0 + width) of group
+    /// <paramref name="groupIndex"/>'s column matrix L (CRS x NPQ), bit for bit, and 0 in the columns past width:
+    /// L[(c*R + r)*S + s, (n*P + p)*Q + q] = x[n, c, p*sh - top + r*dH, q*sw - left + s*dW] (0 in the padding).
+    /// </summary>
+    public static void ExpectColumnPanels(Conv2dGeometry g, float[] x, int groupIndex, int k0, int kc, int j0, int width, int panel, float[] packed)
+    {
+        int pq = g.OutHeight * g.OutWidth, cg = g.InChannelsPerGroup, R = g.Kernel.Height, S = g.Kernel.Width;
+        for (int t = 0; t < (width + panel - 1) / panel; t++)
+            for (int k = 0; k < kc; k++)
+                for (int i = 0; i < panel; i++)
+                {
+                    int column = j0 + t * panel + i, row = k0 + k;
+                    float expected = 0f;
+                    if (column < j0 + width)
+                    {
+                        int n = column / pq, p = column % pq / g.OutWidth, q = column % g.OutWidth;
+                        int ch = row / (R * S), r = row % (R * S) / S, s = row % S;
+                        int h = p * g.Stride.Height - g.Padding.Top + r * g.Dilation.Height, w = q * g.Stride.Width - g.Padding.Left + s * g.Dilation.Width;
+                        if (h >= 0 && h < g.InHeight && w >= 0 && w < g.InWidth)
+                            expected = x[((n * g.InChannels + groupIndex * cg + ch) * g.InHeight + h) * g.InWidth + w];
+                    }
+                    float actual = packed[(t * kc + k) * panel + i];
+                    Support.Expect.That(BitConverter.SingleToInt32Bits(actual) == BitConverter.SingleToInt32Bits(expected),
+                        $"{g}, group {groupIndex}, block rows {k0}+{kc}, columns {j0}+{width}, panel {panel}: panel {t} row {k} column {i} expected {expected:R}, got {actual:R}");
+                }
+    }
+
     /// <summary>actual equals expected bit for bit (inside a property); <paramref name="what"/> names the run compared.</summary>
     public static void ExpectSameBits(float[] expected, float[] actual, string what)
     {
