@@ -17,12 +17,14 @@ public sealed class WorkerPoolTests
     {
         using var pool = new WorkerPool(threads);
         foreach (int count in new[] { 1, 2, 3, 5, 7, 16, 64, 257, 1000 })
-            for (int call = 0; call < 20; call++)
+            for (int repeat = 0; repeat < 20; repeat++)
             {
                 var runs = new int[count];
-                pool.For(count, runs, static (r, i) => Interlocked.Increment(ref r[i]));
+                // on a task: a call that never returns (a chunk never run) fails the test instead of hanging it
+                var call = Task.Run(() => pool.For(count, runs, static (r, i) => Interlocked.Increment(ref r[i])));
+                Assert.That(call.Wait(TimeSpan.FromSeconds(30)), Is.True, $"{threads} threads, count {count}: For did not return within 30 s");
                 int wrong = Array.FindIndex(runs, r => r != 1);
-                Assert.That(wrong, Is.EqualTo(-1), $"{threads} threads, count {count}, call {call}: index {wrong} ran {(wrong < 0 ? 0 : runs[wrong])} times, expected once");
+                Assert.That(wrong, Is.EqualTo(-1), $"{threads} threads, count {count}, call {repeat}: index {wrong} ran {(wrong < 0 ? 0 : runs[wrong])} times, expected once");
             }
     }
 
