@@ -5,8 +5,8 @@ using System.Runtime.Intrinsics.X86;
 namespace Engine.Cpu;
 
 // The forward of kernels 5 wide by F(4, 5) along rows (Legend as in Conv2dDirect.cs): each 10 outputs of a row are
-// three F(4, 5) tiles (outputs 0-3, 4-7 and 8-11, of which 10 and 11 are dropped), 3 x 8 = 24 products per kernel row
-// where F(2, 5) alone takes 30 (Conv2dWinograd.cs) and the direct sum 50. F(4, 5) on the points 0, 1, -1, 2, -2,
+// two F(4, 5) tiles (outputs 0-3 and 4-7) and an F(2, 5) tile (outputs 8 and 9), 8 + 8 + 6 = 22 products per kernel
+// row where F(2, 5) alone takes 30 (Conv2dWinograd.cs) and the direct sum 50. F(4, 5) on the points 0, 1, -1, 2, -2,
 // 1/2, -1/2, infinity: four outputs y_e = sum_s g_s d_(e+s) of eight inputs d_0..7 are A^T [(G g) . (B^T d)] with
 //
 //   B^T d = (4(d0 - d6) + 21(d4 - d2),   e1 + o1,  e1 - o1,   e2 + o2,  e2 - o2,   e3 + o3,  e3 - o3,
@@ -26,12 +26,20 @@ namespace Engine.Cpu;
 // instead (the check rides on the input transform): results keep F(2, 5)'s NaN behaviour, and stay independent of the
 // thread count (the choice depends on the image's data only).
 //
+// The F(2, 5) tile uses F(4, 5)'s transformed weights at the points they share (0, 1, -1, 2, -2, infinity: G's rows
+// there are F(2, 5)'s divided by 4, 18, 18, 360, 360, 4), its input rows scaled to match:
+//
+//   B^T d = (4d0 - 5d2 + d4,  e + o,  e - o,  e' + o',  e' - o',  16d1 - 20d3 + 4d5)   at the points j = 0, 1, 2, 3, 4, 7
+//     e = 12d2 - 3d4, o = 12d1 - 3d3;  e' = 15(d4 - d2), o' = 30(d3 - d1)
+//   A^T m = (m0 + m1 + m2 + m3 + m4,  m1 - m2 + 2(m3 - m4) + m7)
+//
+// So a kernel row keeps 8 weight vectors in L1 (an F(2, 5) tile with weights of its own, 14 vectors a row, measured no
+// faster than F(2, 5) alone), and the 10 outputs need 22 products where three F(4, 5) tiles with two outputs dropped
+// took 23 (measured 0.093 against 0.0945 ms, medians of 10 alternated bench runs).
+//
 // The input transform runs 16 input rows at a time: a 16 x 16 transpose turns 14 columns of 16 rows into 14 vectors
-// d_0..13 (lane = row), and tile u's inputs are d_(4u)..d_(4u+7), the third tile's last two taken as 0: outputs 8 and 9
-// do not depend on them (the transform is exact algebra), so nothing past the run's 14 columns is read into a kept
-// output. V[j, run, u, row]; the tiles broadcast V at row c*H + p + r*dH for kernel row (c, r) of output row p.
-// (Two F(4, 5) tiles and an F(2, 5) tile take 22 products instead of 24, but their transformed weights, 14 vectors a
-// kernel row, no longer fit L1 with the rest: measured no faster than F(2, 5) alone.)
+// d_0..13 (lane = row); the F(4, 5) tiles' inputs are d_0..7 and d_4..11, the F(2, 5) tile's d_8..13. V[j, run, u, row];
+// the tiles broadcast V at row c*H + p + r*dH for kernel row (c, r) of output row p.
 public sealed partial class CpuBackend
 {
     /// <summary>
@@ -76,7 +84,7 @@ public sealed partial class CpuBackend
             }
     }
 
-    /// <summary>Tiles per run of 10 outputs (the third has two outputs past the run).</summary>
+    /// <summary>Tiles per run of 10 outputs (two F(4, 5), one F(2, 5)).</summary>
     private const int HybridTiles = 3;
 
     /// <summary>
@@ -129,7 +137,8 @@ public sealed partial class CpuBackend
     /// <summary>
     /// For each run of 10 outputs and each 16 of the <paramref name="inRows"/> input rows (row stride
     /// <paramref name="w"/>): d_k = the rows' column 10*run + k as a vector (lane = row), k &lt; 14, by one transpose;
-    /// then V[j, run, u, row] = (B^T d_(4u..4u+8))_j for the three tiles u (d_14 = d_15 = 0). False when a column holds
+    /// then V[j, run, u, row] = (B^T d_(4u..4u+8))_j for the F(4, 5) tiles u = 0, 1 and F(2, 5)'s (B^T d_(8..14))_j for
+    /// u = 2 (j = 0, 1, 2, 3, 4, 7; <see cref="Input2"/>). False when a column holds
     /// a NaN or an infinity (their sum times 0 is NaN then), checked over every row and run.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -153,7 +162,7 @@ public sealed partial class CpuBackend
                 float* at = v + (nint)run * HybridTiles * rp + row;
                 Input4(d0, d1, d2, d3, d4, d5, d6, d7, at, point);
                 Input4(d4, d5, d6, d7, d8, d9, d10, d11, at + rp, point);
-                Input4(d8, d9, d10, d11, d12, d13, Vector512<float>.Zero, Vector512<float>.Zero, at + 2 * rp, point);
+                Input2(d8, d9, d10, d11, d12, d13, at + 2 * rp, point);
             }
         return Vector512.EqualsAll(poison, Vector512<float>.Zero);
     }
@@ -182,10 +191,32 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>
-    /// tile[e, :] = bias + output e of a run of 10 pixels: tiles u = 0, 1, 2 (pixels 4u..4u+3, the last two dropped)
+    /// at[j * point] for j = 0, 1, 2, 3, 4, 7 = (B^T d)_j of F(2, 5) on the points 0, 1, -1, 2, -2, infinity, its rows
+    /// scaled to meet F(4, 5)'s transformed weights at those points (the file's comment): the third tile's two outputs
+    /// are m0 + m1 + m2 + m3 + m4 and m1 - m2 + 2(m3 - m4) + m7 with m_j = u4_j * at[j * point].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Input2(Vector512<float> d0, Vector512<float> d1, Vector512<float> d2, Vector512<float> d3,
+        Vector512<float> d4, Vector512<float> d5, float* at, nint point)
+    {
+        Vector512.FusedMultiplyAdd(Vector512.Create(-5f), d2, Vector512.FusedMultiplyAdd(Vector512.Create(4f), d0, d4)).Store(at);
+        var twelve = Vector512.Create(12f);
+        var e = Vector512.FusedMultiplyAdd(twelve, d2, Vector512.Create(-3f) * d4);
+        var o = Vector512.FusedMultiplyAdd(twelve, d1, Vector512.Create(-3f) * d3);
+        (e + o).Store(at + point);
+        (e - o).Store(at + 2 * point);
+        e = Vector512.Create(15f) * (d4 - d2);
+        o = Vector512.Create(30f) * (d3 - d1);
+        (e + o).Store(at + 3 * point);
+        (e - o).Store(at + 4 * point);
+        Vector512.FusedMultiplyAdd(Vector512.Create(-20f), d3, Vector512.FusedMultiplyAdd(Vector512.Create(16f), d1, Vector512.Create(4f) * d5)).Store(at + 7 * point);
+    }
+
+    /// <summary>
+    /// tile[e, :] = bias + output e of a run of 10 pixels: tiles u = 0, 1 (pixels 4u..4u+3) and 2 (pixels 8, 9)
     /// with m_j = sum over kernel rows of u4[row, j, :] * v[j*point + u*tileStride + offsets[row]]. Two passes over the
-    /// kernel rows, points 1 to 4, then 0, 5, 6, 7 (12 accumulators each, folded into the 10 outputs by A^T after each
-    /// pass; the third tile folds only its outputs 0 and 1).
+    /// kernel rows, points 1 to 4, then 0, 5, 6, 7 (12 and 10 accumulators, folded into the 10 outputs by A^T after each
+    /// pass; the F(2, 5) tile takes points 1 to 4, then 0 and 7).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void HybridTile(float* v, nint point, nint tileStride, int* offsets, int rows, float* u4, Vector512<float> bias, float* tile)
@@ -233,7 +264,7 @@ public sealed partial class CpuBackend
             // points 0, 1/2, -1/2, infinity (j = 0, 5, 6, 7)
             float* p5 = v + 5 * point, p6 = v + 6 * point, p7 = v + 7 * point;
             Vector512<float> a0 = default, a5 = default, a6 = default, a7 = default, b0 = default, b5 = default, b6 = default, b7 = default;
-            Vector512<float> c0 = default, c5 = default, c6 = default;
+            Vector512<float> c0 = default, c7 = default;
             for (int row = 0; row < rows; row++)
             {
                 nint o = offsets[row], ob = o + tileStride, oc = ob + tileStride;
@@ -245,17 +276,16 @@ public sealed partial class CpuBackend
                 u = Vector512.Load(ur + 5 * ChannelVector);
                 a5 = Vector512.FusedMultiplyAdd(u, Vector512.Create(p5[o]), a5);
                 b5 = Vector512.FusedMultiplyAdd(u, Vector512.Create(p5[ob]), b5);
-                c5 = Vector512.FusedMultiplyAdd(u, Vector512.Create(p5[oc]), c5);
                 u = Vector512.Load(ur + 6 * ChannelVector);
                 a6 = Vector512.FusedMultiplyAdd(u, Vector512.Create(p6[o]), a6);
                 b6 = Vector512.FusedMultiplyAdd(u, Vector512.Create(p6[ob]), b6);
-                c6 = Vector512.FusedMultiplyAdd(u, Vector512.Create(p6[oc]), c6);
                 u = Vector512.Load(ur + 7 * ChannelVector);
                 a7 = Vector512.FusedMultiplyAdd(u, Vector512.Create(p7[o]), a7);
                 b7 = Vector512.FusedMultiplyAdd(u, Vector512.Create(p7[ob]), b7);
+                c7 = Vector512.FusedMultiplyAdd(u, Vector512.Create(p7[oc]), c7);
             }
-            // y0 += m0 + s3, y1 += d3/2, y2 += s3/4, y3 += d3/8 + m7 (s3, d3 = m5 +- m6); the third tile's m7 only
-            // reaches its output 3, which is dropped
+            // y0 += m0 + s3, y1 += d3/2, y2 += s3/4, y3 += d3/8 + m7 (s3, d3 = m5 +- m6); the F(2, 5) tile's outputs
+            // take m0 and m7
             var half = Vector512.Create(0.5f);
             var quarter = Vector512.Create(0.25f);
             var eighth = Vector512.Create(0.125f);
@@ -265,8 +295,7 @@ public sealed partial class CpuBackend
             s3 = b5 + b6; d3 = b5 - b6;
             y4 += b0 + s3; y5 = Vector512.FusedMultiplyAdd(half, d3, y5);
             y6 = Vector512.FusedMultiplyAdd(quarter, s3, y6); y7 += Vector512.FusedMultiplyAdd(eighth, d3, b7);
-            s3 = c5 + c6; d3 = c5 - c6;
-            y8 += c0 + s3; y9 = Vector512.FusedMultiplyAdd(half, d3, y9);
+            y8 += c0; y9 += c7;
         }
         StoreTile(tile, bias, y0, y1, y2, y3, y4, y5, y6, y7, y8, y9);
     }
