@@ -73,21 +73,30 @@ public sealed partial class CpuBackend
         int kg = g.OutChannelsPerGroup, cg = g.InChannelsPerGroup, R = g.Kernel.Height, S = g.Kernel.Width;
         var layout = DataTileLayout.Of(g);
         var weightTiles = Rent(g.Groups * R * cg * kg * S);
+        // F(4, 5) down the columns (Conv2dWinogradBackwardData.cs) where it applies and the weights are finite; an image
+        // whose dY holds a NaN or an infinity still runs the tiles
+        bool winograd = UseWinogradData(g);
+        var transformed = winograd ? Rent(g.Groups * cg * kg * S * HybridPoints) : null;
         try
         {
-            fixed (float* wt = weightTiles)
+            fixed (float* wt = weightTiles, u = transformed)
             {
                 DataTileWeights(g, w, layout.Channels, wt);
-                _workers.For(g.Batch * g.Groups, (g, layout, (nint)dY, (nint)wt, (nint)dX), static (s, chunk) =>
+                if (winograd && !WinogradDataWeights(g, w, u)) winograd = false;
+                var winogradLayout = WinogradDataLayout.Of(g);
+                _workers.For(g.Batch * g.Groups, (g, layout, (nint)dY, (nint)wt, (nint)dX, winograd ? (nint)u : 0, winogradLayout), static (s, chunk) =>
                 {
-                    var (g, layout, dYAt, wtAt, dXAt) = s;
-                    DataTileImage(g, layout, (float*)dYAt, (float*)wtAt, (float*)dXAt, chunk / g.Groups, chunk % g.Groups);
+                    var (g, layout, dYAt, wtAt, dXAt, uAt, winogradLayout) = s;
+                    int n = chunk / g.Groups, grp = chunk % g.Groups;
+                    if (uAt != 0 && WinogradDataImage(g, winogradLayout, (float*)dYAt, (float*)uAt, (float*)dXAt, n, grp)) return;
+                    DataTileImage(g, layout, (float*)dYAt, (float*)wtAt, (float*)dXAt, n, grp);
                 });
             }
         }
         finally
         {
             Return(weightTiles);
+            if (transformed is not null) Return(transformed);
         }
     }
 

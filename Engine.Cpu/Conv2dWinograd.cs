@@ -32,7 +32,8 @@ public sealed partial class CpuBackend
     /// <summary>
     /// Whether convolutions with 5-wide kernels may run a Winograd forward (F(4, 5) tiles, or F(2, 5) for an image with
     /// a NaN or infinite input: Conv2dWinogradHybrid.cs; default true; process-wide, like PyTorch's backend flags), and
-    /// 3x3 ones F(2x2, 3x3) (Conv2dWinogradTiles.cs). It changes the results by float rounding only (within 2e-6 of
+    /// 3x3 ones F(2x2, 3x3) (Conv2dWinogradTiles.cs); and whether the backward data of kernels 5 tall may run F(4, 5)
+    /// down the columns (Conv2dWinogradBackwardData.cs). It changes the results by float rounding only (within 2e-6 of
     /// sum |terms|); set it false for the direct sum's or the GEMM's bits, e.g. to compare with a run from before it
     /// existed. Tests switch it off to check the direct kernels.
     /// </summary>

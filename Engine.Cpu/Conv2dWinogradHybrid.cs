@@ -58,7 +58,6 @@ public sealed partial class CpuBackend
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void WinogradWeights4(in Conv2dGeometry g, float* w, float* u)
     {
-        const double Eighteenth = 1.0 / 18, ThreeSixtieth = 1.0 / 360, FortyFifth = 1.0 / 45;
         int rows = g.InChannelsPerGroup * g.Kernel.Height, kg = g.OutChannelsPerGroup, blocks = kg / ChannelVector;
         for (int grp = 0; grp < g.Groups; grp++)
             for (int k = 0; k < kg; k++)
@@ -66,22 +65,30 @@ public sealed partial class CpuBackend
                 float* lanes = u + (nint)(grp * blocks + k / ChannelVector) * rows * HybridPoints * ChannelVector + k % ChannelVector;
                 float* wk = w + (nint)(grp * kg + k) * rows * 5;
                 for (int row = 0; row < rows; row++)
-                {
-                    double g0 = wk[row * 5], g1 = wk[row * 5 + 1], g2 = wk[row * 5 + 2], g3 = wk[row * 5 + 3], g4 = wk[row * 5 + 4];
-                    float* at = lanes + (nint)row * HybridPoints * ChannelVector;
-                    double even = g0 + g2 + g4, odd = g1 + g3;
-                    double even2 = g0 + 4 * g2 + 16 * g4, odd2 = 2 * g1 + 8 * g3;
-                    double evenHalf = 16 * g0 + 4 * g2 + g4, oddHalf = 8 * g1 + 2 * g3;
-                    at[0] = (float)(g0 * 0.25);
-                    at[ChannelVector] = (float)((even + odd) * Eighteenth);
-                    at[2 * ChannelVector] = (float)((even - odd) * Eighteenth);
-                    at[3 * ChannelVector] = (float)((even2 + odd2) * ThreeSixtieth);
-                    at[4 * ChannelVector] = (float)((even2 - odd2) * ThreeSixtieth);
-                    at[5 * ChannelVector] = (float)((evenHalf + oddHalf) * FortyFifth);
-                    at[6 * ChannelVector] = (float)((evenHalf - oddHalf) * FortyFifth);
-                    at[7 * ChannelVector] = (float)(g4 * 0.25);
-                }
+                    HybridWeightRow(wk + row * 5, 1, lanes + (nint)row * HybridPoints * ChannelVector, ChannelVector);
             }
+    }
+
+    /// <summary>
+    /// at[j * pointStep] = (G g)_j of F(4, 5) (the file's comment) for the taps g_i = taps[i * tapStep], i &lt; 5,
+    /// summed in double and rounded once.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void HybridWeightRow(float* taps, nint tapStep, float* at, nint pointStep)
+    {
+        const double Eighteenth = 1.0 / 18, ThreeSixtieth = 1.0 / 360, FortyFifth = 1.0 / 45;
+        double g0 = taps[0], g1 = taps[tapStep], g2 = taps[2 * tapStep], g3 = taps[3 * tapStep], g4 = taps[4 * tapStep];
+        double even = g0 + g2 + g4, odd = g1 + g3;
+        double even2 = g0 + 4 * g2 + 16 * g4, odd2 = 2 * g1 + 8 * g3;
+        double evenHalf = 16 * g0 + 4 * g2 + g4, oddHalf = 8 * g1 + 2 * g3;
+        at[0] = (float)(g0 * 0.25);
+        at[pointStep] = (float)((even + odd) * Eighteenth);
+        at[2 * pointStep] = (float)((even - odd) * Eighteenth);
+        at[3 * pointStep] = (float)((even2 + odd2) * ThreeSixtieth);
+        at[4 * pointStep] = (float)((even2 - odd2) * ThreeSixtieth);
+        at[5 * pointStep] = (float)((evenHalf + oddHalf) * FortyFifth);
+        at[6 * pointStep] = (float)((evenHalf - oddHalf) * FortyFifth);
+        at[7 * pointStep] = (float)(g4 * 0.25);
     }
 
     /// <summary>Tiles per run of 10 outputs (two F(4, 5), one F(2, 5)).</summary>

@@ -25,12 +25,18 @@ public sealed class DirectBackwardDataTests
         _two.Dispose();
     }
 
+    /// <summary>dX by the tiles: the Winograd backward data (kernels 5 tall, WinogradBackwardDataTests) switched off.</summary>
     private static float[] BackwardData(CpuBackend be, Conv2dGeometry g, float[] dY, float[] w)
     {
-        var dX = be.Allocate(g.InputShape.Size);
-        be.Fill(dX, float.NaN, g.InputShape.Size); // overwritten, never accumulated
-        be.Conv2dBackwardData(g, Upload(be, dY), Upload(be, w), dX);
-        return Download(be, dX, g.InputShape.Size);
+        CpuBackend.WinogradEnabled = false;
+        try
+        {
+            return WinogradBackwardDataTests.BackwardData(be, g, dY, w);
+        }
+        finally
+        {
+            CpuBackend.WinogradEnabled = true;
+        }
     }
 
     private static float[] BackwardDataBySweep(CpuBackend be, Conv2dGeometry g, float[] dY, float[] w)
