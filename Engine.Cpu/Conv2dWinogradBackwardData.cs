@@ -135,6 +135,8 @@ public sealed partial class CpuBackend
         // Z: every k writes the same positions (rows Lh.., columns Lw..), so the zeros around them are laid once
         new Span<float>(z, layout.ZH * zw).Clear();
         var poison = Vector512<float>.Zero;
+        // columns of Z from `live` on hold no dY (16 * (the vectors reaching column Lw + OutW - 1))
+        int live = (layout.Lw + outW + 15) / 16 * 16;
         for (int k = 0; k < kg; k++)
         {
             float* dYPlane = dY + ((nint)n * g.OutChannels + grp * kg + k) * pq;
@@ -152,6 +154,12 @@ public sealed partial class CpuBackend
                 bool four = t < layout.Tiles4;
                 for (int x = 0; x < zw; x += 16)
                 {
+                    if (x >= live)
+                    {
+                        // Z is all padding from x on: V = 0 there (stored, the scratch holds another image's V)
+                        for (int j = 0; j < HybridPoints; j++) Vector512<float>.Zero.Store(at + x + j * point);
+                        continue;
+                    }
                     float* d = rows + x;
                     var d0 = Vector512.Load(d); var d1 = Vector512.Load(d + zw); var d2 = Vector512.Load(d + 2 * zw);
                     var d3 = Vector512.Load(d + 3 * zw); var d4 = Vector512.Load(d + 4 * zw); var d5 = Vector512.Load(d + 5 * zw);
