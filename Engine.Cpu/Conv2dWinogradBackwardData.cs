@@ -70,7 +70,7 @@ public sealed partial class CpuBackend
     /// when H mod 4 is 1 or 2, one F(2, 5) tile. Z is ZH rows of ZW floats (ZW: the dX row in whole vectors plus 16
     /// for the shifts s'); V is [tile, k, j, ZW].
     /// </summary>
-    private readonly record struct WinogradDataLayout(int Tiles4, bool Tile2, int Vectors, int ZH, int ZW, int Lh, int Lw)
+    private readonly record struct WinogradDataLayout(int Tiles4, bool Tile2, int ZH, int ZW, int Lh, int Lw)
     {
         public static WinogradDataLayout Of(in Conv2dGeometry g)
         {
@@ -78,7 +78,7 @@ public sealed partial class CpuBackend
             int tiles4 = h / 4 + (rest == 3 ? 1 : 0);
             bool tile2 = rest is 1 or 2;
             int vectors = (g.InWidth + 15) / 16;
-            return new WinogradDataLayout(tiles4, tile2, vectors, 4 * tiles4 + (tile2 ? 6 : 4), 16 * vectors + 16,
+            return new WinogradDataLayout(tiles4, tile2, 4 * tiles4 + (tile2 ? 6 : 4), 16 * vectors + 16,
                 4 - g.Padding.Top, g.Kernel.Width - 1 - g.Padding.Left);
         }
 

@@ -26,18 +26,8 @@ public sealed class DirectBackwardDataTests
     }
 
     /// <summary>dX by the tiles: the Winograd backward data (kernels 5 tall, WinogradBackwardDataTests) switched off.</summary>
-    private static float[] BackwardData(CpuBackend be, Conv2dGeometry g, float[] dY, float[] w)
-    {
-        CpuBackend.WinogradEnabled = false;
-        try
-        {
-            return WinogradBackwardDataTests.BackwardData(be, g, dY, w);
-        }
-        finally
-        {
-            CpuBackend.WinogradEnabled = true;
-        }
-    }
+    private static float[] BackwardData(CpuBackend be, Conv2dGeometry g, float[] dY, float[] w) =>
+        WinogradBackwardDataTests.BackwardDataByTiles(be, g, dY, w);
 
     private static float[] BackwardDataBySweep(CpuBackend be, Conv2dGeometry g, float[] dY, float[] w)
     {

@@ -35,7 +35,7 @@ public sealed class WinogradBackwardDataTests
     }
 
     /// <summary>dX by the direct tiles (what an image or a call with a NaN or an infinity falls back to).</summary>
-    private static float[] BackwardDataByTiles(CpuBackend be, Conv2dGeometry g, float[] dY, float[] w)
+    internal static float[] BackwardDataByTiles(CpuBackend be, Conv2dGeometry g, float[] dY, float[] w)
     {
         CpuBackend.WinogradEnabled = false;
         try
